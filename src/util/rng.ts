@@ -12,9 +12,9 @@ export interface RngState {
  * Backed by seedrandom's ARC4 generator, whose full state can be saved and restored.
  */
 export class Rng {
-  private prng: seedrandom.PRNG;
+  private prng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 
-  private constructor(prng: seedrandom.PRNG) {
+  private constructor(prng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>) {
     this.prng = prng;
   }
 
@@ -23,7 +23,7 @@ export class Rng {
   }
 
   static fromState(state: RngState): Rng {
-    return new Rng(seedrandom('', { state: state as unknown as object }));
+    return new Rng(seedrandom('', { state: state as unknown as seedrandom.State.Arc4 }));
   }
 
   state(): RngState {

@@ -1,0 +1,163 @@
+/**
+ * Project-side fixes for @tensorflow/tfjs-backend-wasm 4.22.0 (measured in ../shared/notes/tfjs-on-node.md §5):
+ *
+ * 1. UnsortedSegmentSum is not registered for wasm, so the gradient of `tf.gather` (embeddings) throws.
+ *    We register a JS kernel that works on views of the wasm heap.
+ * 2. Stock Slice calls `backend.readSync(x)`, which copies the *whole* input out of the heap on every slice;
+ *    Unpack and SplitV call that slice once per output. We replace all three with kernels that read the input
+ *    through a heap view. Views are taken only after `makeOutput`, because its `malloc` can grow the heap and
+ *    detach earlier views.
+ *
+ * The third fix (every matmul a flag-free rank-2 matmul) lives in src/model/ops.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type TensorInfo = tf.TensorInfo;
+type TypedArray = Float32Array | Int32Array | Uint8Array;
+
+/** The slice of BackendWasm's surface these kernels use. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): TypedArray;
+}
+
+const patched = new Set<string>();
+
+function sliceInto(backend: WasmBackendLike, x: TensorInfo, begin: number[], size: number[]): TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const total = tf.util.sizeFromShape(size);
+  if (total === 0) return out;
+  // Views after makeOutput: the heap may have grown.
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  const rank = x.shape.length;
+  const strides = tf.util.computeStrides(x.shape);
+  if (rank === 0) {
+    ov[0] = xv[0];
+    return out;
+  }
+  if (tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+    const off = tf.slice_util.computeFlatOffset(begin, strides);
+    ov.set(xv.subarray(off, off + total));
+    return out;
+  }
+  // Copy contiguous runs of the innermost axis; odometer over the outer axes.
+  const inner = size[rank - 1];
+  const idx = new Array<number>(rank - 1).fill(0);
+  let o = 0;
+  for (;;) {
+    let src = begin[rank - 1];
+    for (let a = 0; a < rank - 1; a++) src += (begin[a] + idx[a]) * strides[a];
+    ov.set(xv.subarray(src, src + inner), o);
+    o += inner;
+    let a = rank - 2;
+    while (a >= 0) {
+      idx[a]++;
+      if (idx[a] < size[a]) break;
+      idx[a] = 0;
+      a--;
+    }
+    if (a < 0) break;
+  }
+  return out;
+}
+
+function registerReplacing(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
+  tf.registerKernel(config);
+}
+
+/**
+ * Register the fixes on the wasm backend. Idempotent. Kernels are registered by name for the 'wasm' backend
+ * and take effect on the next kernel call; call before the first op runs on wasm.
+ */
+export function installWasmKernelFixes(): void {
+  if (patched.has('wasm')) return;
+  const stockSlice = tf.getKernel('Slice', 'wasm');
+  const stockUnpack = tf.getKernel('Unpack', 'wasm');
+  const stockSplitV = tf.getKernel('SplitV', 'wasm');
+  if (!stockSlice || !stockUnpack || !stockSplitV) {
+    throw new Error('wasm backend kernels are not registered: import @tensorflow/tfjs-backend-wasm first');
+  }
+
+  registerReplacing({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
+      const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
+      const b = backend as unknown as WasmBackendLike;
+      const n = tf.util.sizeFromShape(segmentIds.shape);
+      const inner = n === 0 ? 0 : tf.util.sizeFromShape(x.shape) / n;
+      const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+      const out = b.makeOutput(outShape, x.dtype);
+      const ov = b.typedArrayFromHeap(out);
+      ov.fill(0);
+      const xv = b.typedArrayFromHeap(x);
+      const ids = b.typedArrayFromHeap(segmentIds);
+      for (let i = 0; i < n; i++) {
+        const s = ids[i];
+        if (s < 0 || s >= numSegments) continue; // TF semantics: out-of-range ids are dropped
+        const src = i * inner;
+        const dst = s * inner;
+        for (let j = 0; j < inner; j++) ov[dst + j] += xv[src + j];
+      }
+      return out;
+    },
+  });
+
+  registerReplacing({
+    kernelName: 'Slice',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = (args.inputs as { x: TensorInfo }).x;
+      if (x.dtype === 'string') return stockSlice.kernelFunc(args);
+      const { begin, size } = args.attrs as unknown as { begin: number[]; size: number[] };
+      const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+      return sliceInto(args.backend as unknown as WasmBackendLike, x, b, s);
+    },
+  });
+
+  registerReplacing({
+    kernelName: 'Unpack',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const value = (args.inputs as { value: TensorInfo }).value;
+      if (value.dtype === 'string') return stockUnpack.kernelFunc(args);
+      let axis = (args.attrs as unknown as { axis: number }).axis;
+      if (axis < 0) axis += value.shape.length;
+      const outShape = value.shape.filter((_, i) => i !== axis);
+      const begin = new Array<number>(value.shape.length).fill(0);
+      const size = value.shape.slice();
+      size[axis] = 1;
+      const outs: TensorInfo[] = [];
+      for (let i = 0; i < value.shape[axis]; i++) {
+        begin[axis] = i;
+        const o = sliceInto(args.backend as unknown as WasmBackendLike, value, begin, size);
+        outs.push({ dataId: o.dataId, dtype: o.dtype, shape: outShape });
+      }
+      return outs;
+    },
+  });
+
+  registerReplacing({
+    kernelName: 'SplitV',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = (args.inputs as { x: TensorInfo }).x;
+      if (x.dtype === 'string') return stockSplitV.kernelFunc(args);
+      const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+      const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+      const begin = new Array<number>(x.shape.length).fill(0);
+      return sizes.map((s) => {
+        const size = x.shape.slice();
+        size[ax] = s;
+        const o = sliceInto(args.backend as unknown as WasmBackendLike, x, begin.slice(), size);
+        begin[ax] += s;
+        return o;
+      });
+    },
+  });
+  patched.add('wasm');
+}

@@ -1,0 +1,75 @@
+/**
+ * Small tensor ops for the decoder, written so that on the wasm backend every matmul is a flag-free rank-2
+ * matmul (the only case XNNPACK runs; transposed or batched matmuls hit a naive loop 10-20x slower,
+ * ../shared/notes/tfjs-on-node.md §4). Other backends use tfjs's own matMul and autodiff.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+const onWasm = (): boolean => tf.getBackend() === 'wasm';
+
+/** a [M,K] · b [K,N] → [M,N]. On wasm: the gradients use explicit transposes + flag-free matmuls. */
+export function matmul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (!onWasm()) return tf.matMul(a, b);
+  return flatMatmul(a, b) as tf.Tensor2D;
+}
+
+// tfjs types customGrad's callback as variadic (...inputs, save); cast once.
+type Grad2 = (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+const customGrad2 = (f: Grad2) => tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const flatMatmul = customGrad2((a, b, save) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+});
+
+/** Slice-wise batched matmul with plain rank-2 matmuls: a [N,M,K] · b [N,K,P] → [N,M,P]. */
+function bmmSlices(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const as = tf.unstack(a) as tf.Tensor2D[];
+  const bs = tf.unstack(b) as tf.Tensor2D[];
+  return tf.stack(as.map((x, i) => tf.matMul(x, bs[i]))) as tf.Tensor3D;
+}
+
+const bmmWasm = customGrad2((a, b, save) => {
+  save([a, b]);
+  return {
+    value: bmmSlices(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as tf.Tensor3D[];
+      const d = dy as tf.Tensor3D;
+      return [bmmSlices(d, tf.transpose(sb, [0, 2, 1])), bmmSlices(tf.transpose(sa, [0, 2, 1]), d)];
+    },
+  };
+});
+
+/** Batched matmul a [N,M,K] · b [N,K,P] → [N,M,P]. */
+export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (!onWasm()) return tf.matMul(a, b);
+  return bmmWasm(a, b) as tf.Tensor3D;
+}
+
+/** x [N, in] · w [in, out] + b [out]. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = matmul2d(x, w);
+  return b ? tf.add(y, b) : y;
+}
+
+/** LayerNorm over the last axis. */
+export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): T {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), -1, true);
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as T;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+/** tanh-approximated GELU (tfjs has no gelu op). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
+}

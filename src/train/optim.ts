@@ -1,0 +1,110 @@
+/**
+ * AdamW with decoupled weight decay (on weight matrices only) and global gradient-norm clipping.
+ * Our own, not tf.train.adam: its state needs stable names to be checkpointed and restored bit for bit.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { SelfcestError } from '../util/errors.ts';
+import type { Params } from '../model/decoder.ts';
+
+export const OptimConfigSchema = z
+  .object({
+    lr: z.number().positive().default(1e-3),
+    beta1: z.number().min(0).max(1).default(0.9),
+    beta2: z.number().min(0).max(1).default(0.999),
+    eps: z.number().positive().default(1e-8),
+    weightDecay: z.number().min(0).default(0.0),
+    /** clip the global gradient norm to this value (0: no clipping) */
+    gradClip: z.number().min(0).default(1.0),
+  })
+  .strict();
+export type OptimConfig = z.infer<typeof OptimConfigSchema>;
+
+export interface NamedArray {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export class AdamW {
+  readonly config: OptimConfig;
+  /** number of updates applied so far */
+  t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(config: OptimConfig, params: Params) {
+    this.config = config;
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /**
+   * Clip and apply gradients (keyed by parameter name) at learning rate lr. Returns the global gradient norm
+   * before clipping as a scalar tensor (the caller reads it once per step, and disposes it).
+   */
+  apply(params: Params, grads: Map<string, tf.Tensor>, lr: number): tf.Scalar {
+    const c = this.config;
+    this.t++;
+    const bc1 = 1 - Math.pow(c.beta1, this.t);
+    const bc2 = 1 - Math.pow(c.beta2, this.t);
+    return tf.tidy(() => {
+      const norm = tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+      const scale = c.gradClip > 0 ? tf.minimum(1, tf.div(c.gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
+      for (const [name, p] of params) {
+        const g0 = grads.get(name);
+        if (!g0) continue;
+        const g = tf.mul(g0, scale);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, c.beta1), tf.mul(g, 1 - c.beta1)));
+        v.assign(tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(g), 1 - c.beta2)));
+        const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), c.eps));
+        let next = tf.sub(p, tf.mul(update, lr));
+        if (c.weightDecay > 0 && p.shape.length >= 2) next = tf.sub(next, tf.mul(p, lr * c.weightDecay));
+        p.assign(next);
+      }
+      return tf.keep(norm);
+    });
+  }
+
+  /** State as named arrays: `<param>.m`, `<param>.v` and `step` (one float holding t). */
+  async toArrays(): Promise<NamedArray[]> {
+    const out: NamedArray[] = [];
+    for (const [name, m] of this.m) {
+      out.push({ name: `${name}.m`, shape: m.shape, data: (await m.data()) as Float32Array });
+      out.push({ name: `${name}.v`, shape: m.shape, data: (await this.v.get(name)!.data()) as Float32Array });
+    }
+    out.push({ name: 'step', shape: [1], data: new Float32Array([this.t]) });
+    return out;
+  }
+
+  /** Names and shapes toArrays() produces, for checkpoint validation. */
+  expectedArrays(): { name: string; shape: number[] }[] {
+    const out: { name: string; shape: number[] }[] = [];
+    for (const [name, m] of this.m) out.push({ name: `${name}.m`, shape: m.shape }, { name: `${name}.v`, shape: m.shape });
+    out.push({ name: 'step', shape: [1] });
+    return out;
+  }
+
+  load(arrays: Map<string, { shape: number[]; data: Float32Array }>, source = 'optimizer state'): void {
+    for (const [key, store] of [['m', this.m], ['v', this.v]] as const) {
+      for (const [name, variable] of store) {
+        const a = arrays.get(`${name}.${key}`);
+        if (!a || a.shape.join(',') !== variable.shape.join(',')) {
+          throw new SelfcestError(`${source}: tensor "${name}.${key}" missing or not of shape [${variable.shape}]`);
+        }
+        tf.tidy(() => variable.assign(tf.tensor(a.data, variable.shape, 'float32')));
+      }
+    }
+    const step = arrays.get('step');
+    if (!step) throw new SelfcestError(`${source}: tensor "step" missing`);
+    this.t = step.data[0];
+  }
+
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+  }
+}
