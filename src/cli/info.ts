@@ -1,0 +1,47 @@
+import type { CommandModule } from 'yargs';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../backend/select.ts';
+import { loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { parameterCount } from '../model/config.ts';
+import { checkpointModelConfig } from '../model/io.ts';
+import { loadRunConfig } from '../train/config.ts';
+import { initBackend, withBackend } from './common.ts';
+
+interface Args {
+  checkpoint?: string;
+  config?: string;
+  set: string[];
+  tensors: boolean;
+  backend: BackendChoice;
+}
+
+export const infoCommand: CommandModule<object, Args> = {
+  command: 'info',
+  describe: 'Show the backend, the parameter count of a config, and what a checkpoint holds',
+  builder: (y) =>
+    withBackend(y)
+      .option('checkpoint', { type: 'string', describe: 'a step directory or run directory to describe' })
+      .option('config', { type: 'string', describe: 'a run config whose model to describe (default config when omitted)' })
+      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'config overrides, as for train' })
+      .option('tensors', { type: 'boolean', default: false, describe: 'list every tensor of the checkpoint' }) as never,
+  handler: async (a) => {
+    await initBackend(a.backend);
+    console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
+    if (!a.checkpoint) {
+      const cfg = loadRunConfig(a.config, a.set);
+      console.log(`model: ${JSON.stringify(cfg.model)}`);
+      console.log(`parameters: ${parameterCount(cfg.model).toLocaleString('en-US')}`);
+      return;
+    }
+    const dir = resolveCheckpointDir(a.checkpoint);
+    const data = loadCheckpoint(dir);
+    const mc = checkpointModelConfig(data, dir);
+    const s = data.state;
+    console.log(`checkpoint: ${dir}`);
+    console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);
+    console.log(`model: ${JSON.stringify(mc)}`);
+    console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length} tensors)`);
+    console.log(`metrics: ${JSON.stringify(s.metrics)}`);
+    if (a.tensors) for (const t of data.model) console.log(`  ${t.name} ${t.dtype} [${t.shape.join(', ')}]`);
+  },
+};

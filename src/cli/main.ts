@@ -1,0 +1,35 @@
+/**
+ * selfcest CLI entry: one yargs command per file, thin handlers. Errors a user can cause print one line
+ * (`error: ...`) and exit 1; anything else is a bug and keeps its stack.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { isSelfcestError, SelfcestError } from '../util/errors.ts';
+import { infoCommand } from './info.ts';
+import { sampleCommand } from './sample.ts';
+import { trainCommand } from './train.ts';
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('selfcest')
+    .usage('$0 <command> [options]\n\nTrain a small decoder policy that delegates to its own clones (SELFCEST) on TensorFlow.js.')
+    .command(trainCommand)
+    .command(sampleCommand)
+    .command(infoCommand)
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new SelfcestError(`${msg} (see --help)`);
+    })
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .parseAsync();
+} catch (e) {
+  if (isSelfcestError(e)) {
+    console.error(`error: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  console.error(e);
+  process.exit(2);
+}

@@ -1,0 +1,60 @@
+import type { CommandModule } from 'yargs';
+import type { BackendChoice } from '../backend/select.ts';
+import { generate } from '../model/generate.ts';
+import { loadPolicy } from '../model/io.ts';
+import { additionItem } from '../tasks/addition.ts';
+import { runConfig } from '../train/config.ts';
+import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
+import { Rng } from '../util/rng.ts';
+import { initBackend, withBackend } from './common.ts';
+
+interface Args {
+  checkpoint: string;
+  prompt: string[];
+  n: number;
+  temperature: number;
+  'top-k': number;
+  'max-new': number;
+  seed: number;
+  backend: BackendChoice;
+}
+
+export const sampleCommand: CommandModule<object, Args> = {
+  command: 'sample',
+  describe: 'Sample completions from a checkpoint (given prompts, or fresh items of the run\'s task)',
+  builder: (y) =>
+    withBackend(y)
+      .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
+      .option('prompt', { type: 'string', array: true, default: [] as string[], describe: 'prompt text (repeatable); default: --n items of the task' })
+      .option('n', { type: 'number', default: 8, describe: 'number of task items to sample when no --prompt is given' })
+      .option('temperature', { type: 'number', default: 0, describe: '0 = greedy' })
+      .option('top-k', { type: 'number', default: 0, describe: 'sample among the k most likely tokens (0 = all)' })
+      .option('max-new', { type: 'number', default: 32, describe: 'most tokens to generate per prompt' })
+      .option('seed', { type: 'number', default: 1, describe: 'sampling seed' })
+      .example('$0 sample --checkpoint checkpoints/tiny --prompt "21+43="', 'complete one prompt greedily') as never,
+  handler: async (a) => {
+    await initBackend(a.backend);
+    const tok = loadTokenizer();
+    const { dir, model, data } = loadPolicy(a.checkpoint);
+    const rng = Rng.fromSeed(a.seed);
+    let prompts = a.prompt;
+    if (prompts.length === 0) {
+      const cfg = runConfig(data.state.config, `${dir}/state.json: config`);
+      prompts = Array.from({ length: a.n }, () => additionItem(rng, cfg.addition).prompt);
+    }
+    const eos = tok.id('<eos>');
+    const gens = await generate(
+      model,
+      prompts.map((p) => encodeChecked(tok, p)),
+      { temperature: a.temperature, topK: a['top-k'], maxNew: a['max-new'], stopTokens: [eos] },
+      rng,
+    );
+    console.error(`checkpoint ${dir} (step ${data.state.step})`);
+    gens.forEach((g, i) => {
+      const text = tok.decode(g.tokens.filter((t) => t !== eos));
+      const lp = g.logprobs.reduce((s, x) => s + x, 0);
+      console.log(`${prompts[i]}${text}\t[${g.finish}, ${g.tokens.length} tokens, logprob ${lp.toFixed(2)}]`);
+    });
+    model.dispose();
+  },
+};

@@ -1,0 +1,45 @@
+import * as path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { loadRunConfig } from '../train/config.ts';
+import { evalAddition, trainSupervised } from '../train/supervised.ts';
+import { loadTokenizer } from '../tokenizer/index.ts';
+import { initBackend, withBackend } from './common.ts';
+import type { BackendChoice } from '../backend/select.ts';
+
+interface Args {
+  config?: string;
+  set: string[];
+  out?: string;
+  resume?: string;
+  'stop-after'?: number;
+  sample: number;
+  backend: BackendChoice;
+}
+
+export const trainCommand: CommandModule<object, Args> = {
+  command: 'train',
+  describe: 'Train the policy on the built-in task (addition with reversed digits), with checkpoints and resume',
+  builder: (y) =>
+    withBackend(y)
+      .option('config', { type: 'string', describe: 'run config JSON (configs/*.json); defaults when omitted' })
+      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a config key, e.g. --set train.steps=200 (repeatable)' })
+      .option('out', { type: 'string', describe: 'run directory for checkpoints and metrics.jsonl [default: checkpoints/<config name>]' })
+      .option('resume', { type: 'string', describe: '"auto": continue from the run directory\'s latest checkpoint if any; or a checkpoint/run directory' })
+      .option('stop-after', { type: 'number', describe: 'stop (with a checkpoint) after this step, as if interrupted; resume later with --resume auto' })
+      .option('sample', { type: 'number', default: 0, describe: 'after training, complete this many held-out prompts greedily and print them' })
+      .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
+      .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
+  handler: async (a) => {
+    await initBackend(a.backend);
+    const cfg = loadRunConfig(a.config, a.set);
+    const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
+    const tok = loadTokenizer();
+    const r = await trainSupervised(cfg, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
+    console.log(`checkpoint: ${r.checkpoint}`);
+    if (a.sample > 0) {
+      const ev = await evalAddition(r.model, tok, cfg, a.sample);
+      for (const e of ev.examples) console.log(`${e.correct ? 'ok ' : 'BAD'} ${e.prompt}${e.completion}`);
+    }
+    r.model.dispose();
+  },
+};

@@ -1,0 +1,39 @@
+/**
+ * Policy weights ⇄ checkpoints: converts between the GPT's variables and the store's named arrays, and loads
+ * a policy (config + weights) from a checkpoint directory with full validation.
+ */
+import type { NamedTensor } from '../checkpoint/safetensors.ts';
+import { loadCheckpoint, resolveCheckpointDir, MODEL_FILE, type CheckpointData } from '../checkpoint/store.ts';
+import { validate } from '../util/config-file.ts';
+import { ModelConfigSchema, parameterShapes, type ModelConfig } from './config.ts';
+import { GPT } from './decoder.ts';
+
+export async function modelTensors(model: GPT): Promise<NamedTensor[]> {
+  return (await model.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const }));
+}
+
+export function expectedModelTensors(c: ModelConfig) {
+  return parameterShapes(c).map((p) => ({ ...p, dtype: 'F32' as const }));
+}
+
+/** The model config stored in a checkpoint's state.json (`config.model`). */
+export function checkpointModelConfig(data: CheckpointData, dir: string): ModelConfig {
+  const cfg = (data.state.config as { model?: unknown } | null)?.model;
+  return validate(ModelConfigSchema, cfg, `${dir}/state.json: config.model`);
+}
+
+export interface LoadedPolicy {
+  dir: string;
+  model: GPT;
+  data: CheckpointData;
+}
+
+/** Load a policy from a step directory or a run directory (its `latest`). */
+export function loadPolicy(pathOrRun: string): LoadedPolicy {
+  const dir = resolveCheckpointDir(pathOrRun);
+  const probe = loadCheckpoint(dir);
+  const config = checkpointModelConfig(probe, dir);
+  const data = loadCheckpoint(dir, { model: expectedModelTensors(config) });
+  const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+  return { dir, model: GPT.fromArrays(config, arrays, `${dir}/${MODEL_FILE}`), data };
+}

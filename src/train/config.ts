@@ -1,0 +1,52 @@
+/**
+ * A training run's configuration: typed data with defaults, validated on load (unknown or ill-typed keys are
+ * one-line errors), saved next to every checkpoint.
+ */
+import { z } from 'zod';
+import { ModelConfigSchema } from '../model/config.ts';
+import { AdditionConfigSchema } from '../tasks/addition.ts';
+import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
+import { OptimConfigSchema } from './optim.ts';
+
+export const TrainLoopSchema = z
+  .object({
+    /** the built-in task the supervised loop trains on */
+    task: z.enum(['addition']).default('addition'),
+    steps: z.number().int().min(1).default(600),
+    batchSize: z.number().int().min(1).default(32),
+    warmupSteps: z.number().int().min(0).default(30),
+    /** final learning rate as a fraction of optim.lr (cosine decay) */
+    minLrRatio: z.number().min(0).max(1).default(0.1),
+    seed: z.number().int().default(1),
+    /** save a checkpoint every N steps (and always at the end); 0: only at the end */
+    saveEvery: z.number().int().min(0).default(200),
+    /** keep the newest K checkpoints (0: all) */
+    keep: z.number().int().min(0).default(3),
+    /** print a progress line every N steps */
+    logEvery: z.number().int().min(1).default(20),
+    /** greedy accuracy on this many held-out items at the end (0: skip) */
+    evalItems: z.number().int().min(0).default(64),
+  })
+  .strict();
+
+export const RunConfigSchema = z
+  .object({
+    model: ModelConfigSchema.prefault({}),
+    optim: OptimConfigSchema.prefault({ lr: 3e-3 }),
+    train: TrainLoopSchema.prefault({}),
+    addition: AdditionConfigSchema.prefault({}),
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+export function runConfig(value: unknown = {}, source = 'config'): RunConfig {
+  return validate(RunConfigSchema, value, source);
+}
+
+/** Load a config file (or defaults when file is undefined) and apply `--set` overrides. */
+export function loadRunConfig(file: string | undefined, overrides: readonly string[] = []): RunConfig {
+  const raw = file ? readJsonFile(file) : {};
+  const source = file ?? 'defaults';
+  return runConfig(applyOverrides(raw, overrides), overrides.length ? `${source} (with --set)` : source);
+}

@@ -1,0 +1,195 @@
+/**
+ * The supervised training loop on the built-in task (the foundation's main job): build a batch → one AdamW
+ * step → metrics line → periodic crash-safe checkpoint. Resumable: the checkpoint holds the weights, the
+ * optimizer moments, the data Rng state and the step, so a resumed run follows the same trajectory bit for bit
+ * (same backend).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { activeBackend } from '../backend/select.ts';
+import { CHECKPOINT_FORMAT, findLatest, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint/store.ts';
+import { GPT } from '../model/decoder.ts';
+import { generate } from '../model/generate.ts';
+import { expectedModelTensors, modelTensors } from '../model/io.ts';
+import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { Progress } from '../util/progress.ts';
+import { Rng, type RngState } from '../util/rng.ts';
+import { runConfig, type RunConfig } from './config.ts';
+import { AdamW } from './optim.ts';
+import { learningRate } from './schedule.ts';
+import { trainStep, type TokenBatch } from './step.ts';
+
+export interface SupervisedOptions {
+  /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
+  out: string;
+  /** 'auto' resumes from out's latest checkpoint when there is one; a path resumes from that checkpoint */
+  resume?: 'auto' | string;
+  /** stop (with a checkpoint) after this step, as if interrupted; the schedule still spans train.steps */
+  stopAfter?: number;
+  log?: (line: string) => void;
+}
+
+export interface SupervisedResult {
+  step: number;
+  loss: number;
+  evalAccuracy: number | null;
+  checkpoint: string;
+  model: GPT;
+}
+
+interface DataCursor {
+  items: number;
+}
+
+/** Encode items as right-padded next-token batches; the loss counts the answer and the end token. */
+export function additionBatch(items: AdditionItem[], tok: TextTokenizer, ctx: number): TokenBatch {
+  const eos = tok.id('<eos>');
+  const seqs = items.map((it) => {
+    const p = tok.encode(it.prompt);
+    const a = tok.encode(it.answer);
+    return { ids: [...p, ...a, eos], firstTarget: p.length - 1 };
+  });
+  const T = Math.max(...seqs.map((s) => s.ids.length - 1));
+  if (T > ctx) throw new SelfcestError(`a training sequence needs ${T + 1} tokens but the context window is ${ctx}: raise model.ctx or lower addition.maxDigits`);
+  const B = items.length;
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  seqs.forEach((s, b) => {
+    for (let t = 0; t < s.ids.length - 1; t++) {
+      ids[b * T + t] = s.ids[t];
+      targets[b * T + t] = s.ids[t + 1];
+      mask[b * T + t] = t >= s.firstTarget ? 1 : 0;
+    }
+  });
+  return { ids, targets, mask, B, T };
+}
+
+export async function evalAddition(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number; examples: { prompt: string; completion: string; correct: boolean }[] }> {
+  const rng = Rng.fromSeed(`${cfg.train.seed}:eval`);
+  const items = Array.from({ length: n }, () => additionItem(rng, cfg.addition));
+  const gens = await generate(
+    model,
+    items.map((it) => tok.encode(it.prompt)),
+    { temperature: 0, maxNew: cfg.addition.maxDigits + 3, stopTokens: [tok.id('<eos>')] },
+    rng,
+  );
+  const examples = items.map((it, i) => {
+    const ids = gens[i].tokens.filter((t) => t !== tok.id('<eos>'));
+    const completion = tok.decode(ids);
+    return { prompt: it.prompt, completion, correct: gens[i].finish === 'stop' && additionCorrect(it, completion) };
+  });
+  return { accuracy: examples.filter((e) => e.correct).length / Math.max(1, n), examples };
+}
+
+export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  let cfg = cfgIn;
+  if (cfg.model.vocabSize !== tok.vocabSize) {
+    throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
+  }
+  fs.mkdirSync(opts.out, { recursive: true });
+  const metricsFile = path.join(opts.out, 'metrics.jsonl');
+
+  // ---- start fresh or resume
+  let model: GPT;
+  let opt: AdamW;
+  let dataRng: Rng;
+  let cursor: DataCursor = { items: 0 };
+  let startStep = 0;
+  const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
+  if (resumeDir) {
+    const probe = loadCheckpoint(resumeDir);
+    const saved = runConfig(probe.state.config, `${resumeDir}/state.json: config`);
+    // The run's identity comes from the checkpoint; only the length of the run may change on resume.
+    cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
+    const data = loadCheckpoint(resumeDir, { model: expectedModelTensors(cfg.model) });
+    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+    model = GPT.fromArrays(cfg.model, arrays(data.model), `${resumeDir}/model.safetensors`);
+    opt = new AdamW(cfg.optim, model.params);
+    opt.load(arrays(data.optimizer), `${resumeDir}/optimizer.safetensors`);
+    dataRng = Rng.fromState((data.state.rng as { data: RngState }).data);
+    cursor = data.state.dataCursor as DataCursor;
+    startStep = data.state.step;
+    if (data.state.backend !== activeBackend()) {
+      log(`note: checkpoint written on ${data.state.backend}, resuming on ${activeBackend()}: the trajectory will differ slightly`);
+    }
+    truncateMetrics(metricsFile, startStep);
+    log(`resumed from ${resumeDir} at step ${startStep}`);
+  } else {
+    if (opts.resume && opts.resume !== 'auto') throw new SelfcestError(`--resume ${opts.resume}: no checkpoint found`);
+    model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
+    opt = new AdamW(cfg.optim, model.params);
+    dataRng = Rng.fromSeed(`${cfg.train.seed}:data`);
+    fs.writeFileSync(metricsFile, '');
+  }
+  fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const t = cfg.train;
+  const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
+  log(`model: ${model.numParams.toLocaleString('en-US')} parameters; training ${t.task} for steps ${startStep + 1}..${lastStep} of ${t.steps}`);
+  const progress = new Progress(t.steps, startStep, log);
+  let loss = NaN;
+  let checkpoint = resumeDir ?? '';
+
+  const save = async (step: number) => {
+    checkpoint = saveCheckpoint(
+      opts.out,
+      {
+        model: await modelTensors(model),
+        optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
+        state: {
+          format: CHECKPOINT_FORMAT,
+          step,
+          config: cfg,
+          rng: { data: dataRng.state() },
+          dataCursor: cursor,
+          backend: activeBackend(),
+          metrics: { loss },
+          createdAt: new Date().toISOString(),
+        },
+      },
+      { keep: t.keep },
+    );
+  };
+
+  for (let step = startStep; step < lastStep; step++) {
+    const t0 = performance.now();
+    const items = Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition));
+    cursor = { items: cursor.items + items.length };
+    const batch = additionBatch(items, tok, cfg.model.ctx);
+    const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
+    const r = await trainStep(model, opt, batch, lr);
+    loss = r.loss;
+    if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
+    const ms = performance.now() - t0;
+    const tokens = batch.B * batch.T;
+    const line = { step: step + 1, loss: r.loss, grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
+    fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
+    progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+    const done = step + 1 === lastStep;
+    if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1);
+  }
+  if (startStep >= lastStep && !resumeDir) await save(startStep);
+
+  let evalAccuracy: number | null = null;
+  if (lastStep === t.steps && t.evalItems > 0) {
+    const ev = await evalAddition(model, tok, cfg, t.evalItems);
+    evalAccuracy = ev.accuracy;
+    log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task} items`);
+  }
+  opt.dispose();
+  return { step: lastStep, loss, evalAccuracy, checkpoint, model };
+}
+
+/** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint). */
+function truncateMetrics(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
