@@ -1,0 +1,115 @@
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/selfcest.mjs');
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-cli-'));
+
+// A tiny run: small enough to take seconds even on the pure-JS cpu backend.
+const TINY = [
+  '--set', 'model.ctx=16', '--set', 'model.dModel=16', '--set', 'model.nLayers=1', '--set', 'model.nHeads=2',
+  '--set', 'train.batchSize=4', '--set', 'train.warmupSteps=2', '--set', 'train.evalItems=0', '--set', 'train.logEvery=2',
+  '--set', 'addition.maxDigits=2',
+];
+
+/** metrics lines without wall-clock fields */
+function metrics(runDir: string) {
+  return fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { ms, tok_per_s, ...rest } = JSON.parse(l);
+      void ms;
+      void tok_per_s;
+      return rest;
+    });
+}
+
+describe('selfcest CLI', () => {
+  it('--help explains every command', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['train', 'sample', 'info']) expect(r.out).toContain(`selfcest ${c}`);
+    for (const c of ['train', 'sample', 'info']) {
+      const h = cli([c, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.out).toContain('--backend');
+    }
+  });
+
+  it('reports a bad config key as one line naming the file and key', () => {
+    const dir = tmp();
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, JSON.stringify({ train: { stepz: 3 } }));
+    const r = cli(['train', '--config', f, '--backend', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`error: ${f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: train: unknown key "stepz"`));
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    fs.writeFileSync(f, '{\n  "train": { "steps": 3, }\n}');
+    const r2 = cli(['train', '--config', f, '--backend', 'cpu']);
+    expect(r2.code).toBe(1);
+    expect(r2.err).toMatch(/bad\.json:2:\d+: invalid JSON/);
+    const r3 = cli(['train', '--set', 'train.steps=abc', '--backend', 'cpu', '--out', dir]);
+    expect(r3.err).toMatch(/train\.steps: .*number/i);
+  });
+
+  it('--backend cuda without a GPU is a clear error, not a silent fallback', () => {
+    const r = cli(['info', '--backend', 'cuda']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error: --backend cuda: no GPU in use: /);
+  });
+
+  it('auto prints one line saying which backend and why', () => {
+    const r = cli(['info', '--backend', 'auto']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^backend: (wasm|cuda|cpu) \(auto: .+\)$/m);
+  });
+
+  for (const backend of ['cpu', 'wasm']) {
+    it(`resume after a process exit gives bitwise-identical weights and metrics (${backend})`, () => {
+      const a = path.join(tmp(), 'a');
+      const b = path.join(tmp(), 'b');
+      const common = ['train', '--backend', backend, ...TINY, '--set', 'train.steps=6', '--set', 'train.saveEvery=0'];
+      expect(cli([...common, '--out', a]).code).toBe(0);
+      const half = cli([...common, '--out', b, '--stop-after', '3']);
+      expect(half.code).toBe(0);
+      expect(fs.readFileSync(path.join(b, 'latest'), 'utf8').trim()).toBe('step-000003');
+      const rest = cli([...common, '--out', b, '--resume', 'auto']);
+      expect(rest.code, rest.err).toBe(0);
+      expect(rest.out + rest.err).toContain('resumed from');
+      const wa = fs.readFileSync(path.join(a, 'step-000006/model.safetensors'));
+      const wb = fs.readFileSync(path.join(b, 'step-000006/model.safetensors'));
+      expect(wa.equals(wb)).toBe(true);
+      const oa = fs.readFileSync(path.join(a, 'step-000006/optimizer.safetensors'));
+      const ob = fs.readFileSync(path.join(b, 'step-000006/optimizer.safetensors'));
+      expect(oa.equals(ob)).toBe(true);
+      expect(metrics(b)).toEqual(metrics(a));
+      expect(metrics(a)).toHaveLength(6);
+    }, 240_000);
+  }
+
+  it('samples from a checkpoint and describes it with info', () => {
+    const run = path.join(tmp(), 'r');
+    expect(cli(['train', '--backend', 'wasm', ...TINY, '--set', 'train.steps=2', '--out', run]).code).toBe(0);
+    const s = cli(['sample', '--backend', 'wasm', '--checkpoint', run, '--prompt', '12+34=', '--max-new', '5']);
+    expect(s.code, s.err).toBe(0);
+    expect(s.out).toMatch(/^12\+34=.*\[(stop|length), \d+ tokens, logprob -?\d+\.\d+\]$/m);
+    const i = cli(['info', '--backend', 'wasm', '--checkpoint', run, '--tensors']);
+    expect(i.code).toBe(0);
+    expect(i.out).toContain('step 2');
+    expect(i.out).toContain('blocks.0.attn.qkv.weight F32 [16, 48]');
+    const missing = cli(['sample', '--backend', 'wasm', '--checkpoint', path.join(run, 'nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^error: /m);
+  }, 120_000);
+});
