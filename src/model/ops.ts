@@ -67,9 +67,12 @@ export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tenso
   return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as T;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-/** tanh-approximated GELU (tfjs has no gelu op). */
+const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
+/**
+ * tanh-approximated GELU (tfjs has no gelu op), written with the identity 0.5·(1 + tanh(u)) = sigmoid(2u):
+ * wasm's Sigmoid is ~6x faster than its Tanh.
+ */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
+  const u2 = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_2C);
+  return tf.mul(x, tf.sigmoid(u2)) as T;
 }

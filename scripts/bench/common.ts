@@ -1,0 +1,88 @@
+/**
+ * Shared pieces of the speed benchmarks: the tiny-GPT config, the deterministic data of torch_gpt.py, the
+ * PyTorch baseline runner (Debian's /usr/bin/python3 with python3-torch), medians and a result table.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { modelConfig } from '../../src/model/config.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** vocab 64, d 128, 4 layers, 4 heads, ctx 128, learned positions, untied head: 826,112 parameters */
+export const TINY_GPT = modelConfig({ vocabSize: 64, ctx: 128, dModel: 128, nLayers: 4, nHeads: 4 });
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The LCG row starts and x_{t+1} = (5 x_t + 3) mod V sequences of torch_gpt.py. */
+export function lcgBatches(n: number, B: number, T: number, V: number, seed: number) {
+  let s = BigInt(seed);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const ids = new Int32Array(B * T);
+    const targets = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      s = (1103515245n * s + 12345n) % 2147483648n;
+      let x = Number(s >> 16n) % V;
+      for (let t = 0; t <= T; t++) {
+        if (t < T) ids[b * T + t] = x;
+        if (t > 0) targets[b * T + t - 1] = x;
+        x = (5 * x + 3) % V;
+      }
+    }
+    out.push({ ids, targets, mask: new Float32Array(B * T).fill(1), B, T });
+  }
+  return out;
+}
+
+export interface TorchResult {
+  [k: string]: unknown;
+  error?: string;
+}
+
+const PY = '/usr/bin/python3';
+export const TORCH_HINT =
+  'PyTorch baseline skipped: install Debian\'s torch and OpenBLAS with `apt-get install -y python3-torch libopenblas0-pthread` ' +
+  '(it is visible to /usr/bin/python3 only, not to a pyenv python3)';
+
+/** Run scripts/bench/torch_gpt.py; null (with a printed reason) when PyTorch is unavailable. */
+export function runTorch(args: string[]): TorchResult | null {
+  if (!fs.existsSync(PY)) {
+    console.log(TORCH_HINT);
+    return null;
+  }
+  const r = spawnSync(PY, [path.join(ROOT, 'scripts/bench/torch_gpt.py'), ...args], { encoding: 'utf8', timeout: 600_000 });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  let parsed: TorchResult | null = null;
+  try {
+    parsed = JSON.parse(line) as TorchResult;
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || parsed.error || r.status !== 0) {
+    console.log(parsed?.error ? `${TORCH_HINT} (${parsed.error})` : `PyTorch baseline failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}`);
+    return null;
+  }
+  return parsed;
+}
+
+export function table(rows: string[][]): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ')).join('\n');
+}
+
+export function machine(): string {
+  const cpus = os.cpus().length;
+  let model = '';
+  try {
+    model = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    /* not linux */
+  }
+  return `${model || 'unknown CPU'}, ${cpus ?? '?'} cores, Node ${process.version}`;
+}
