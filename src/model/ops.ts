@@ -6,10 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 
 const onWasm = (): boolean => tf.getBackend() === 'wasm';
+/** Whether autodiff is recording (inside tf.grad / variableGrads). Without it a custom gradient is overhead. */
+const tapeOn = (): boolean => (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
 
 /** a [M,K] · b [K,N] → [M,N]. On wasm: the gradients use explicit transposes + flag-free matmuls. */
 export function matmul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  if (!onWasm()) return tf.matMul(a, b);
+  if (!onWasm() || !tapeOn()) return tf.matMul(a, b);
   return flatMatmul(a, b) as tf.Tensor2D;
 }
 
@@ -50,6 +52,7 @@ const bmmWasm = customGrad2((a, b, save) => {
 /** Batched matmul a [N,M,K] · b [N,K,P] → [N,M,P]. */
 export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (!onWasm()) return tf.matMul(a, b);
+  if (!tapeOn()) return bmmSlices(a, b);
   return bmmWasm(a, b) as tf.Tensor3D;
 }
 

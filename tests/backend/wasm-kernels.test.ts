@@ -77,6 +77,33 @@ describe('wasm kernel fixes', () => {
     w.forEach((a, i) => expect(maxRelErr(a, c[i])).toBe(0));
   });
 
+  it('Sum over leading axes matches cpu (with and without keepDims), other reductions still work', async () => {
+    const data = randomArray(6 * 5 * 4, Rng.fromSeed(4));
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor3d(data, [6, 5, 4]);
+        return [tf.sum(x, 0), tf.sum(x, [0, 1]), tf.sum(x, [0, 1], true), tf.sum(x, 1), tf.sum(x, 2), tf.sum(x)].map((t) => [
+          t.shape,
+          Array.from(t.dataSync()),
+        ]);
+      });
+    const w = await onBackend('wasm', run);
+    const c = await onBackend('cpu', run);
+    w.forEach(([shape, vals], i) => {
+      expect(shape).toEqual(c[i][0]);
+      expect(maxRelErr(vals as number[], c[i][1] as number[])).toBeLessThan(1e-5);
+    });
+  });
+
+  it('Identity shares the buffer and disposing either copy keeps the other valid', async () => {
+    await selectBackend('wasm');
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    y.dispose();
+  });
+
   it('slicing does not leak tensors', async () => {
     await selectBackend('wasm');
     const x = tf.randomNormal([16, 8, 8]);
