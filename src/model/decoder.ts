@@ -199,10 +199,14 @@ export class GPT {
     return logprobsOf(logits, targets, mask, temperature);
   }
 
-  /** Mean next-token NLL over mask [B, T] (1 = count this target). */
-  loss(ids: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  /**
+   * Mean next-token NLL over mask [B, T] (1 = count this target). `denom` replaces the mask's own count: a
+   * shard of a batch divides by the whole batch's count, so the shards' gradients add up to the batch's.
+   */
+  loss(ids: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor2D, denom?: number): tf.Scalar {
     const lp = this.tokenLogprobs(ids, targets, mask);
-    return tf.div(tf.neg(tf.sum(lp)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
+    const d = denom ?? tf.maximum(tf.sum(mask), 1);
+    return tf.div(tf.neg(tf.sum(lp)), d) as tf.Scalar;
   }
 }
 

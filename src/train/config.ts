@@ -18,6 +18,11 @@ export const TrainLoopSchema = z
     /** final learning rate as a fraction of optim.lr (cosine decay) */
     minLrRatio: z.number().min(0).max(1).default(0.1),
     seed: z.number().int().default(1),
+    /**
+     * threads computing gradients (data parallel over batch rows; 1 = this thread only). Part of the run's
+     * identity: the same seed gives the same weights only with the same number of workers.
+     */
+    workers: z.number().int().min(1).max(64).default(1),
     /** save a checkpoint every N steps (and always at the end); 0: only at the end */
     saveEvery: z.number().int().min(0).default(200),
     /** keep the newest K checkpoints (0: all) */

@@ -35,9 +35,10 @@ export class AdamW {
 
   constructor(config: OptimConfig, params: Params) {
     this.config = config;
+    const zeros = (p: tf.Variable) => tf.tidy(() => tf.variable(tf.zerosLike(p), false));
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, zeros(p));
+      this.v.set(name, zeros(p));
     }
   }
 

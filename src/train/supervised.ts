@@ -18,6 +18,8 @@ import { Progress } from '../util/progress.ts';
 import { Rng, type RngState } from '../util/rng.ts';
 import { runConfig, type RunConfig } from './config.ts';
 import { AdamW } from './optim.ts';
+import { GradPool } from './grad-pool.ts';
+import type { BackendChoice } from '../backend/select.ts';
 import { learningRate } from './schedule.ts';
 import { trainStep, type TokenBatch } from './step.ts';
 
@@ -131,6 +133,8 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   log(`model: ${model.numParams.toLocaleString('en-US')} parameters; training ${t.task} for steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const progress = new Progress(t.steps, startStep, log);
+  const pool = t.workers > 1 && startStep < lastStep ? await GradPool.start(t.workers - 1, cfg.model, activeBackend() as BackendChoice) : undefined;
+  if (pool) log(`data parallel: ${t.workers} threads compute gradients`);
   let loss = NaN;
   let checkpoint = resumeDir ?? '';
 
@@ -155,22 +159,26 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     );
   };
 
-  for (let step = startStep; step < lastStep; step++) {
-    const t0 = performance.now();
-    const items = Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition));
-    cursor = { items: cursor.items + items.length };
-    const batch = additionBatch(items, tok, cfg.model.ctx);
-    const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
-    const r = await trainStep(model, opt, batch, lr);
-    loss = r.loss;
-    if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
-    const ms = performance.now() - t0;
-    const tokens = batch.B * batch.T;
-    const line = { step: step + 1, loss: r.loss, grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
-    fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
-    progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
-    const done = step + 1 === lastStep;
-    if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1);
+  try {
+    for (let step = startStep; step < lastStep; step++) {
+      const t0 = performance.now();
+      const items = Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition));
+      cursor = { items: cursor.items + items.length };
+      const batch = additionBatch(items, tok, cfg.model.ctx);
+      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
+      const r = await trainStep(model, opt, batch, lr, pool);
+      loss = r.loss;
+      if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
+      const ms = performance.now() - t0;
+      const tokens = batch.B * batch.T;
+      const line = { step: step + 1, loss: r.loss, grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
+      fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
+      progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+      const done = step + 1 === lastStep;
+      if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1);
+    }
+  } finally {
+    await pool?.close();
   }
   if (startStep >= lastStep && !resumeDir) await save(startStep);
 

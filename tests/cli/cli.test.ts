@@ -75,11 +75,11 @@ describe('selfcest CLI', () => {
     expect(r.err).toMatch(/^backend: (wasm|cuda|cpu) \(auto: .+\)$/m);
   });
 
-  for (const backend of ['cpu', 'wasm']) {
-    it(`resume after a process exit gives bitwise-identical weights and metrics (${backend})`, () => {
+  for (const [backend, workers] of [['cpu', 1], ['wasm', 1], ['wasm', 2]] as const) {
+    it(`resume after a process exit gives bitwise-identical weights and metrics (${backend}, ${workers} gradient thread(s))`, () => {
       const a = path.join(tmp(), 'a');
       const b = path.join(tmp(), 'b');
-      const common = ['train', '--backend', backend, ...TINY, '--set', 'train.steps=6', '--set', 'train.saveEvery=0'];
+      const common = ['train', '--backend', backend, ...TINY, '--set', 'train.steps=6', '--set', 'train.saveEvery=0', '--set', `train.workers=${workers}`];
       expect(cli([...common, '--out', a]).code).toBe(0);
       const half = cli([...common, '--out', b, '--stop-after', '3']);
       expect(half.code).toBe(0);
