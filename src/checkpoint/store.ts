@@ -184,6 +184,19 @@ function prune(runDir: string, keep: number, latestName: string): void {
  * The newest complete checkpoint of a run: the step directory `latest` names if it is complete, otherwise the
  * complete step directory with the highest step. `.tmp-*` leftovers are ignored. Null when there is none.
  */
+/**
+ * Start a run directory over: delete its step directories, `latest`, leftover temporaries and the run's
+ * metrics/config files. Other files are left alone.
+ */
+export function removeRun(runDir: string): void {
+  if (!isDir(runDir)) return;
+  for (const name of fs.readdirSync(runDir)) {
+    if (STEP_DIR_RE.test(name)) fs.rmSync(path.join(runDir, name), { recursive: true, force: true });
+  }
+  removeStaleTemps(runDir);
+  for (const f of [LATEST_FILE, 'metrics.jsonl', 'config.json']) fs.rmSync(path.join(runDir, f), { force: true });
+}
+
 export function findLatest(runDir: string): string | null {
   if (!isDir(runDir)) return null;
   const named = readLatestName(runDir);

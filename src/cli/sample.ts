@@ -31,7 +31,7 @@ export const sampleCommand: CommandModule<object, Args> = {
       .option('top-k', { type: 'number', default: 0, describe: 'sample among the k most likely tokens (0 = all)' })
       .option('max-new', { type: 'number', default: 32, describe: 'most tokens to generate per prompt' })
       .option('seed', { type: 'number', default: 1, describe: 'sampling seed' })
-      .example('$0 sample --checkpoint checkpoints/tiny --prompt "21+43="', 'complete one prompt greedily') as never,
+      .example('$0 sample --checkpoint checkpoints/tiny --prompt "120+340="', 'complete one prompt greedily') as never,
   handler: async (a) => {
     await initBackend(a.backend);
     const tok = loadTokenizer();

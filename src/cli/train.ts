@@ -5,6 +5,8 @@ import { evalAddition, trainSupervised } from '../train/supervised.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { initBackend, withBackend } from './common.ts';
 import type { BackendChoice } from '../backend/select.ts';
+import { findLatest, removeRun } from '../checkpoint/store.ts';
+import { SelfcestError } from '../util/errors.ts';
 
 interface Args {
   config?: string;
@@ -12,6 +14,7 @@ interface Args {
   out?: string;
   resume?: string;
   'stop-after'?: number;
+  overwrite: boolean;
   sample: number;
   backend: BackendChoice;
 }
@@ -26,6 +29,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('out', { type: 'string', describe: 'run directory for checkpoints and metrics.jsonl [default: checkpoints/<config name>]' })
       .option('resume', { type: 'string', describe: '"auto": continue from the run directory\'s latest checkpoint if any; or a checkpoint/run directory' })
       .option('stop-after', { type: 'number', describe: 'stop (with a checkpoint) after this step, as if interrupted; resume later with --resume auto' })
+      .option('overwrite', { type: 'boolean', default: false, describe: 'start fresh even if the run directory holds checkpoints (deletes them)' })
       .option('sample', { type: 'number', default: 0, describe: 'after training, complete this many held-out prompts greedily and print them' })
       .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
@@ -34,10 +38,19 @@ export const trainCommand: CommandModule<object, Args> = {
     const cfg = loadRunConfig(a.config, a.set);
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
     const tok = loadTokenizer();
+    for (const [flag, v] of [['--stop-after', a['stop-after']], ['--sample', a.sample]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new SelfcestError(`${flag} ${v}: expected an integer >= 0`);
+    }
+    if (!a.resume && findLatest(out)) {
+      if (!a.overwrite) {
+        throw new SelfcestError(`${out} already holds checkpoints: pass --resume auto to continue that run, --overwrite to start over, or another --out`);
+      }
+      removeRun(out);
+    }
     const r = await trainSupervised(cfg, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
     console.log(`checkpoint: ${r.checkpoint}`);
     if (a.sample > 0) {
-      const ev = await evalAddition(r.model, tok, cfg, a.sample);
+      const ev = await evalAddition(r.model, tok, r.config, a.sample);
       for (const e of ev.examples) console.log(`${e.correct ? 'ok ' : 'BAD'} ${e.prompt}${e.completion}`);
     }
     r.model.dispose();

@@ -65,6 +65,17 @@ export class GPT {
     return new GPT(config, params);
   }
 
+  /** Replace every weight with named arrays (shapes must match). */
+  load(arrays: Map<string, { shape: number[]; data: Float32Array }>, source = 'weights'): void {
+    for (const { name, shape } of parameterShapes(this.config)) {
+      const a = arrays.get(name);
+      if (!a || a.shape.join(',') !== shape.join(',')) {
+        throw new SelfcestError(`${source}: tensor "${name}" missing or not of shape [${shape}]`);
+      }
+      tf.tidy(() => this.p(name).assign(tf.tensor(a.data, shape, 'float32')));
+    }
+  }
+
   get numParams(): number {
     return parameterCount(this.config);
   }

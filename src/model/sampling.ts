@@ -10,6 +10,7 @@
  *   samplerLogprob log-prob under the distribution actually drawn from (mask and top-k applied).
  * temperature 0 means greedy (argmax over allowed tokens); logprob is then taken at temperature 1.
  */
+import { SelfcestError } from '../util/errors.ts';
 import type { Rng } from '../util/rng.ts';
 
 export interface SampleOptions {
@@ -45,12 +46,12 @@ export function sampleRows(logits: Float32Array, rows: number, vocab: number, op
     if (T <= 0) {
       token = -1;
       for (let v = 0; v < vocab; v++) if (allowed[v] && (token < 0 || scaled[v] > scaled[token])) token = v;
-      if (token < 0) throw new Error(`sampleRows: every token is forbidden in row ${b}`);
+      if (token < 0) throw new SelfcestError(`sampling: every token is forbidden in row ${b}`);
       samplerLp = 0;
     } else {
       if (opts.topK && opts.topK > 0 && opts.topK < vocab) restrictTopK(scaled, allowed, opts.topK);
       const lse = logSumExp(scaled, allowed);
-      if (!Number.isFinite(lse)) throw new Error(`sampleRows: every token is forbidden in row ${b}`);
+      if (!Number.isFinite(lse)) throw new SelfcestError(`sampling: every token is forbidden in row ${b}`);
       let u = rng.next();
       token = -1;
       for (let v = 0; v < vocab; v++) {

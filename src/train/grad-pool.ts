@@ -34,8 +34,18 @@ export class GradPool {
 
   static async start(n: number, config: ModelConfig, backend: BackendChoice): Promise<GradPool> {
     const workers = Array.from({ length: n }, () => new Worker(BOOT, { workerData: { entry: ENTRY, config, backend } }));
-    await Promise.all(workers.map((w) => call(w, { kind: 'ready' })));
-    return new GradPool(workers);
+    // a worker error between calls must not become an unhandled 'error' event; calls report their own
+    for (const w of workers) w.on('error', () => {});
+    const pool = new GradPool(workers);
+    try {
+      const replies = await Promise.all(workers.map((w) => call(w, { kind: 'ready' })));
+      const bad = replies.findIndex((r) => !r.ok);
+      if (bad >= 0) throw new SelfcestError(`gradient worker ${bad + 1} failed to start: ${(replies[bad] as { error: string }).error}`);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
   }
 
   /**
@@ -62,18 +72,29 @@ export class GradPool {
   }
 }
 
+/** Post one message and wait for its reply; rejects if the worker fails or exits first. */
 function call(w: Worker, msg: unknown, transfer: ArrayBuffer[] = []): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const onMessage = (r: Reply) => {
+    const done = () => {
+      w.off('message', onMessage);
       w.off('error', onError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (r: Reply) => {
+      done();
       resolve(r);
     };
     const onError = (e: Error) => {
-      w.off('message', onMessage);
+      done();
       reject(new SelfcestError(`gradient worker failed: ${e.message}`));
     };
-    w.once('message', onMessage);
-    w.once('error', onError);
+    const onExit = (code: number) => {
+      done();
+      reject(new SelfcestError(`gradient worker exited (code ${code}) before replying`));
+    };
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.on('exit', onExit);
     w.postMessage(msg, transfer);
   });
 }

@@ -67,7 +67,13 @@ export async function trainStep(model: GPT, opt: AdamW, batch: TokenBatch, lr: n
     const { loss, grads } = batchGrads(model, shards[0], denom);
     return { loss, grads: Object.fromEntries(grads) };
   });
-  const others = remote ? await remote : [];
+  let others: Awaited<ReturnType<GradPool['grads']>> = [];
+  try {
+    others = remote ? await remote : [];
+  } catch (e) {
+    tf.dispose([local.loss, ...Object.values(local.grads)]);
+    throw e;
+  }
   const [loss, norm] = tf.tidy(() => {
     let total: tf.Tensor = tf.clone(local.loss); // local.* are disposed below
     const grads = new Map<string, tf.Tensor>();

@@ -13,9 +13,11 @@ import { generate } from '../model/generate.ts';
 import { expectedModelTensors, modelTensors } from '../model/io.ts';
 import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
+import { z } from 'zod';
+import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
-import { Rng, type RngState } from '../util/rng.ts';
+import { Rng } from '../util/rng.ts';
 import { runConfig, type RunConfig } from './config.ts';
 import { AdamW } from './optim.ts';
 import { GradPool } from './grad-pool.ts';
@@ -34,6 +36,8 @@ export interface SupervisedOptions {
 }
 
 export interface SupervisedResult {
+  /** the run's config (the checkpoint's, when resumed) */
+  config: RunConfig;
   step: number;
   loss: number;
   evalAccuracy: number | null;
@@ -106,17 +110,28 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     const probe = loadCheckpoint(resumeDir);
     const saved = runConfig(probe.state.config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
+    const ignored = changedKeys(saved, cfg).filter((k) => k !== 'train.steps');
+    if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
     cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
-    const data = loadCheckpoint(resumeDir, { model: expectedModelTensors(cfg.model) });
-    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
-    model = GPT.fromArrays(cfg.model, arrays(data.model), `${resumeDir}/model.safetensors`);
+    model = GPT.init(cfg.model, Rng.fromSeed(0)); // shapes only: every weight is replaced below
     opt = new AdamW(cfg.optim, model.params);
+    const data = loadCheckpoint(resumeDir, {
+      model: expectedModelTensors(cfg.model),
+      optimizer: opt.expectedArrays().map((e) => ({ ...e, dtype: 'F32' as const })),
+    });
+    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+    model.load(arrays(data.model), `${resumeDir}/model.safetensors`);
     opt.load(arrays(data.optimizer), `${resumeDir}/optimizer.safetensors`);
-    dataRng = Rng.fromState((data.state.rng as { data: RngState }).data);
-    cursor = data.state.dataCursor as DataCursor;
-    startStep = data.state.step;
-    if (data.state.backend !== activeBackend()) {
-      log(`note: checkpoint written on ${data.state.backend}, resuming on ${activeBackend()}: the trajectory will differ slightly`);
+    const state = validate(ResumeStateSchema, data.state, `${resumeDir}/state.json`);
+    if (opt.t !== state.step) throw new SelfcestError(`${resumeDir}/optimizer.safetensors: step ${opt.t} does not match state.json step ${state.step}`);
+    if (state.dataCursor.items !== state.step * cfg.train.batchSize) {
+      throw new SelfcestError(`${resumeDir}/state.json: dataCursor.items is ${state.dataCursor.items}, expected step × train.batchSize = ${state.step * cfg.train.batchSize}`);
+    }
+    dataRng = Rng.fromState(state.rng.data);
+    cursor = state.dataCursor;
+    startStep = state.step;
+    if (state.backend !== activeBackend()) {
+      log(`note: checkpoint written on ${state.backend}, resuming on ${activeBackend()}: the trajectory will differ slightly`);
     }
     truncateMetrics(metricsFile, startStep);
     log(`resumed from ${resumeDir} at step ${startStep}`);
@@ -189,15 +204,39 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task} items`);
   }
   opt.dispose();
-  return { step: lastStep, loss, evalAccuracy, checkpoint, model };
+  return { config: cfg, step: lastStep, loss, evalAccuracy, checkpoint, model };
 }
 
-/** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint). */
+/** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
 function truncateMetrics(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
   const kept = fs
     .readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as { step: number }).step <= step;
+      } catch {
+        return false; // empty or torn by a crash mid-write
+      }
+    });
   fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
+
+/** Dotted keys whose values differ between two configs (leaves only). */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return a === b ? [] : [prefix];
+}
+
+const ResumeStateSchema = z.looseObject({
+  step: z.number().int().min(0),
+  backend: z.string(),
+  rng: z.object({
+    data: z.object({ i: z.number().int().min(0).max(255), j: z.number().int().min(0).max(255), S: z.array(z.number().int().min(0).max(255)).length(256) }),
+  }),
+  dataCursor: z.object({ items: z.number().int().min(0) }),
+});

@@ -84,6 +84,7 @@ describe('selfcest CLI', () => {
       const half = cli([...common, '--out', b, '--stop-after', '3']);
       expect(half.code).toBe(0);
       expect(fs.readFileSync(path.join(b, 'latest'), 'utf8').trim()).toBe('step-000003');
+      fs.appendFileSync(path.join(b, 'metrics.jsonl'), '{"step": 4, "lo'); // torn by a crash mid-write
       const rest = cli([...common, '--out', b, '--resume', 'auto']);
       expect(rest.code, rest.err).toBe(0);
       expect(rest.out + rest.err).toContain('resumed from');
@@ -97,6 +98,24 @@ describe('selfcest CLI', () => {
       expect(metrics(a)).toHaveLength(6);
     }, 240_000);
   }
+
+  it('refuses to mix runs in one directory and rejects a damaged resume state in one line', () => {
+    const run = path.join(tmp(), 'r');
+    const args = ['train', '--backend', 'cpu', ...TINY, '--set', 'train.steps=2', '--out', run];
+    expect(cli(args).code).toBe(0);
+    const again = cli(args);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already holds checkpoints: pass --resume auto .* --overwrite/);
+    expect(cli([...args, '--overwrite']).code).toBe(0);
+    const stateFile = path.join(run, 'step-000002/state.json');
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    state.rng = { data: {} };
+    fs.writeFileSync(stateFile, JSON.stringify(state));
+    const r = cli([...args, '--set', 'train.steps=4', '--resume', 'auto']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/state\.json: rng\.data\.i: /);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  }, 120_000);
 
   it('samples from a checkpoint and describes it with info', () => {
     const run = path.join(tmp(), 'r');
