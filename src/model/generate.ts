@@ -1,10 +1,11 @@
 /**
- * Batched generation with continuous batching: every prompt is a row of one DecodeBatch; a row leaves as soon
- * as it emits a stop token, reaches maxNew tokens or fills the context window. Token in, token out.
+ * Batched generation with continuous batching: every prompt is a row of a RowDecoder; a row leaves as soon
+ * as it emits a stop token, reaches maxNew tokens or fills the context window, and waiting prompts take the
+ * freed rows. Token in, token out.
  */
 import type { Rng } from '../util/rng.ts';
 import type { GPT } from './decoder.ts';
-import { DecodeBatch } from './decode.ts';
+import { LocalDecoder, type RowDecoder } from './row-decoder.ts';
 import { sampleRows, type SampleOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SampleOptions {
@@ -20,42 +21,42 @@ export interface Generation {
   finish: 'stop' | 'length' | 'window';
 }
 
-export async function generate(model: GPT, prompts: number[][], opts: GenerateOptions, rng: Rng): Promise<Generation[]> {
+/**
+ * Generate a completion per prompt. With `decoder` (e.g. a ShardedDecoder over several threads) the rows run
+ * there and the decoder stays open; without, a LocalDecoder on this thread is used and closed.
+ */
+export async function generate(model: GPT, prompts: number[][], opts: GenerateOptions, rng: Rng, decoder?: RowDecoder): Promise<Generation[]> {
   const out: Generation[] = prompts.map(() => ({ tokens: [], logprobs: [], finish: 'length' }));
   const V = model.config.vocabSize;
   const ctx = model.config.ctx;
   const maxBatch = opts.maxBatch ?? 64;
   const stop = new Set(opts.stopTokens);
-  const db = new DecodeBatch(model);
+  const dec = decoder ?? new LocalDecoder(model);
   const owner = new Map<number, number>(); // row handle → prompt index
   const pendingToken = new Map<number, number>(); // row handle → token to feed next
   let next = 0;
   try {
-    while (next < prompts.length || db.size > 0) {
+    while (next < prompts.length || dec.handles.length > 0) {
       // admit waiting prompts
-      if (next < prompts.length && db.size < maxBatch) {
-        const take = prompts.slice(next, next + (maxBatch - db.size));
-        const { handles, logits } = db.join(take);
-        const data = (await logits.data()) as Float32Array;
-        logits.dispose();
+      if (next < prompts.length && dec.handles.length < maxBatch) {
+        const take = prompts.slice(next, next + (maxBatch - dec.handles.length));
+        const { handles, logits } = await dec.join(take);
         handles.forEach((h, i) => owner.set(h, next + i));
         next += take.length;
-        accept(handles, data);
+        await accept(handles, logits);
       }
-      if (db.size === 0) continue;
-      const handles = db.handles;
-      const logits = db.step(handles.map((h) => pendingToken.get(h)!));
-      const data = (await logits.data()) as Float32Array;
-      logits.dispose();
-      accept(handles, data);
+      if (dec.handles.length === 0) continue;
+      const handles = dec.handles;
+      await accept(handles, await dec.step(handles.map((h) => pendingToken.get(h)!)));
     }
   } finally {
-    db.dispose();
+    if (decoder) await dec.clear();
+    else await dec.close();
   }
   return out;
 
   /** sample one token per row from logits, record it, retire finished rows */
-  function accept(handles: number[], data: Float32Array): void {
+  async function accept(handles: number[], data: Float32Array): Promise<void> {
     const s = sampleRows(data, handles.length, V, { ...opts, forbid: handles.map((h) => opts.forbid?.[owner.get(h)!]) }, rng);
     const done: number[] = [];
     handles.forEach((h, b) => {
@@ -65,7 +66,7 @@ export async function generate(model: GPT, prompts: number[][], opts: GenerateOp
       g.logprobs.push(s.logprobs[b]);
       if (stop.has(tok)) g.finish = 'stop';
       else if (g.tokens.length >= opts.maxNew) g.finish = 'length';
-      else if (db.position(h) >= ctx) g.finish = 'window';
+      else if (dec.position(h) >= ctx) g.finish = 'window';
       else {
         pendingToken.set(h, tok);
         return;
@@ -73,6 +74,6 @@ export async function generate(model: GPT, prompts: number[][], opts: GenerateOp
       done.push(h);
       pendingToken.delete(h);
     });
-    if (done.length) db.leave(done);
+    if (done.length) await dec.leave(done);
   }
 }

@@ -18,7 +18,7 @@ port.on('message', async (m: Msg) => {
     if (m.kind === 'ready') {
       await selectBackend(backend);
       model = GPT.init(config, Rng.fromSeed(0)); // weights arrive with every shard
-      port.postMessage({ ok: true, loss: 0, names: [], grads: [] });
+      port.postMessage({ ok: true });
       return;
     }
     const mdl = model!;
