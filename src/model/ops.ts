@@ -25,7 +25,11 @@ const flatMatmul = customGrad2((a, b, save) => {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
     gradFunc: (dy, saved) => {
       const [sa, sb] = saved as tf.Tensor2D[];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+      const g = dy as tf.Tensor2D;
+      // db = aᵀ·dy needs one big transpose: of a [M,K] or (as (dyᵀ·a)ᵀ) of dy [M,N]. Transposing the narrower
+      // one saves ~7 ms per MLP projection at M=2048 (wasm's Transpose is ~8 ns/element for wide matrices).
+      const db = sa.shape[1] <= g.shape[1] ? tf.matMul(tf.transpose(sa), g) : tf.transpose(tf.matMul(tf.transpose(g), sa));
+      return [tf.matMul(g, tf.transpose(sb)), db];
     },
   };
 });
