@@ -185,7 +185,10 @@ export class GPT {
     if (T > this.config.ctx) throw new SelfcestError(`sequence of ${T} tokens exceeds the context window ${this.config.ctx}`);
     const hd = d / H;
     const pos = tf.tile(tf.range(0, T, 1, 'int32'), [B]) as tf.Tensor1D;
-    let x = this.embed(tf.reshape(ids, [B * T]) as tf.Tensor1D, pos);
+    let x = tf.gather(this.p('wte.weight'), tf.reshape(ids, [B * T])) as tf.Tensor2D;
+    // every row holds positions 0..T-1: a slice + tile of the table (its gradient is a reshape + sum, where
+    // a gather's is the slower scatter-add)
+    if (this.config.positions === 'learned') x = tf.add(x, tf.tile(tf.slice(this.p('wpe.weight'), [0, 0], [T, d]), [B, 1]));
     // additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above
     const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
     const heads = (t: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
