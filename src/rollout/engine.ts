@@ -1,0 +1,301 @@
+/**
+ * The tree rollout engine: many trees decode at once; every live context of every tree is one row of the
+ * policy's batch (continuous batching). A parent that closes a spawn call leaves the batch; its clones join
+ * with fresh contexts (clone header, objective, referenced documents only); when the last clone of the call
+ * ends, the return segments are injected into the parent (loss-masked) and the parent rejoins.
+ *
+ * The policy is anything that gives the next token of a set of contexts: the model (ModelPolicy: a
+ * RowDecoder + host sampling) or a fixed token script (tests). Nothing throws on bad model output: a
+ * malformed call is recorded, answered with the error segment, and the parent goes on (or ends, per config).
+ */
+import type { Rng } from '../util/rng.ts';
+import { SelfcestError } from '../util/errors.ts';
+import type { GPT } from '../model/decoder.ts';
+import type { RowDecoder } from '../model/row-decoder.ts';
+import { sampleRows } from '../model/sampling.ts';
+import {
+  clonePrompt,
+  extractAnswer,
+  parseCall,
+  returnSegment,
+  type DocStore,
+  type ProtocolTokens,
+  type RolloutConfig,
+} from './protocol.ts';
+import { treeCost, type CallRecord, type Context, type Finish, type Tree } from './tree.ts';
+
+export interface RolloutItem {
+  itemId: string;
+  /** the root's prompt ids */
+  prompt: number[];
+  docs?: DocStore;
+}
+
+/** A context asking for its next token. `key` is unique across the trees of one run. */
+export interface TokenRequest {
+  key: number;
+  /** which tree (index into the items) and which context of it */
+  tree: number;
+  context: number;
+  ids: readonly number[];
+  /** tokens the policy must not produce here */
+  forbid: readonly number[];
+}
+
+export interface Policy {
+  next(reqs: TokenRequest[]): Promise<{ token: number; logprob: number }[]>;
+  /** these contexts stop decoding (waiting for clones, or finished) */
+  release(keys: number[]): Promise<void>;
+}
+
+interface Live {
+  tree: number;
+  ctx: Context;
+  key: number;
+  /** position of an open <spawn> in ids, or -1 */
+  openCall: number;
+  /** for a parent waiting on a call: clone contexts still running */
+  pending: Set<number> | null;
+  window: number;
+  done: boolean;
+}
+
+export async function runTrees(items: RolloutItem[], policy: Policy, cfg: RolloutConfig, p: ProtocolTokens): Promise<Tree[]> {
+  const t0 = performance.now();
+  const trees = items.map((it) => ({ item: it, contexts: [] as Context[], tokens: 0, calls: 0, ended: false, ms: 0 }));
+  const states: Live[] = [];
+  const byKey = new Map<number, Live>();
+  const engineOnly = [...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t));
+
+  const newContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Live => {
+    const t = trees[tree];
+    const ctx: Context = {
+      id: t.contexts.length,
+      parent: parent ? parent.id : null,
+      depth: parent ? parent.depth + 1 : 0,
+      role: parent ? 'clone' : 'root',
+      callIndex,
+      budget,
+      promptLength: prompt.length,
+      ids: [...prompt],
+      lossMask: prompt.map(() => 0),
+      logprobs: prompt.map(() => 0),
+      finish: null,
+      answer: null,
+      calls: [],
+    };
+    t.contexts.push(ctx);
+    t.tokens += prompt.length;
+    const s: Live = { tree, ctx, key: states.length, openCall: -1, pending: null, window: parent ? cfg.cloneWindow : cfg.rootWindow, done: false };
+    states.push(s);
+    byKey.set(s.key, s);
+    return s;
+  };
+
+  const inject = (s: Live, tokens: number[]) => {
+    s.ctx.ids.push(...tokens);
+    s.ctx.lossMask.push(...tokens.map(() => 0));
+    s.ctx.logprobs.push(...tokens.map(() => 0));
+    trees[s.tree].tokens += tokens.length;
+  };
+
+  const toRelease: number[] = [];
+  const finish = (s: Live, why: Finish) => {
+    if (s.done) return;
+    s.done = true;
+    s.ctx.finish = why;
+    s.ctx.answer = why === 'answer' ? extractAnswer(s.ctx.ids.slice(s.ctx.promptLength), p) : null;
+    toRelease.push(s.key);
+    const t = trees[s.tree];
+    if (s.ctx.parent === null) {
+      t.ended = true;
+      t.ms = performance.now() - t0;
+      for (const o of states) if (o.tree === s.tree && !o.done) finish(o, 'tree-limit'); // only after a tree-limit
+      return;
+    }
+    // a clone ended: when it was the last of its call, answer the parent and let it go on
+    const parent = states.find((o) => o.tree === s.tree && o.ctx.id === s.ctx.parent)!;
+    if (!parent.pending || parent.done) return;
+    parent.pending.delete(s.ctx.id);
+    if (parent.pending.size > 0) return;
+    parent.pending = null;
+    const call = parent.ctx.calls[parent.ctx.calls.length - 1];
+    const seg = call.clones.flatMap((id) => returnSegment(t.contexts[id].answer, p, cfg));
+    call.injected = seg.length;
+    inject(parent, seg);
+  };
+
+  /** the context closed a call at the token just appended */
+  const closeCall = (s: Live) => {
+    const t = trees[s.tree];
+    const start = s.openCall;
+    s.openCall = -1;
+    const end = s.ctx.ids.length;
+    const call: CallRecord = { index: s.ctx.calls.length, start, end, clones: [], malformed: null, injected: 0 };
+    s.ctx.calls.push(call);
+    t.calls++;
+    const parsed = parseCall(s.ctx.ids.slice(start + 1, end - 1), p, cfg, t.item.docs);
+    if (s.ctx.depth >= cfg.maxDepth) call.malformed = 'depth';
+    else if (t.calls > cfg.maxCallsPerTree) call.malformed = 'calls-limit';
+    else if (!parsed.ok) call.malformed = parsed.reason;
+    else {
+      const prompts = parsed.specs.map((spec) => clonePrompt(spec, p, t.item.docs));
+      if (prompts.some((pr) => pr.length >= cfg.cloneWindow)) call.malformed = 'window';
+      else {
+        s.pending = new Set();
+        toRelease.push(s.key);
+        parsed.specs.forEach((spec, i) => {
+          const c = newContext(s.tree, s.ctx, call.index, prompts[i], spec.budget);
+          call.clones.push(c.ctx.id);
+          s.pending!.add(c.ctx.id);
+        });
+        return;
+      }
+    }
+    call.injected = 1;
+    inject(s, [p.err]);
+    if (cfg.malformed === 'end') finish(s, 'malformed');
+  };
+
+  items.forEach((it, i) => newContext(i, null, null, it.prompt, cfg.rootBudget));
+
+  for (;;) {
+    // contexts ready to sample: end those out of budget, window or tree tokens first
+    const ready: Live[] = [];
+    for (const s of states) {
+      if (s.done || s.pending) continue;
+      const generated = s.ctx.lossMask.reduce((a, b) => a + b, 0);
+      if (trees[s.tree].tokens >= cfg.maxTreeTokens) finish(s, 'tree-limit');
+      else if (generated >= s.ctx.budget) finish(s, 'budget');
+      else if (s.ctx.ids.length >= s.window) finish(s, 'window');
+      else ready.push(s);
+    }
+    // finishing can release parents (returns injected): they are picked up on the next pass
+    const live = ready.filter((s) => !s.done && !s.pending);
+    if (toRelease.length) await policy.release(toRelease.splice(0));
+    if (live.length === 0) {
+      if (states.every((s) => s.done || s.pending)) break;
+      continue;
+    }
+    const reqs = live.map((s) => ({
+      key: s.key,
+      tree: s.tree,
+      context: s.ctx.id,
+      ids: s.ctx.ids,
+      forbid: !cfg.allowSpawn || s.ctx.depth >= cfg.maxDepth ? [...engineOnly, p.spawn] : engineOnly,
+    }));
+    const out = await policy.next(reqs);
+    live.forEach((s, i) => {
+      const { token, logprob } = out[i];
+      s.ctx.ids.push(token);
+      s.ctx.lossMask.push(1);
+      s.ctx.logprobs.push(logprob);
+      trees[s.tree].tokens++;
+      if (s.openCall >= 0) {
+        if (token === p.endSpawn) closeCall(s);
+        else if (token === p.spawn || token === p.eos) {
+          // the call cannot be closed any more: it is malformed up to here
+          const call: CallRecord = { index: s.ctx.calls.length, start: s.openCall, end: s.ctx.ids.length, clones: [], malformed: 'parse', injected: 0 };
+          s.openCall = -1;
+          s.ctx.calls.push(call);
+          trees[s.tree].calls++;
+          if (token === p.eos) finish(s, 'answer');
+          else {
+            call.injected = 1;
+            inject(s, [p.err]);
+            if (cfg.malformed === 'end') finish(s, 'malformed');
+          }
+        }
+      } else if (token === p.spawn) s.openCall = s.ctx.ids.length - 1;
+      else if (token === p.eos) finish(s, 'answer');
+    });
+  }
+  if (toRelease.length) await policy.release(toRelease.splice(0));
+  const total = performance.now() - t0;
+  return trees.map((t) => ({ itemId: t.item.itemId, contexts: t.contexts, cost: treeCost(t.contexts, t.ms || total) }));
+}
+
+/** A fixed token script per context, keyed `${tree}:${contextId}`: drives the engine in tests. */
+export class ScriptedPolicy implements Policy {
+  private readonly scripts: Map<string, number[]>;
+  private readonly cursor = new Map<string, number>();
+
+  constructor(scripts: Map<string, number[]>) {
+    this.scripts = scripts;
+  }
+
+  async next(reqs: TokenRequest[]): Promise<{ token: number; logprob: number }[]> {
+    return reqs.map((r) => {
+      const name = `${r.tree}:${r.context}`;
+      const script = this.scripts.get(name);
+      const i = this.cursor.get(name) ?? 0;
+      if (!script || i >= script.length) throw new Error(`script ${name} has no token ${i}`);
+      this.cursor.set(name, i + 1);
+      return { token: script[i], logprob: 0 };
+    });
+  }
+
+  async release(): Promise<void> {}
+}
+
+/**
+ * The model as a policy: every requesting context is a row of a RowDecoder. Rows that already hold a context
+ * step with its last token; contexts new to the decoder (fresh clones, parents back from a call) join with
+ * all their ids. Sampling on the host with the explicit Rng, in request order.
+ */
+export class ModelPolicy implements Policy {
+  private readonly dec: RowDecoder;
+  private readonly vocab: number;
+  private readonly cfg: RolloutConfig;
+  private readonly rng: Rng;
+  private readonly handle = new Map<number, number>(); // context key → row handle
+  private readonly keyOf = new Map<number, number>(); // row handle → context key
+
+  constructor(model: GPT, decoder: RowDecoder, cfg: RolloutConfig, rng: Rng) {
+    this.dec = decoder;
+    this.vocab = model.config.vocabSize;
+    this.cfg = cfg;
+    this.rng = rng;
+  }
+
+  async next(reqs: TokenRequest[]): Promise<{ token: number; logprob: number }[]> {
+    const V = this.vocab;
+    const want = new Map(reqs.map((r, i) => [r.key, i]));
+    const logits = new Float32Array(reqs.length * V);
+    // 1. every row in the decoder steps with its context's last token
+    const rows = this.dec.handles;
+    if (rows.length) {
+      const tokens = rows.map((h) => {
+        const i = want.get(this.keyOf.get(h)!);
+        if (i === undefined) throw new SelfcestError(`rollout: row ${h} holds a context that asked for no token`);
+        const ids = reqs[i].ids;
+        return ids[ids.length - 1];
+      });
+      const out = await this.dec.step(tokens);
+      rows.forEach((h, b) => logits.set(out.subarray(b * V, (b + 1) * V), want.get(this.keyOf.get(h)!)! * V));
+    }
+    // 2. contexts new to the decoder join with all their ids
+    const fresh = reqs.filter((r) => !this.handle.has(r.key));
+    if (fresh.length) {
+      const { handles, logits: lg } = await this.dec.join(fresh.map((r) => [...r.ids]));
+      fresh.forEach((r, j) => {
+        this.handle.set(r.key, handles[j]);
+        this.keyOf.set(handles[j], r.key);
+        logits.set(lg.subarray(j * V, (j + 1) * V), want.get(r.key)! * V);
+      });
+    }
+    const s = sampleRows(logits, reqs.length, V, { temperature: this.cfg.temperature, topK: this.cfg.topK, forbid: reqs.map((r) => r.forbid) }, this.rng);
+    return s.tokens.map((token, i) => ({ token, logprob: s.logprobs[i] }));
+  }
+
+  async release(keys: number[]): Promise<void> {
+    const handles = keys.filter((k) => this.handle.has(k)).map((k) => this.handle.get(k)!);
+    for (const k of keys) {
+      const h = this.handle.get(k);
+      if (h === undefined) continue;
+      this.handle.delete(k);
+      this.keyOf.delete(h);
+    }
+    if (handles.length) await this.dec.leave(handles);
+  }
+}
