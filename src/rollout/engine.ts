@@ -92,20 +92,22 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     return s;
   };
 
+  const toRelease: number[] = [];
+  /** append engine tokens (loss-masked); the policy must re-read the context, so its row is released */
   const inject = (s: Live, tokens: number[]) => {
+    if (!toRelease.includes(s.key)) toRelease.push(s.key);
     s.ctx.ids.push(...tokens);
     s.ctx.lossMask.push(...tokens.map(() => 0));
     s.ctx.logprobs.push(...tokens.map(() => 0));
     trees[s.tree].tokens += tokens.length;
   };
 
-  const toRelease: number[] = [];
   const finish = (s: Live, why: Finish) => {
     if (s.done) return;
     s.done = true;
     s.ctx.finish = why;
     s.ctx.answer = why === 'answer' ? extractAnswer(s.ctx.ids.slice(s.ctx.promptLength), p) : null;
-    toRelease.push(s.key);
+    if (!toRelease.includes(s.key)) toRelease.push(s.key);
     const t = trees[s.tree];
     if (s.ctx.parent === null) {
       t.ended = true;
@@ -143,7 +145,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
       if (prompts.some((pr) => pr.length >= cfg.cloneWindow)) call.malformed = 'window';
       else {
         s.pending = new Set();
-        toRelease.push(s.key);
+        if (!toRelease.includes(s.key)) toRelease.push(s.key);
         parsed.specs.forEach((spec, i) => {
           const c = newContext(s.tree, s.ctx, call.index, prompts[i], spec.budget);
           call.clones.push(c.ctx.id);
