@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { traceCommand } from '../../src/cli/trace.ts';
 import { renderTreeHtml } from '../../src/rollout/trace-html.ts';
 import { readTreesJsonl, treeFromJson, treeToJson, TREE_FORMAT, writeTreesJsonl } from '../../src/rollout/trace-io.ts';
+import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
+import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import { treeCost, type CallRecord, type Context, type Tree } from '../../src/rollout/tree.ts';
 import { encodeChecked, loadTokenizer, type SpecialToken } from '../../src/tokenizer/index.ts';
 import { isSelfcestError } from '../../src/util/errors.ts';
@@ -98,6 +100,28 @@ describe('trace JSONL', () => {
     expect(treeFromJson(JSON.parse(JSON.stringify(treeToJson(trees[0]))), 'x')).toEqual(trees[0]);
     writeTreesJsonl(file, []);
     expect(readTreesJsonl(file)).toEqual([]);
+  });
+
+  it('accepts and renders the trees the engine produces (nested spawn, malformed call, tree limit)', async () => {
+    const cfg = RolloutConfigSchema.parse({ maxDepth: 2, maxTreeTokens: 120 });
+    const scripts = new Map<string, number[]>([
+      ['0:0', enc('<spawn><obj>1+2<b16><obj>3</spawn><spawn></spawn><answer>3<eos>')],
+      ['0:1', enc('<answer>3<eos>')],
+      ['0:2', enc('<spawn><obj>x</spawn><answer>4<eos>')],
+      ['0:3', enc('<answer>5<eos>')],
+      ['1:0', enc('<spawn><obj>y<b128><obj>y<b128></spawn>zzzz')],
+      ['1:1', enc('y'.repeat(100))],
+      ['1:2', enc('y'.repeat(100))],
+    ]);
+    const items = [{ itemId: 'a', prompt: enc('1+2=') }, { itemId: 'b', prompt: enc('hi') }];
+    const trees = await runTrees(items, new ScriptedPolicy(scripts), cfg, protocolTokens(tok));
+    expect(trees[0].contexts.map((c) => c.depth)).toEqual([0, 1, 1, 2]);
+    expect(trees[0].cost.malformed).toBe(1);
+    expect(trees[1].contexts.map((c) => c.finish)).toContain('tree-limit');
+    const file = path.join(tmp(), 'engine.jsonl');
+    writeTreesJsonl(file, trees);
+    expect(readTreesJsonl(file)).toEqual(trees);
+    for (const t of trees) for (const c of t.contexts) expect(renderTreeHtml(t, tok)).toContain(`id="ctx-${c.id}"`);
   });
 
   it('names file:line and the field of a bad tree', () => {
