@@ -8,6 +8,7 @@ import { isSelfcestError, SelfcestError } from '../util/errors.ts';
 import { infoCommand } from './info.ts';
 import { sampleCommand } from './sample.ts';
 import { trainCommand } from './train.ts';
+import { traceCommand } from './trace.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -16,6 +17,7 @@ try {
     .command(trainCommand)
     .command(sampleCommand)
     .command(infoCommand)
+    .command(traceCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {
