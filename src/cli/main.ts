@@ -9,6 +9,7 @@ import { infoCommand } from './info.ts';
 import { sampleCommand } from './sample.ts';
 import { trainCommand } from './train.ts';
 import { traceCommand } from './trace.ts';
+import { rolloutCommand } from './rollout.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -17,6 +18,7 @@ try {
     .command(trainCommand)
     .command(sampleCommand)
     .command(infoCommand)
+    .command(rolloutCommand)
     .command(traceCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()

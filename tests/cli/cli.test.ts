@@ -39,7 +39,7 @@ describe('selfcest CLI', () => {
   it('--help explains every command', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['train', 'sample', 'info']) expect(r.out).toContain(`selfcest ${c}`);
+    for (const c of ['train', 'sample', 'info', 'rollout', 'trace']) expect(r.out).toContain(`selfcest ${c}`);
     for (const c of ['train', 'sample', 'info']) {
       const h = cli([c, '--help']);
       expect(h.code).toBe(0);
@@ -127,6 +127,16 @@ describe('selfcest CLI', () => {
     expect(i.code).toBe(0);
     expect(i.out).toContain('step 2');
     expect(i.out).toContain('blocks.0.attn.qkv.weight F32 [16, 48]');
+    const trees = path.join(path.dirname(run), 'trees.jsonl');
+    const r = cli(['rollout', '--backend', 'wasm', '--checkpoint', run, '--n', '3', '--out', trees, '--set', 'temperature=0']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/trees\.jsonl: 3 trees, 0 clones/);
+    expect(fs.readFileSync(trees, 'utf8').trim().split('\n')).toHaveLength(3);
+    const t = cli(['trace', trees, '--index', '2']);
+    expect(t.code, t.err).toBe(0);
+    expect(fs.readFileSync(t.out.trim(), 'utf8')).toMatch(/^<!doctype html>/i);
+    const badSet = cli(['rollout', '--backend', 'wasm', '--checkpoint', run, '--set', 'maxDepth=-1']);
+    expect(badSet.err).toMatch(/error: rollout config \(--set\): maxDepth: /);
     const missing = cli(['sample', '--backend', 'wasm', '--checkpoint', path.join(run, 'nope')]);
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/^error: /m);
