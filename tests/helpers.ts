@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend/select.ts';
+import { selectBackend, type BackendChoice } from '../src/backend/select.ts';
+import type { GPT } from '../src/model/decoder.ts';
+import type { TokenBatch } from '../src/train/step.ts';
+import { Rng } from '../src/util/rng.ts';
 
 /** Run fn on a backend and return plain arrays (so results can be compared across backends). */
-export async function onBackend<T>(name: 'wasm' | 'cpu', fn: () => T | Promise<T>): Promise<T> {
+export async function onBackend<T>(name: BackendChoice, fn: () => T | Promise<T>): Promise<T> {
   await selectBackend(name);
   return fn();
 }
@@ -18,3 +21,35 @@ export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function numTensors(): number {
   return tf.memory().numTensors;
 }
+
+export function randomBatch(B: number, T: number, V: number, seed: number): TokenBatch {
+  const rng = Rng.fromSeed(seed);
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const len = T - (b % 3); // ragged rows, right-padded with 0
+    for (let t = 0; t < T; t++) {
+      ids[b * T + t] = t < len ? rng.int(1, V - 1) : 0;
+      targets[b * T + t] = t < len ? rng.int(1, V - 1) : 0;
+      mask[b * T + t] = t < len ? 1 : 0;
+    }
+  }
+  return { ids, targets, mask, B, T };
+}
+
+/** Loss, logits and every parameter's gradient as plain arrays, computed on the current backend. */
+export function lossAndGrads(model: GPT, batch: TokenBatch) {
+  return tf.tidy(() => {
+    const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
+    const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
+    const mask = tf.tensor2d(batch.mask, [batch.B, batch.T]);
+    const logits = Array.from(model.forward(ids).dataSync());
+    const vars = [...model.params.values()];
+    const { value, grads } = tf.variableGrads(() => model.loss(ids, targets, mask), vars);
+    const byName: Record<string, number[]> = {};
+    for (const [name, v] of model.params) byName[name] = Array.from(grads[v.name].dataSync());
+    return { loss: value.dataSync()[0], logits, grads: byName };
+  });
+}
+

@@ -10,8 +10,32 @@ import { modelConfig } from '../../src/model/config.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** vocab 64, d 128, 4 layers, 4 heads, ctx 128, learned positions, untied head: 826,112 parameters */
-export const TINY_GPT = modelConfig({ vocabSize: 64, ctx: 128, dModel: 128, nLayers: 4, nHeads: 4 });
+/** Debian's system Python by default (a pyenv shim first on PATH cannot see python3-torch); --python overrides. */
+export const DEFAULT_PYTHON = '/usr/bin/python3';
+
+/**
+ * Model-size and baseline options shared by the benchmarks. Defaults: the tiny GPT of the notes (vocab 64, d 128,
+ * 4 layers, 4 heads, ctx 128: 826,112 parameters) and PyTorch on the CPU.
+ */
+export const SIZE_OPTIONS = {
+  vocab: { type: 'number', default: 64 },
+  d: { type: 'number', default: 128 },
+  layers: { type: 'number', default: 4 },
+  heads: { type: 'number', default: 4 },
+  ctx: { type: 'number', default: 128 },
+  torch: { type: 'boolean', default: true, describe: 'also run the PyTorch baseline (--no-torch to skip)' },
+  'torch-device': { type: 'string', default: 'cpu', describe: 'PyTorch device for the baseline: cpu or cuda' },
+  python: { type: 'string', default: DEFAULT_PYTHON, describe: 'Python with torch for the baseline' },
+} as const;
+
+export function sizeConfig(a: { vocab: number; d: number; layers: number; heads: number; ctx: number }) {
+  return modelConfig({ vocabSize: a.vocab, ctx: a.ctx, dModel: a.d, nLayers: a.layers, nHeads: a.heads });
+}
+
+/** torch_gpt.py flags for the same model size and baseline device */
+export function torchSizeArgs(a: { vocab: number; d: number; layers: number; heads: number; ctx: number; 'torch-device': string }): string[] {
+  return ['--vocab', String(a.vocab), '--d', String(a.d), '--layers', String(a.layers), '--heads', String(a.heads), '--ctx', String(a.ctx), '--device', a['torch-device']];
+}
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,14 +69,14 @@ export interface TorchResult {
   error?: string;
 }
 
-const PY = '/usr/bin/python3';
 export const TORCH_HINT =
   'PyTorch baseline skipped: install Debian\'s torch and OpenBLAS with `apt-get install -y python3-torch libopenblas0-pthread` ' +
   '(it is visible to /usr/bin/python3 only, not to a pyenv python3)';
 
 /** Run scripts/bench/torch_gpt.py; null (with a printed reason) when PyTorch is unavailable. */
-export function runTorch(args: string[]): TorchResult | null {
-  if (!fs.existsSync(PY)) {
+export function runTorch(args: string[], python = DEFAULT_PYTHON): TorchResult | null {
+  const PY = python;
+  if (PY.includes('/') && !fs.existsSync(PY)) {
     console.log(TORCH_HINT);
     return null;
   }

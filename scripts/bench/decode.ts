@@ -13,21 +13,21 @@ import type { RowDecoder } from '../../src/model/row-decoder.ts';
 import { ShardedDecoder } from '../../src/model/sharded-decoder.ts';
 import { sampleRows } from '../../src/model/sampling.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { TINY_GPT, machine, median, runTorch, table } from './common.ts';
+import { SIZE_OPTIONS, machine, median, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
   .option('backend', { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice })
   .option('batches', { type: 'string', default: '1,64' })
   .option('new-tokens', { type: 'number', default: 128 })
   .option('threads', { type: 'string', default: '1,2', describe: 'decoder threads to compare' })
-  .option('torch', { type: 'boolean', default: true })
+  .options(SIZE_OPTIONS)
   .strict()
   .parseAsync();
 
 const info = await selectBackend(a.backend);
 console.log(info.reason);
 console.log(`machine: ${machine()}`);
-const cfg = TINY_GPT;
+const cfg = sizeConfig(a);
 const model = GPT.init(cfg, Rng.fromSeed(0));
 const rng = Rng.fromSeed(1);
 
@@ -61,10 +61,10 @@ for (const B of a.batches.split(',').map(Number)) {
     ours.push({ row, tps });
   }
   if (a.torch) {
-    const pt = runTorch(['--mode', 'decode', '--batch', String(B), '--new-tokens', String(a['new-tokens'])]);
+    const pt = runTorch(['--mode', 'decode', '--batch', String(B), '--new-tokens', String(a['new-tokens']), ...torchSizeArgs(a)], a.python);
     if (pt) {
       for (const o of ours) o.row[4] = `${(o.tps / (pt.tokens_per_s as number)).toFixed(2)}x`;
-      rows.push([String(B), `pytorch ${pt.torch}`, (pt.ms_per_generation_median as number).toFixed(0), String(Math.round(pt.tokens_per_s as number)), '1.00x']);
+      rows.push([String(B), `pytorch ${pt.torch} ${pt.device}`, (pt.ms_per_generation_median as number).toFixed(0), String(Math.round(pt.tokens_per_s as number)), '1.00x']);
     }
   }
 }

@@ -124,6 +124,8 @@ def parse_args(argv=None):
                    help="OPENBLAS_NUM_THREADS, set before torch is imported "
                         f"(default: the environment's value, else {DEFAULT_BLAS_THREADS})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu",
+                   help="torch device: cpu (default) or cuda (the GPU baseline; timings synchronise the device)")
     a = p.parse_args(argv)
     if a.batch is None:
         a.batch = 16 if a.mode == "train" else 1
@@ -255,7 +257,8 @@ def build(torch, args):
 def run_train(torch, args, model, common):
     F = torch.nn.functional
     total = args.warmup + args.steps
-    data = [(torch.tensor(x, dtype=torch.long), torch.tensor(y, dtype=torch.long))
+    dev = torch.device(args.device)
+    data = [(torch.tensor(x, dtype=torch.long, device=dev), torch.tensor(y, dtype=torch.long, device=dev))
             for x, y in make_batches(total, args.batch, args.ctx, args.vocab, args.seed)]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     model.train()
@@ -267,7 +270,7 @@ def run_train(torch, args, model, common):
         loss = F.cross_entropy(logits.view(-1, args.vocab), y.view(-1))
         loss.backward()
         opt.step()
-        lv = loss.item()
+        lv = loss.item()  # synchronises the device too
         dt = time.perf_counter() - t0
         losses.append(lv)
         if i >= args.warmup:
@@ -284,10 +287,11 @@ def run_train(torch, args, model, common):
 
 def run_decode(torch, args, model, common):
     model.eval()
-    gen = torch.Generator().manual_seed(args.seed)
+    dev = torch.device(args.device)
+    gen = torch.Generator(device=dev).manual_seed(args.seed)
 
     def generate(n):
-        tok = torch.zeros((args.batch, 1), dtype=torch.long)  # prompt: token 0 at pos 0
+        tok = torch.zeros((args.batch, 1), dtype=torch.long, device=dev)  # prompt: token 0 at pos 0
         caches = [None] * len(model.blocks)
         for pos in range(n):
             logits, caches = model.step(tok, pos, caches)
@@ -326,8 +330,9 @@ def main(argv=None):
         return 3
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    model = build(torch, args)
+    model = build(torch, args).to(torch.device(args.device))
     common = {
+        "device": args.device if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(0)})",
         "impl": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -12,7 +12,7 @@ import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep } from '../../src/train/step.ts';
 import { GradPool } from '../../src/train/grad-pool.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { TINY_GPT, lcgBatches, machine, median, runTorch, table } from './common.ts';
+import { SIZE_OPTIONS, lcgBatches, machine, median, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
   .option('backend', { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice })
@@ -20,14 +20,14 @@ const a = await yargs(hideBin(process.argv))
   .option('warmup', { type: 'number', default: 3 })
   .option('batch', { type: 'number', default: 16 })
   .option('workers', { type: 'string', default: '1,2', describe: 'gradient threads to compare (1 = this thread only)' })
-  .option('torch', { type: 'boolean', default: true, describe: 'also run the PyTorch baseline (--no-torch to skip)' })
+  .options(SIZE_OPTIONS)
   .strict()
   .parseAsync();
 
 const info = await selectBackend(a.backend);
 console.log(info.reason);
 console.log(`machine: ${machine()}`);
-const cfg = TINY_GPT;
+const cfg = sizeConfig(a);
 const B = a.batch;
 const T = cfg.ctx;
 const batches = lcgBatches(a.warmup + a.steps, B, T, cfg.vocabSize, 0);
@@ -59,11 +59,11 @@ for (const threads of a.workers.split(',').map(Number)) {
   model.dispose();
 }
 if (a.torch) {
-  const pt = runTorch(['--mode', 'train', '--steps', String(a.steps), '--warmup', String(a.warmup), '--batch', String(B)]);
+  const pt = runTorch(['--mode', 'train', '--steps', String(a.steps), '--warmup', String(a.warmup), '--batch', String(B), ...torchSizeArgs(a)], a.python);
   if (pt) {
     const ptMs = pt.ms_per_step_median as number;
     for (const o of ours) o.row[3] = `${(o.ms / ptMs).toFixed(2)}x`;
-    rows.push([`pytorch ${pt.torch} (threads ${pt.threads}, blas ${pt.blas_threads})`, ptMs.toFixed(1), String(Math.round(pt.tokens_per_s as number)), '1.00x']);
+    rows.push([`pytorch ${pt.torch} ${pt.device} (threads ${pt.threads}, blas ${pt.blas_threads})`, ptMs.toFixed(1), String(Math.round(pt.tokens_per_s as number)), '1.00x']);
     console.log(`pytorch: loss ${(pt.loss_first as number).toFixed(3)} -> ${(pt.loss_last as number).toFixed(3)}`);
   }
 }

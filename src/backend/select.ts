@@ -1,24 +1,29 @@
 /**
- * Backend selection: `auto | cuda | wasm | cpu`.
+ * Backend selection: `auto | cuda | webgpu | wasm | cpu`.
  *
  * - cuda: @tensorflow/tfjs-node-gpu (an optionalDependency: absent on machines where its install could not
  *   download libtensorflow). It silently runs on the CPU when CUDA 11.2 / cuDNN 8.1 cannot be loaded, so a GPU
  *   counts only when the native backend reports `isUsingGpuDevice === true`.
+ * - webgpu: @tensorflow/tfjs-backend-webgpu on Dawn for Node (the `webgpu` package, optional). Only a real GPU
+ *   adapter counts: software adapters (SwiftShader, llvmpipe/lavapipe, fallback adapters) are refused, and
+ *   Dawn's null backend (which computes garbage) is never requested.
  * - wasm: the CPU workhorse, with the project-side kernel fixes (wasm-kernels.ts).
  * - cpu: pure JS, ~20x slower than wasm; the reference backend in tests.
  *
- * `auto` takes cuda when it loaded and really uses a GPU, else wasm, else cpu, and says which and why in one line.
- * `cuda` without a GPU is an error, never a silent fallback.
+ * `auto` takes cuda when it loaded and really uses a GPU, else webgpu on a real GPU adapter, else wasm, else cpu,
+ * and says which and why in one line. `cuda` or `webgpu` without a GPU is an error, never a silent fallback.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { SelfcestError } from '../util/errors.ts';
 import { installWasmKernelFixes } from './wasm-kernels.ts';
 
-export const BACKEND_CHOICES = ['auto', 'cuda', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** What actually runs: tfjs's backend name for cuda is 'tensorflow'. */
-export type ActiveBackend = 'cuda' | 'wasm' | 'cpu';
+export type ActiveBackend = 'cuda' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   name: ActiveBackend;
@@ -68,6 +73,60 @@ async function probeCuda(): Promise<CudaProbe> {
   return { ok: true, why: `${pkg} loaded and TensorFlow uses a GPU device` };
 }
 
+interface AdapterLike {
+  info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
+  isFallbackAdapter?: boolean;
+}
+
+/** Why an adapter is not a real GPU, or null when it is one. */
+export function refuseAdapter(adapter: AdapterLike | null): string | null {
+  if (!adapter) return 'Dawn found no WebGPU adapter (no Vulkan/Metal/D3D12 GPU driver visible)';
+  const info = adapter.info ?? {};
+  if (adapter.isFallbackAdapter || info.isFallbackAdapter) return 'the only adapter is a fallback (CPU) adapter';
+  const text = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+  if (/swiftshader|llvmpipe|lavapipe|softpipe|basic render|null backend|cpu/i.test(text)) return `the adapter is a software renderer (${text})`;
+  return null;
+}
+
+/**
+ * On Linux Dawn reaches GPUs through Vulkan only. Without the Vulkan loader it can find nothing, and it says so
+ * on stderr from native code, so we look for the loader first and keep CPU-only runs quiet.
+ */
+function vulkanLoaderPresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':'), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  return dirs.some((d) => d && fs.existsSync(path.join(d, 'libvulkan.so.1')));
+}
+
+/** Probe Dawn for a real GPU adapter; on success, expose it as navigator.gpu and register tfjs's webgpu backend. */
+async function probeWebgpu(): Promise<{ ok: boolean; why: string }> {
+  if (!vulkanLoaderPresent()) return { ok: false, why: 'no Vulkan loader (libvulkan.so.1), so Dawn can reach no GPU (see docs/gpu.md)' };
+  const pkg = 'webgpu';
+  let dawn: { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
+  try {
+    dawn = (await import(pkg)) as typeof dawn;
+  } catch (e) {
+    return { ok: false, why: `the ${pkg} package (Dawn for Node) is not available: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const flags = (process.env.SELFCEST_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  if (flags.some((f) => /^backend=null$/i.test(f))) return { ok: false, why: "Dawn's null backend computes garbage and is refused" };
+  const gpu = dawn.create(flags);
+  const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' })) as AdapterLike | null;
+  const refused = refuseAdapter(adapter);
+  if (refused) return { ok: false, why: refused };
+  Object.assign(globalThis, dawn.globals);
+  // tfjs's webgpu backend asks navigator.gpu for an adapter: hand it the one vetted here
+  (globalThis as { navigator?: object }).navigator = { gpu: { ...gpu, requestAdapter: async () => adapter } };
+  try {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    return { ok: false, why: `@tensorflow/tfjs-backend-webgpu is not available: ${(e as Error).message.split('\n')[0]}` };
+  }
+  if (!(await tf.setBackend('webgpu').catch(() => false))) return { ok: false, why: "tfjs's webgpu backend failed to initialise on the adapter" };
+  const info = adapter!.info ?? {};
+  return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}` };
+}
+
 async function useWasm(): Promise<boolean> {
   installWasmKernelFixes();
   try {
@@ -98,6 +157,10 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     const probe = await probeCuda();
     if (!probe.ok) throw new SelfcestError(`--backend cuda: no GPU in use: ${probe.why}`);
     info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (${probe.why})` };
+  } else if (choice === 'webgpu') {
+    const probe = await probeWebgpu();
+    if (!probe.ok) throw new SelfcestError(`--backend webgpu: no GPU in use: ${probe.why}`);
+    info = { name: 'webgpu', tfName: 'webgpu', reason: `backend: webgpu (${probe.why})` };
   } else if (choice === 'wasm') {
     if (!(await useWasm())) throw new SelfcestError('--backend wasm: the wasm backend failed to initialise');
     info = { name: 'wasm', tfName: 'wasm', reason: 'backend: wasm (requested)' };
@@ -105,14 +168,18 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     await useCpu();
     info = { name: 'cpu', tfName: 'cpu', reason: 'backend: cpu (requested; pure JS, slow)' };
   } else {
-    const probe = await probeCuda();
-    if (probe.ok) {
-      info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (auto: ${probe.why})` };
+    const cuda = await probeCuda();
+    const webgpu = cuda.ok ? null : await probeWebgpu();
+    const noGpu = `no GPU: cuda: ${cuda.why}; webgpu: ${webgpu?.why}`;
+    if (cuda.ok) {
+      info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (auto: ${cuda.why})` };
+    } else if (webgpu?.ok) {
+      info = { name: 'webgpu', tfName: 'webgpu', reason: `backend: webgpu (auto: ${webgpu.why})` };
     } else if (await useWasm()) {
-      info = { name: 'wasm', tfName: 'wasm', reason: `backend: wasm (auto: no GPU: ${probe.why})` };
+      info = { name: 'wasm', tfName: 'wasm', reason: `backend: wasm (auto: ${noGpu})` };
     } else {
       await useCpu();
-      info = { name: 'cpu', tfName: 'cpu', reason: `backend: cpu (auto: no GPU: ${probe.why}; wasm failed to initialise)` };
+      info = { name: 'cpu', tfName: 'cpu', reason: `backend: cpu (auto: ${noGpu}; wasm failed to initialise)` };
     }
   }
   await tf.ready();
@@ -124,5 +191,5 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
 export function activeBackend(): ActiveBackend {
   if (current && current.tfName === tf.getBackend()) return current.name;
   const n = tf.getBackend();
-  return n === 'tensorflow' ? 'cuda' : n === 'wasm' ? 'wasm' : 'cpu';
+  return n === 'tensorflow' ? 'cuda' : n === 'webgpu' ? 'webgpu' : n === 'wasm' ? 'wasm' : 'cpu';
 }

@@ -6,7 +6,7 @@ export function withBackend<T>(y: Argv<T>) {
   return y.option('backend', {
     choices: BACKEND_CHOICES,
     default: 'auto' as BackendChoice,
-    describe: 'compute backend: auto picks cuda (tfjs-node-gpu with a GPU really in use), else wasm, else cpu',
+    describe: 'compute backend: auto picks cuda (tfjs-node-gpu with a GPU really in use), else webgpu (a real GPU adapter), else wasm, else cpu',
   });
 }
 

@@ -7,41 +7,10 @@ import { DecodeBatch } from '../../src/model/decode.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep, type TokenBatch } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { maxRelErr, onBackend } from '../helpers.ts';
+import { lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
 
 const tiny = (over: Partial<ModelConfig> = {}) =>
   modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, ...over });
-
-function randomBatch(B: number, T: number, V: number, seed: number): TokenBatch {
-  const rng = Rng.fromSeed(seed);
-  const ids = new Int32Array(B * T);
-  const targets = new Int32Array(B * T);
-  const mask = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    const len = T - (b % 3); // ragged rows, right-padded with 0
-    for (let t = 0; t < T; t++) {
-      ids[b * T + t] = t < len ? rng.int(1, V - 1) : 0;
-      targets[b * T + t] = t < len ? rng.int(1, V - 1) : 0;
-      mask[b * T + t] = t < len ? 1 : 0;
-    }
-  }
-  return { ids, targets, mask, B, T };
-}
-
-/** Loss, logits and every parameter's gradient as plain arrays, computed on the current backend. */
-function lossAndGrads(model: GPT, batch: TokenBatch) {
-  return tf.tidy(() => {
-    const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
-    const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
-    const mask = tf.tensor2d(batch.mask, [batch.B, batch.T]);
-    const logits = Array.from(model.forward(ids).dataSync());
-    const vars = [...model.params.values()];
-    const { value, grads } = tf.variableGrads(() => model.loss(ids, targets, mask), vars);
-    const byName: Record<string, number[]> = {};
-    for (const [name, v] of model.params) byName[name] = Array.from(grads[v.name].dataSync());
-    return { loss: value.dataSync()[0], logits, grads: byName };
-  });
-}
 
 describe('GPT policy', () => {
   it('counts parameters (tiny GPT of the notes: 826,112 at vocab 64, untied, learned positions)', () => {

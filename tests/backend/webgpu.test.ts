@@ -1,0 +1,53 @@
+import { describe, it, expect } from 'vitest';
+import { refuseAdapter, selectBackend } from '../../src/backend/select.ts';
+import { GPT } from '../../src/model/decoder.ts';
+import { modelConfig } from '../../src/model/config.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
+
+// Is a real GPU adapter available here? On machines without one the GPU tests skip and say why.
+let why = '';
+try {
+  await selectBackend('webgpu');
+} catch (e) {
+  why = (e as Error).message;
+}
+await selectBackend('wasm');
+if (why) console.log(`webgpu model tests skipped: ${why}`);
+
+describe('webgpu backend selection', () => {
+  it('refuses missing, fallback and software adapters, accepts a real GPU', () => {
+    expect(refuseAdapter(null)).toMatch(/no WebGPU adapter/);
+    expect(refuseAdapter({ isFallbackAdapter: true })).toMatch(/fallback/);
+    expect(refuseAdapter({ info: { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)' } })).toMatch(/software renderer/);
+    expect(refuseAdapter({ info: { vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } })).toMatch(/software renderer/);
+    expect(refuseAdapter({ info: { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' } })).toBeNull();
+  });
+
+  it('--backend webgpu without a GPU adapter is an error with the reason, never a silent fallback', async () => {
+    if (!why) return; // a GPU is present: covered by the model test below
+    expect(why).toMatch(/^--backend webgpu: no GPU in use: /);
+    await expect(selectBackend('webgpu')).rejects.toThrow(/no GPU in use/);
+  });
+});
+
+describe.runIf(!why)('the model on webgpu', () => {
+  it('forward and all gradients agree with cpu within 1e-3', async () => {
+    const cfg = modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2 });
+    const batch = randomBatch(3, 12, cfg.vocabSize, 7);
+    const run = () => {
+      const m = GPT.init(cfg, Rng.fromSeed(11));
+      const r = lossAndGrads(m, batch);
+      m.dispose();
+      return r;
+    };
+    const g = await onBackend('webgpu', run);
+    const c = await onBackend('cpu', run);
+    expect(Math.abs(g.loss - c.loss)).toBeLessThan(1e-3);
+    expect(maxRelErr(g.logits, c.logits)).toBeLessThan(1e-3);
+    for (const name of Object.keys(c.grads)) {
+      const scale = Math.max(1e-3, ...c.grads[name].map(Math.abs));
+      expect(maxRelErr(g.grads[name], c.grads[name]) / Math.min(1, scale), name).toBeLessThan(1e-3);
+    }
+  });
+});
