@@ -1,0 +1,80 @@
+import { describe, it, expect } from 'vitest';
+import { AdvantageConfigSchema, groupAdvantages, rootAdvantages } from '../../src/train/advantage.ts';
+import type { Context, Finish, Tree } from '../../src/rollout/tree.ts';
+import { treeCost } from '../../src/rollout/tree.ts';
+
+const cfg = (o: object = {}) => AdvantageConfigSchema.parse(o);
+
+function ctx(id: number, parent: number | null, finish: Finish, malformedCall = false): Context {
+  return {
+    id, parent, depth: parent === null ? 0 : 1, role: parent === null ? 'root' : 'clone', callIndex: parent === null ? null : 0,
+    budget: 16, promptLength: 1, ids: [1, 2], lossMask: [0, 1], logprobs: [0, -1], finish, answer: null,
+    calls: malformedCall ? [{ index: 0, start: 1, end: 2, clones: [], malformed: 'parse', injected: 1 }] : [],
+  };
+}
+/** a root with two clones: clone 1 answers, clone 2 ends as given */
+function tree(clone2: Finish = 'answer', malformedCall = false): Tree {
+  const contexts = [ctx(0, null, 'answer'), ctx(1, 0, 'answer'), ctx(2, 0, clone2, malformedCall)];
+  contexts[0].calls = [{ index: 0, start: 1, end: 2, clones: [1, 2], malformed: null, injected: 0 }];
+  return { itemId: 'x', contexts, cost: treeCost(contexts, 0) };
+}
+
+describe('group baselines (hand-computed)', () => {
+  it.each([
+    // rewards, normalize, assigner, expected root advantages
+    [[1, 0, 0, 1], 'mean', 'broadcast', [0.5, -0.5, -0.5, 0.5]],
+    // mean 0.5, unbiased std sqrt(1/3) = 0.57735
+    [[1, 0, 0, 1], 'mean-std', 'broadcast', [0.866025, -0.866025, -0.866025, 0.866025]],
+    // leave-one-out: 1 - (0+0+1)/3 = 0.666667, 0 - (1+0+1)/3 = -0.666667
+    [[1, 0, 0, 1], 'mean', 'loo', [0.666667, -0.666667, -0.666667, 0.666667]],
+    [[3, 1], 'mean-std', 'broadcast', [0.707107, -0.707107]], // mean 2, std sqrt(2)
+    [[0.7], 'mean-std', 'broadcast', [0.7]], // G = 1: mean 0, std 1
+    [[0.7], 'mean', 'loo', [0.7]],
+    [[0.5, 0.5, 0.5], 'mean-std', 'broadcast', [0, 0, 0]], // zero variance
+  ] as const)('%j %s %s', (R, normalize, assigner, want) => {
+    const got = rootAdvantages(R, cfg({ normalize, assigner }));
+    got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 5));
+  });
+
+  it('reports zero-variance groups', () => {
+    expect(groupAdvantages([tree(), tree()], [{ root: 1 }, { root: 1 }], cfg()).zeroVariance).toBe(true);
+    expect(groupAdvantages([tree(), tree()], [{ root: 1 }, { root: 0 }], cfg()).zeroVariance).toBe(false);
+    expect(groupAdvantages([tree()], [{ root: 1 }], cfg()).zeroVariance).toBe(false);
+  });
+});
+
+describe('assigners over a tree', () => {
+  const trees = [tree(), tree()];
+  it('broadcast: every context gets the root advantage', () => {
+    const { advantages } = groupAdvantages(trees, [{ root: 1 }, { root: 0 }], cfg({ assigner: 'broadcast', normalize: 'mean' }));
+    expect(advantages).toEqual([[0.5, 0.5, 0.5], [-0.5, -0.5, -0.5]]);
+  });
+
+  it('selfcest: clone = A_root · clamp(R_clone / R_root), with the reference edge cases', () => {
+    const c = cfg({ assigner: 'selfcest', normalize: 'mean' });
+    // tree 0: R_root 1, clone rewards 0.4 and 5 (clamped to 1.5); tree 1: R_root 0, clone rewards 0 and 2
+    const { advantages } = groupAdvantages(trees, [
+      { root: 1, perContext: new Map([[1, 0.4], [2, 5]]) },
+      { root: 0, perContext: new Map([[1, 0], [2, 2]]) },
+    ], c);
+    expect(advantages[0][0]).toBeCloseTo(0.5);
+    expect(advantages[0][1]).toBeCloseTo(0.2); // 0.5 · 0.4
+    expect(advantages[0][2]).toBeCloseTo(0.75); // 0.5 · 1.5
+    expect(advantages[1][0]).toBeCloseTo(-0.5);
+    expect(advantages[1][1]).toBeCloseTo(0); // R_root = 0, R_clone = 0 → ratio 0
+    expect(advantages[1][2]).toBeCloseTo(-0.75); // R_root = 0, R_clone > 0 → ratio +1.5
+    // without clone-local rewards R_clone = R_root: ratio 1, except R_root = 0, whose clones get 0 (as the reference)
+    const plain = groupAdvantages(trees, [{ root: 1 }, { root: 0 }], c).advantages;
+    [[0.5, 0.5, 0.5], [-0.5, 0, 0]].forEach((row, t) => row.forEach((v, k) => expect(plain[t][k]).toBeCloseTo(v, 9)));
+    // a negative root reward flips the sign of the ratio's denominator
+    const neg = groupAdvantages(trees, [{ root: -0.02, perContext: new Map([[1, 0.03]]) }, { root: 0.02 }], c).advantages;
+    expect(neg[0][1]).toBeCloseTo(-0.02 * -1.5); // A_root = -0.02, ratio clamp(0.03 / -0.02) = -1.5
+  });
+
+  it('gating: clones out of budget, out of window or with a malformed call get zero', () => {
+    const gatedTrees = [tree('budget'), tree('window'), tree('answer', true), tree('answer')];
+    const { advantages } = groupAdvantages(gatedTrees, [{ root: 1 }, { root: 1 }, { root: 1 }, { root: 0 }], cfg({ assigner: 'broadcast', normalize: 'mean', gating: true }));
+    expect(advantages.map((a) => a[2])).toEqual([0, 0, 0, -0.75]);
+    expect(advantages.map((a) => a[1])).toEqual([0.25, 0.25, 0.25, -0.75]);
+  });
+});
