@@ -231,6 +231,19 @@ function toVariable(data: Float32Array, shape: number[]): tf.Variable {
   return v;
 }
 
+/**
+ * Per-position log-prob of the targets and entropy of softmax(logits / temperature). logits [B,T,V] → two [B,T].
+ */
+export function tokenStats(logits: tf.Tensor3D, targets: tf.Tensor2D, temperature = 1): { logprobs: tf.Tensor2D; entropy: tf.Tensor2D } {
+  const [B, T, V] = logits.shape;
+  const scaled = temperature === 1 ? logits : tf.div(logits, temperature);
+  const logp = tf.logSoftmax(tf.reshape(scaled, [B * T, V]));
+  const onehot = tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [B * T]) as tf.Tensor1D, V);
+  const logprobs = tf.reshape(tf.sum(tf.mul(logp, onehot), -1), [B, T]) as tf.Tensor2D;
+  const entropy = tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)), [B, T]) as tf.Tensor2D;
+  return { logprobs, entropy };
+}
+
 /** log softmax(logits / temperature)[target] per position, times mask. logits [B,T,V] → [B,T]. */
 export function logprobsOf(logits: tf.Tensor3D, targets: tf.Tensor2D, mask?: tf.Tensor2D, temperature = 1): tf.Tensor2D {
   const [B, T, V] = logits.shape;
