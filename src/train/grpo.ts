@@ -1,0 +1,189 @@
+/**
+ * One tree-GRPO step, as named, timed phases:
+ *
+ *   rollout   P prompts × G trees each through the rollout engine (continuous batching, shared weights)
+ *   reward    one global reward per tree (plus optional clone-local rewards)
+ *   advantage group = the G trees of one prompt; one scalar advantage per context (advantage.ts)
+ *   update    every context with sampled tokens is a training row; PPO-clip over minibatches and epochs
+ *
+ * The sampler's log-probs are the "old" log-probs; the gap between them and the learner's log-probs of the
+ * same weights (before the first update) is reported. The monolithic baseline is the same step with
+ * rollout.allowSpawn = false.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import type { GPT } from '../model/decoder.ts';
+import { tokenStats } from '../model/decoder.ts';
+import type { RowDecoder } from '../model/row-decoder.ts';
+import { ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
+import type { ProtocolTokens, RolloutConfig } from '../rollout/protocol.ts';
+import type { Tree } from '../rollout/tree.ts';
+import type { Rng } from '../util/rng.ts';
+import { AdvantageConfigSchema, groupAdvantages, type TreeReward } from './advantage.ts';
+import { aggregate, policyLoss, PolicyLossConfigSchema } from './loss.ts';
+import type { AdamW } from './optim.ts';
+
+export const GrpoConfigSchema = z
+  .object({
+    prompts: z.number().int().min(1).default(4),
+    groupSize: z.number().int().min(1).default(8),
+    /** rows per optimizer step (0: all rows in one minibatch) */
+    minibatchRows: z.number().int().min(0).default(0),
+    epochs: z.number().int().min(1).default(1),
+    advantage: AdvantageConfigSchema.prefault({}),
+    loss: PolicyLossConfigSchema.prefault({}),
+  })
+  .strict();
+export type GrpoConfig = z.infer<typeof GrpoConfigSchema>;
+
+export type RewardFn = (item: RolloutItem, tree: Tree) => TreeReward;
+
+export interface GrpoMetrics {
+  reward_mean: number;
+  reward_std: number;
+  clones_per_tree: number;
+  calls_per_tree: number;
+  malformed_rate: number;
+  tokens_total: number;
+  tokens_critical: number;
+  zero_std_frac: number;
+  logprob_gap: number;
+  kl: number;
+  clip_frac: number;
+  entropy: number;
+  grad_norm: number;
+  lr: number;
+  rows: number;
+  phase_ms: { rollout: number; reward: number; advantage: number; update: number };
+}
+
+interface Row {
+  ids: number[];
+  targets: number[];
+  mask: number[];
+  old: number[];
+  adv: number;
+}
+
+function padded(rows: Row[]) {
+  const B = rows.length;
+  const T = Math.max(...rows.map((r) => r.ids.length));
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  const old = new Float32Array(B * T);
+  const adv = new Float32Array(B * T);
+  rows.forEach((r, b) => {
+    ids.set(r.ids, b * T);
+    targets.set(r.targets, b * T);
+    mask.set(r.mask, b * T);
+    old.set(r.old, b * T);
+    adv.fill(r.adv, b * T, b * T + r.ids.length);
+  });
+  return { B, T, ids, targets, mask, old, adv };
+}
+
+export async function grpoStep(
+  model: GPT,
+  opt: AdamW,
+  decoder: RowDecoder,
+  items: RolloutItem[],
+  reward: RewardFn,
+  cfg: GrpoConfig,
+  rollout: RolloutConfig,
+  p: ProtocolTokens,
+  rng: Rng,
+  lr: number,
+): Promise<{ trees: Tree[]; metrics: GrpoMetrics }> {
+  const G = cfg.groupSize;
+  let t = performance.now();
+  const expanded = items.flatMap((it) => Array.from({ length: G }, (_, g) => ({ ...it, itemId: `${it.itemId}#${g}` })));
+  const trees = await runTrees(expanded, new ModelPolicy(model, decoder, rollout, rng), rollout, p);
+  const ms_rollout = performance.now() - t;
+
+  t = performance.now();
+  const rewards = trees.map((tr, i) => reward(items[Math.floor(i / G)], tr));
+  const ms_reward = performance.now() - t;
+
+  t = performance.now();
+  const rows: Row[] = [];
+  let zero = 0;
+  for (let k = 0; k < items.length; k++) {
+    const group = trees.slice(k * G, (k + 1) * G);
+    const { advantages, zeroVariance } = groupAdvantages(group, rewards.slice(k * G, (k + 1) * G), cfg.advantage);
+    if (zeroVariance) zero++;
+    group.forEach((tr, g) =>
+      tr.contexts.forEach((c, ci) => {
+        const mask = c.lossMask.slice(1);
+        if (!mask.some((m) => m === 1)) return;
+        rows.push({ ids: c.ids.slice(0, -1), targets: c.ids.slice(1), mask, old: c.logprobs.slice(1), adv: advantages[g][ci] });
+      }),
+    );
+  }
+  const ms_advantage = performance.now() - t;
+
+  t = performance.now();
+  const vars = [...model.params.values()];
+  const ourName = new Map([...model.params].map(([name, v]) => [v.name, name]));
+  const per = cfg.minibatchRows > 0 ? cfg.minibatchRows : rows.length;
+  let gap = NaN;
+  const acc = { kl: 0, clip: 0, ent: 0, norm: 0, n: 0 };
+  for (let e = 0; e < cfg.epochs; e++) {
+    for (let s = 0; s < rows.length; s += per) {
+      const mb = padded(rows.slice(s, s + per));
+      const out = tf.tidy(() => {
+        const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
+        const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
+        const mask = tf.tensor2d(mb.mask, [mb.B, mb.T]);
+        const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
+        const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
+        let kept: tf.Tensor[] = [];
+        const { grads } = tf.variableGrads(() => {
+          const st = tokenStats(model.forward(ids), targets, rollout.temperature);
+          const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy }, cfg.loss);
+          // |learner − sampler| log-prob of the sampled tokens (meaningful before this step's first update)
+          const gapT = aggregate(tf.abs(tf.sub(st.logprobs, old)) as tf.Tensor2D, mask, 'token-mean');
+          kept = [d.kl, d.clipFrac, d.entropy, gapT].map((x) => tf.keep(x)); // variableGrads disposes the rest
+          return d.loss;
+        }, vars);
+        const norm = opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [ourName.get(k)!, g])), lr);
+        return [...kept.slice(0, 3), norm, kept[3]];
+      });
+      const [kl, clip, ent, norm, g] = await Promise.all(out.map((x) => x.data()));
+      tf.dispose(out);
+      if (e === 0 && s === 0) gap = g[0];
+      acc.kl += kl[0];
+      acc.clip += clip[0];
+      acc.ent += ent[0];
+      acc.norm += norm[0];
+      acc.n++;
+    }
+  }
+  const ms_update = performance.now() - t;
+
+  const R = rewards.map((r) => r.root);
+  const mean = R.reduce((a, b) => a + b, 0) / R.length;
+  const n = trees.length;
+  const sum = (f: (tr: Tree) => number) => trees.reduce((a, tr) => a + f(tr), 0);
+  return {
+    trees,
+    metrics: {
+      reward_mean: mean,
+      reward_std: Math.sqrt(R.reduce((a, r) => a + (r - mean) ** 2, 0) / R.length),
+      clones_per_tree: sum((tr) => tr.cost.clones) / n,
+      calls_per_tree: sum((tr) => tr.cost.calls) / n,
+      malformed_rate: sum((tr) => tr.cost.malformed) / Math.max(1, sum((tr) => tr.cost.calls)),
+      tokens_total: sum((tr) => tr.cost.processedTokens) / n,
+      tokens_critical: sum((tr) => tr.cost.criticalPathTokens) / n,
+      zero_std_frac: zero / items.length,
+      logprob_gap: gap,
+      kl: acc.kl / acc.n,
+      clip_frac: acc.clip / acc.n,
+      entropy: acc.ent / acc.n,
+      grad_norm: acc.norm / acc.n,
+      lr,
+      rows: rows.length,
+      phase_ms: { rollout: ms_rollout, reward: ms_reward, advantage: ms_advantage, update: ms_update },
+    },
+  };
+}
