@@ -1,0 +1,143 @@
+/**
+ * Rewards: plain functions (item, finished tree, tokenizer) → {reward, components}. The root's answer is
+ * `tree.contexts[0].answer` (the token ids between its last <answer> and <eos>; null when it never answered).
+ *
+ *   reward = accuracy − rootLength − clonePath − spawns − malformed        (no floor: it can be negative)
+ *
+ * accuracy: 1 for a correct answer; for arithmetic a wrong integer earns the reference's partial credit
+ * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2), an unparsable answer 0. Other tasks: exact
+ * match after normalisation (trim, lower case, runs of white space → one space).
+ * Cost terms, each off by default (coef 0), as in the reference reward with its sizes scaled to our windows:
+ *   rootLength  pen(root's generated tokens)
+ *   clonePath   max over calls of pen(generated tokens of the call's longest clone)   (critical path)
+ *   spawns      coef × max(0, calls (or clones) − free)
+ *   malformed   coef × malformed calls
+ * with the saturating pen(t) = coef × (1 − exp(−(t − free)/scale)) for t > free, else 0 (coef when scale = 0).
+ * docs/tasks.md. Pure TS: no tfjs.
+ */
+import { z } from 'zod';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import type { Tree } from '../rollout/tree.ts';
+import { readInt, ArithMetaSchema } from './arith.ts';
+import type { TaskItem } from './types.ts';
+
+const SaturatingSchema = (free: number, scale: number) =>
+  z.strictObject({
+    /** the most the term can take off (0 = off) */
+    coef: z.number().min(0).default(0),
+    /** tokens that cost nothing */
+    free: z.int().min(0).default(free),
+    /** tokens past `free` at which the penalty reaches 63 % of coef (0: all of coef at once) */
+    scale: z.number().min(0).default(scale),
+  });
+
+export const RewardConfigSchema = z.strictObject({
+  rootLength: SaturatingSchema(64, 32).prefault({}),
+  clonePath: SaturatingSchema(32, 32).prefault({}),
+  spawns: z
+    .strictObject({
+      /** penalty per call (or clone) beyond `free` */
+      coef: z.number().min(0).default(0),
+      free: z.int().min(0).default(2),
+      /** what is counted: spawn calls (as the reference counts tool calls) or clone contexts */
+      count: z.enum(['calls', 'clones']).default('calls'),
+    })
+    .prefault({}),
+  malformed: z.strictObject({ coef: z.number().min(0).default(0) }).prefault({}),
+});
+export type RewardConfig = z.infer<typeof RewardConfigSchema>;
+export type RewardConfigInput = z.input<typeof RewardConfigSchema>;
+
+export interface RewardComponents {
+  /** 1 when the answer is right, else 0 */
+  correct: number;
+  /** correctness with partial credit (what enters the reward) */
+  accuracy: number;
+  /** the cost terms, as positive numbers that are subtracted */
+  rootLength: number;
+  clonePath: number;
+  spawns: number;
+  malformed: number;
+}
+
+export interface Reward {
+  reward: number;
+  components: RewardComponents;
+}
+
+/** The part of a tree a reward reads. */
+export type RewardTree = Pick<Tree, 'contexts'>;
+export type RewardFn = (item: TaskItem, tree: RewardTree, tok: TextTokenizer) => Reward;
+
+/** Saturating length penalty: 0 up to `free` tokens, then coef × (1 − exp(−(t − free)/scale)). */
+export function saturating(t: number, p: { coef: number; free: number; scale: number }): number {
+  if (p.coef === 0 || t <= p.free) return 0;
+  if (p.scale <= 0) return p.coef;
+  return p.coef * (1 - Math.exp(-(t - p.free) / p.scale));
+}
+
+const abs = (v: bigint) => (v < 0n ? -v : v);
+
+/** The reference's partial credit for a wrong integer A against the truth B (1 when equal). */
+export function partialCredit(a: bigint, b: bigint): number {
+  if (a === b) return 1;
+  const diff = Number(abs(a - b));
+  const big = Number(abs(a) > abs(b) ? abs(a) : abs(b));
+  return 0.2 / Math.log2(2 + diff / Math.sqrt(Math.abs(2 + big)));
+}
+
+/** Exact-match normalisation for text answers. */
+export function normalizeText(s: string): string {
+  return s.trim().toLowerCase().replace(/\s+/g, ' ');
+}
+
+/** Correctness of an answer text (null: no answer) for an item. */
+export function accuracyOf(item: TaskItem, answer: string | null): { correct: number; accuracy: number } {
+  if (answer === null) return { correct: 0, accuracy: 0 };
+  if (item.task === 'arith') {
+    const meta = ArithMetaSchema.parse(item.meta);
+    const a = readInt(answer.replace(/\s+/g, ''), meta.knobs.reversed);
+    if (a === null) return { correct: 0, accuracy: 0 };
+    const b = BigInt(meta.value);
+    return { correct: a === b ? 1 : 0, accuracy: partialCredit(a, b) };
+  }
+  const ok = normalizeText(answer) === normalizeText(item.answer);
+  return { correct: ok ? 1 : 0, accuracy: ok ? 1 : 0 };
+}
+
+const generated = (c: { lossMask: number[] }) => c.lossMask.reduce((a, b) => a + b, 0);
+
+/** The cost terms of a tree (all 0 with the default config). */
+export function costTerms(tree: RewardTree, cfg: RewardConfig): Omit<RewardComponents, 'correct' | 'accuracy'> {
+  const root = tree.contexts[0];
+  const calls = tree.contexts.flatMap((c) => c.calls);
+  let clonePath = 0;
+  for (const call of calls) {
+    if (!call.clones.length) continue;
+    const longest = Math.max(...call.clones.map((id) => generated(tree.contexts[id])));
+    clonePath = Math.max(clonePath, saturating(longest, cfg.clonePath));
+  }
+  const counted = cfg.spawns.count === 'calls' ? calls.length : tree.contexts.length - 1;
+  return {
+    rootLength: saturating(generated(root), cfg.rootLength),
+    clonePath,
+    spawns: cfg.spawns.coef * Math.max(0, counted - cfg.spawns.free),
+    malformed: cfg.malformed.coef * calls.filter((c) => c.malformed !== null).length,
+  };
+}
+
+/** A reward function for any task (correctness by item.task) with the given cost terms. */
+export function makeReward(config: RewardConfigInput = {}): RewardFn {
+  const cfg = RewardConfigSchema.parse(config);
+  return (item, tree, tok) => {
+    const ids = tree.contexts[0].answer;
+    const answer = ids === null ? null : tok.decode(ids);
+    const acc = accuracyOf(item, answer);
+    const costs = costTerms(tree, cfg);
+    const reward = acc.accuracy - costs.rootLength - costs.clonePath - costs.spawns - costs.malformed;
+    return { reward, components: { ...acc, ...costs } };
+  };
+}
+
+/** Correctness only (every cost term off): the default reward. */
+export const taskReward: RewardFn = makeReward();
