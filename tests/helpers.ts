@@ -53,3 +53,14 @@ export function lossAndGrads(model: GPT, batch: TokenBatch) {
   });
 }
 
+
+/** Assert that loss, logits and every gradient from two backends agree within tol (relative where large). */
+export function expectAgreement(a: ReturnType<typeof lossAndGrads>, b: ReturnType<typeof lossAndGrads>, tol: number, check: (ok: boolean, what: string, err: number) => void): void {
+  check(Math.abs(a.loss - b.loss) < tol, 'loss', Math.abs(a.loss - b.loss));
+  check(maxRelErr(a.logits, b.logits) < tol, 'logits', maxRelErr(a.logits, b.logits));
+  for (const name of Object.keys(b.grads)) {
+    const scale = Math.max(1e-3, ...b.grads[name].map(Math.abs));
+    const err = maxRelErr(a.grads[name], b.grads[name]) / Math.min(1, scale);
+    check(err < tol, name, err);
+  }
+}

@@ -4,10 +4,8 @@
  * calls that point at real contexts), so a bad file fails with one line naming `file:line` and the field.
  * Pure TS: no tfjs.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { z } from 'zod';
-import { SelfcestError } from '../util/errors.ts';
+import { readJsonl, writeJsonl } from '../util/jsonl.ts';
 import { validate } from '../util/config-file.ts';
 import type { Context, Tree } from './tree.ts';
 
@@ -136,45 +134,12 @@ export function treeFromJson(obj: unknown, source: string): Tree {
   return { itemId, cost, contexts };
 }
 
-/** Write trees as JSONL: to a temporary sibling first, then renamed, so readers never see a half-written file. */
+/** Write trees as JSONL atomically (readers never see a half-written file). */
 export function writeTreesJsonl(file: string, trees: readonly Tree[]): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const text = trees.map((t) => JSON.stringify(treeToJson(t)) + '\n').join('');
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new SelfcestError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  writeJsonl(file, trees.map(treeToJson));
 }
 
 /** Read every tree of a JSONL file (blank lines are skipped); errors name `file:line` and the field. */
 export function readTreesJsonl(file: string): Tree[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SelfcestError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const trees: Tree[] = [];
-  for (const [i, line] of text.split('\n').entries()) {
-    if (!line.trim()) continue;
-    const where = `${file}:${i + 1}`;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new SelfcestError(`${where}: invalid JSON: ${(e as Error).message}`);
-    }
-    trees.push(treeFromJson(obj, where));
-  }
-  return trees;
+  return readJsonl(file, treeFromJson);
 }

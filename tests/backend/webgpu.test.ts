@@ -3,7 +3,7 @@ import { refuseAdapter, selectBackend } from '../../src/backend/select.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { modelConfig } from '../../src/model/config.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
+import { expectAgreement, lossAndGrads, onBackend, randomBatch } from '../helpers.ts';
 
 // Is a real GPU adapter available here? On machines without one the GPU tests skip and say why.
 let why = '';
@@ -43,11 +43,6 @@ describe.runIf(!why)('the model on webgpu', () => {
     };
     const g = await onBackend('webgpu', run);
     const c = await onBackend('cpu', run);
-    expect(Math.abs(g.loss - c.loss)).toBeLessThan(1e-3);
-    expect(maxRelErr(g.logits, c.logits)).toBeLessThan(1e-3);
-    for (const name of Object.keys(c.grads)) {
-      const scale = Math.max(1e-3, ...c.grads[name].map(Math.abs));
-      expect(maxRelErr(g.grads[name], c.grads[name]) / Math.min(1, scale), name).toBeLessThan(1e-3);
-    }
+    expectAgreement(g, c, 1e-3, (ok, what, err) => expect(ok, `${what}: ${err}`).toBe(true));
   });
 });

@@ -7,7 +7,7 @@ import { DecodeBatch } from '../../src/model/decode.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep, type TokenBatch } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
+import { expectAgreement, lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
 
 const tiny = (over: Partial<ModelConfig> = {}) =>
   modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, ...over });
@@ -35,13 +35,7 @@ describe('GPT policy', () => {
       };
       const w = await onBackend('wasm', run);
       const c = await onBackend('cpu', run);
-      expect(Math.abs(w.loss - c.loss)).toBeLessThan(1e-4);
-      expect(maxRelErr(w.logits, c.logits)).toBeLessThan(1e-4);
-      for (const name of Object.keys(c.grads)) {
-        const scale = Math.max(1e-3, ...c.grads[name].map(Math.abs));
-        const err = maxRelErr(w.grads[name], c.grads[name]);
-        expect(err / Math.min(1, scale), name).toBeLessThan(1e-4);
-      }
+      expectAgreement(w, c, 1e-4, (ok, what, err) => expect(ok, `${what}: ${err}`).toBe(true));
     });
   }
 
