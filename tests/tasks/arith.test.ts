@@ -113,8 +113,8 @@ describe('generator', () => {
   };
 
   it.each([
-    ['tiny', 'id', 2, 4],
-    ['tiny', 'ood', 5, 7],
+    ['tiny', 'id', 2, 6],
+    ['tiny', 'ood', 8, 10],
     ['reference', 'id', 3, 6],
     ['reference', 'ood', 8, 10],
   ] as const)('preset %s, split %s: %i-%i operations, every knob limit holds', (preset, split, lo, hi) => {

@@ -1,0 +1,336 @@
+/**
+ * Demonstration traces for the SFT warm start, in the exact protocol of the rollout engine (docs/tasks.md).
+ *
+ * A trace is what a scripted policy would sample in every context of one tree (`scripts`, keyed
+ * `0:<contextId>` as ScriptedPolicy expects for tree 0; context ids in creation order: root 0, then the
+ * clones of its call in spec order) plus the tree the engine must produce from them (`tree`: every
+ * context's ids, loss mask, calls, answer). Training reads `tree` (ids + lossMask per context); tests replay
+ * `scripts` through runTrees and compare.
+ *
+ * Arithmetic, two kinds:
+ *   mono      the root solves alone: one step `a op b=c;` per operation, then `<answer> A <eos>`
+ *   delegate  the root splits its top level (the terms of the sum, or the factors of a single product) into
+ *             contiguous groups; every group with an operation goes to a clone whose objective is exactly
+ *             that slice of the prompt, with a budget from <b16>/<b32>/<b64>; a clone solves its slice like
+ *             a mono root; the root then folds the returned values (and any bare-number groups it kept) with
+ *             `+` (sum) or `*` (product) steps and answers.
+ * Every trace is checked against a RolloutConfig (windows, budgets, return length, clones per call, tree
+ * tokens); an item whose trace does not fit is refused with a reason, never silently truncated.
+ * Pure TS: no tfjs.
+ */
+import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
+import { protocolTokens, returnSegment, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
+import type { RolloutItem } from '../rollout/engine.ts';
+import { treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
+import type { Rng } from '../util/rng.ts';
+import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
+import { rootPromptIds, type TaskItem } from './types.ts';
+
+export type TraceKind = 'mono' | 'delegate';
+
+export interface Trace {
+  kind: TraceKind;
+  itemId: string;
+  /** tokens the policy samples, per context, keyed `0:<contextId>` */
+  scripts: Map<string, number[]>;
+  /** the tree the engine builds when it replays the scripts (cost.ms = 0) */
+  tree: Tree;
+}
+
+export type TraceResult = { ok: true; trace: Trace } | { ok: false; reason: string };
+
+export interface DelegationOptions {
+  /** clones per call, uniform over the feasible counts in [minClones, maxClones] (also ≤ cfg.maxClonesPerCall) */
+  minClones?: number;
+  maxClones?: number;
+  /** budgets a clone spec may name, in tokens (each must be a budget token: 16, 32, 64, 128) */
+  budgets?: number[];
+}
+
+export const DEFAULT_TRACE_BUDGETS = [16, 32, 64];
+
+/** Builds contexts the way the engine does (same ids, masks, call records). */
+class TreeBuilder {
+  readonly contexts: Context[] = [];
+  readonly scripts = new Map<string, number[]>();
+
+  add(parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Context {
+    const c: Context = {
+      id: this.contexts.length,
+      parent: parent ? parent.id : null,
+      depth: parent ? parent.depth + 1 : 0,
+      role: parent ? 'clone' : 'root',
+      callIndex,
+      budget,
+      promptLength: prompt.length,
+      ids: [...prompt],
+      lossMask: prompt.map(() => 0),
+      logprobs: prompt.map(() => 0),
+      finish: null,
+      answer: null,
+      calls: [],
+    };
+    this.contexts.push(c);
+    this.scripts.set(`0:${c.id}`, []);
+    return c;
+  }
+
+  sample(c: Context, tokens: number[]): void {
+    c.ids.push(...tokens);
+    c.lossMask.push(...tokens.map(() => 1));
+    c.logprobs.push(...tokens.map(() => 0));
+    this.scripts.get(`0:${c.id}`)!.push(...tokens);
+  }
+
+  inject(c: Context, tokens: number[]): void {
+    c.ids.push(...tokens);
+    c.lossMask.push(...tokens.map(() => 0));
+    c.logprobs.push(...tokens.map(() => 0));
+  }
+
+  tokens(): number {
+    return this.contexts.reduce((n, c) => n + c.ids.length, 0);
+  }
+
+  tree(itemId: string): Tree {
+    return { itemId, contexts: this.contexts, cost: treeCost(this.contexts, 0) };
+  }
+}
+
+/** The engine's limits for one context: generated ≤ budget, all ids ≤ window. */
+function contextFits(c: Context, window: number): string | null {
+  const gen = c.lossMask.reduce((a, b) => a + b, 0);
+  if (gen > c.budget) return `context ${c.id} generates ${gen} tokens, its budget is ${c.budget}`;
+  if (c.ids.length > window) return `context ${c.id} holds ${c.ids.length} tokens, its window is ${window}`;
+  return null;
+}
+
+function treeFits(b: TreeBuilder, cfg: RolloutConfig): string | null {
+  for (const c of b.contexts) {
+    const bad = contextFits(c, c.parent === null ? cfg.rootWindow : cfg.cloneWindow);
+    if (bad) return bad;
+  }
+  if (b.tokens() > cfg.maxTreeTokens) return `the tree holds ${b.tokens()} tokens, maxTreeTokens is ${cfg.maxTreeTokens}`;
+  return null;
+}
+
+/** What a context samples to solve an expression alone: the steps, then <answer> A <eos>. */
+function solutionTokens(e: Expr, reversed: boolean, tok: TextTokenizer, p: ProtocolTokens): { tokens: number[]; answer: number[] } {
+  const { value, steps } = solve(e);
+  const answer = encodeChecked(tok, writeInt(value, reversed));
+  return { tokens: [...encodeChecked(tok, steps.map((s) => stepText(s, reversed)).join('')), p.answer, ...answer, p.eos], answer };
+}
+
+function arithSetup(item: TaskItem): { expr: Expr; reversed: boolean } | string {
+  if (item.task !== 'arith') return `no demonstration traces for task "${item.task}" yet`;
+  const meta = ArithMetaSchema.parse(item.meta);
+  return { expr: parseExpr(item.prompt, meta.knobs.reversed), reversed: meta.knobs.reversed };
+}
+
+/** The root's rollout input for an item (prompt ids: the prompt text then <think>). */
+export function rolloutItem(item: TaskItem, tok: TextTokenizer): RolloutItem {
+  if (item.docs?.length) throw new Error('rolloutItem: items with documents arrive with the multi-hop task');
+  return { itemId: item.id, prompt: rootPromptIds(item, tok) };
+}
+
+/** The monolithic trace: the root solves step by step and answers. */
+export function monolithicTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig): TraceResult {
+  const setup = arithSetup(item);
+  if (typeof setup === 'string') return { ok: false, reason: setup };
+  const p = protocolTokens(tok);
+  const b = new TreeBuilder();
+  const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
+  const sol = solutionTokens(setup.expr, setup.reversed, tok, p);
+  b.sample(root, sol.tokens);
+  root.finish = 'answer';
+  root.answer = sol.answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/** A contiguous group of the top level: its slice of the prompt as an expression, and whether it is a bare number. */
+interface Group {
+  expr: Expr;
+  trivial: boolean;
+}
+
+/** The top level of an expression as items to group: the terms of a sum, or the factors of one product. */
+function topLevel(e: Expr): { op: ArithOp; groupsOf: (cuts: number[]) => Group[]; n: number } | null {
+  const bare = (t: Term) => t.factors.length === 1 && t.factors[0].kind === 'num';
+  if (e.terms.length >= 2) {
+    return {
+      op: '+',
+      n: e.terms.length,
+      groupsOf: (cuts) => slices(e.terms, cuts).map((ts) => ({ expr: { terms: ts }, trivial: ts.length === 1 && bare(ts[0]) })),
+    };
+  }
+  const t = e.terms[0];
+  if (t.sign === '+' && t.factors.length >= 2) {
+    return {
+      op: '*',
+      n: t.factors.length,
+      groupsOf: (cuts) => slices(t.factors, cuts).map((fs) => ({ expr: { terms: [{ sign: '+', factors: fs }] }, trivial: fs.length === 1 && fs[0].kind === 'num' })),
+    };
+  }
+  return null;
+}
+
+/** Split xs before each index in cuts (ascending, in 1..n-1). */
+function slices<T>(xs: T[], cuts: number[]): T[][] {
+  const out: T[][] = [];
+  let from = 0;
+  for (const c of [...cuts, xs.length]) {
+    out.push(xs.slice(from, c));
+    from = c;
+  }
+  return out;
+}
+
+/** Every way to cut n items into contiguous groups (all 2^(n-1) for n ≤ 13, else 4096 random ones). */
+function allCuts(n: number, rng: Rng): number[][] {
+  const maskToCuts = (m: number) => Array.from({ length: n - 1 }, (_, i) => i + 1).filter((c) => (m >> (c - 1)) & 1);
+  if (n <= 13) return Array.from({ length: 2 ** (n - 1) }, (_, m) => maskToCuts(m));
+  return Array.from({ length: 4096 }, () => Array.from({ length: n - 1 }, (_, i) => i + 1).filter(() => rng.next() < 0.5));
+}
+
+function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * A delegation trace: one call of 2–3 clones (opts), each solving one slice of the prompt, then the root
+ * combines. The split, the clone count and each clone's budget are drawn with `rng` among the choices that
+ * fit `cfg`; refused when the item has no such split (too few operations, or nothing fits the windows).
+ */
+export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions = {}): TraceResult {
+  const setup = arithSetup(item);
+  if (typeof setup === 'string') return { ok: false, reason: setup };
+  const p = protocolTokens(tok);
+  const minClones = opts.minClones ?? 2;
+  const maxClones = Math.min(opts.maxClones ?? 3, cfg.maxClonesPerCall);
+  const budgetToken = new Map([...p.budgets].map(([id, n]) => [n, id]));
+  const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
+  for (const n of budgets) if (!budgetToken.has(n)) throw new Error(`delegationTrace: no budget token grants ${n} tokens`);
+  if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
+
+  const top = topLevel(setup.expr);
+  if (!top) return { ok: false, reason: 'the prompt has no top level to split' };
+  const byCount = new Map<number, Group[][]>();
+  for (const cuts of allCuts(top.n, rng)) {
+    const groups = top.groupsOf(cuts);
+    const k = groups.filter((g) => !g.trivial).length;
+    if (k >= minClones && k <= maxClones) byCount.set(k, [...(byCount.get(k) ?? []), groups]);
+  }
+  if (byCount.size === 0) return { ok: false, reason: `no split gives ${minClones}-${maxClones} groups with an operation` };
+
+  let reason = '';
+  for (const k of shuffled(rng, [...byCount.keys()].sort())) {
+    for (const groups of shuffled(rng, byCount.get(k)!)) {
+      const r = buildDelegation(item, groups, top.op, setup.reversed, tok, p, cfg, rng, budgets, budgetToken);
+      if (r.ok) return r;
+      reason = r.reason;
+    }
+  }
+  return { ok: false, reason: `no split fits: ${reason}` };
+}
+
+function buildDelegation(
+  item: TaskItem,
+  groups: Group[],
+  op: ArithOp,
+  reversed: boolean,
+  tok: TextTokenizer,
+  p: ProtocolTokens,
+  cfg: RolloutConfig,
+  rng: Rng,
+  budgets: number[],
+  budgetToken: Map<number, number>,
+): TraceResult {
+  const b = new TreeBuilder();
+  const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
+  // the call: one spec per group with an operation, the objective being exactly its slice of the prompt
+  const specs: { objective: number[]; budget: number; solution: ReturnType<typeof solutionTokens> }[] = [];
+  for (const g of groups) {
+    if (g.trivial) continue;
+    const objective = encodeChecked(tok, renderTerms(g.expr.terms, reversed));
+    const solution = solutionTokens(g.expr, reversed, tok, p);
+    const need = solution.tokens.length;
+    const promptLength = objective.length + 2;
+    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= need && promptLength + need <= cfg.cloneWindow);
+    if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
+    if (solution.answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${solution.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
+    specs.push({ objective, budget: rng.pick(fits), solution });
+  }
+  const call = [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn];
+  const start = root.ids.length;
+  b.sample(root, call);
+  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
+  root.calls.push(record);
+  // the clones: <clone> OBJECTIVE <think>, then they solve alone
+  const clones = specs.map((s) => {
+    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
+    record.clones.push(c.id);
+    return c;
+  });
+  specs.forEach((s, i) => {
+    b.sample(clones[i], s.solution.tokens);
+    clones[i].finish = 'answer';
+    clones[i].answer = s.solution.answer;
+  });
+  // the engine injects the returns; the root folds the group values left to right and answers
+  const returns = clones.flatMap((c) => returnSegment(c.answer, p, cfg));
+  record.injected = returns.length;
+  b.inject(root, returns);
+  // (a clone's return is the text of its group's value, so the root copies it into its first combine step)
+  const values = groups.map((g) => solve(g.expr).value);
+  let acc = values[0];
+  let steps = '';
+  for (const v of values.slice(1)) {
+    const c = applyOp(acc, op, v);
+    steps += stepText({ a: acc, op, b: v, c }, reversed);
+    acc = c;
+  }
+  const answer = encodeChecked(tok, writeInt(acc, reversed));
+  b.sample(root, [...encodeChecked(tok, steps), p.answer, ...answer, p.eos]);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/** Inputs for replaying traces of several items in one runTrees call: items in order, scripts re-keyed by tree. */
+export function replayInputs(pairs: { item: TaskItem; trace: Trace }[], tok: TextTokenizer): { items: RolloutItem[]; scripts: Map<string, number[]> } {
+  const scripts = new Map<string, number[]>();
+  pairs.forEach(({ trace }, t) => {
+    for (const [key, s] of trace.scripts) scripts.set(`${t}:${key.slice(key.indexOf(':') + 1)}`, s);
+  });
+  return { items: pairs.map(({ item }) => rolloutItem(item, tok)), scripts };
+}
+
+/**
+ * A trace as text, one context after another: the prompt, then each run of sampled (`gen`) and
+ * engine-injected (`eng`) tokens, special tokens written out.
+ */
+export function traceText(trace: Trace, tok: TextTokenizer): string {
+  const lines: string[] = [`${trace.kind} trace of ${trace.itemId}`];
+  for (const c of trace.tree.contexts) {
+    const who = c.parent === null ? 'root' : `clone of context ${c.parent}, call ${c.callIndex}`;
+    lines.push(`context ${c.id} (${who}; budget ${c.budget}; ${c.ids.length} tokens)`);
+    lines.push(`  prompt  ${tok.decode(c.ids.slice(0, c.promptLength))}`);
+    let i = c.promptLength;
+    while (i < c.ids.length) {
+      let j = i;
+      while (j < c.ids.length && c.lossMask[j] === c.lossMask[i]) j++;
+      lines.push(`  ${c.lossMask[i] ? 'gen' : 'eng'}     ${tok.decode(c.ids.slice(i, j))}`);
+      i = j;
+    }
+  }
+  return lines.join('\n');
+}
