@@ -13,6 +13,8 @@ const p = protocolTokens(tok);
 const DEFAULTS = RolloutConfigSchema.parse({});
 const dec = (ids: readonly number[]) => tok.decode(ids);
 const budgetOf = new Map([...p.budgets].map(([id, n]) => [id, n]));
+/** tokens a model policy may never sample (the engine forbids them; as in runTrees) */
+const engineOnly = new Set([...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t)));
 
 /** Every `a op b=c;` step in a text is right (numbers in the item's digit order). */
 function checkSteps(text: string, reversed: boolean) {
@@ -69,6 +71,9 @@ async function replayAndCheck(pairs: { item: ArithItem; trace: Trace }[], cfg: R
     expect(taskReward(item, tree, tok).components.correct).toBe(1);
     expect(tree.cost.malformed).toBe(0);
     for (const c of tree.contexts) {
+      // what the policy samples is sampleable: no engine-only token, no spawn at the depth limit
+      const sampled = trace.scripts.get(`0:${c.id}`)!;
+      expect(sampled.filter((x) => engineOnly.has(x) || (c.depth >= cfg.maxDepth && x === p.spawn))).toEqual([]);
       expect(c.finish).toBe('answer');
       expect(c.calls.every((k) => k.malformed === null)).toBe(true);
       expect(c.ids.length).toBeLessThanOrEqual(c.parent === null ? cfg.rootWindow : cfg.cloneWindow);
