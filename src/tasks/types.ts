@@ -10,10 +10,9 @@
  * facts of the item), checked by the task (src/tasks/registry.ts). Every error names `file:LINE: field`.
  * Pure TS: no tfjs.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { z } from 'zod';
 import { SelfcestError } from '../util/errors.ts';
+import { readJsonl, writeJsonl } from '../util/jsonl.ts';
 import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
 
 export const ITEM_FORMAT = 1;
@@ -99,10 +98,9 @@ export function itemToJson(item: TaskItem): object {
 
 /**
  * Write items as JSONL (one record per line, '\n' after each), validated first (errors name the item
- * index and id); to a temporary sibling, then renamed, so readers never see a half-written file.
+ * index and id); atomically (util/jsonl.ts), so readers never see a half-written file.
  */
 export function writeItemsJsonl(file: string, items: readonly TaskItem[], check?: ItemCheck): void {
-  const lines: string[] = [];
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
     const where = `${file}: item ${i}${typeof item?.id === 'string' ? ` (${item.id})` : ''}`;
@@ -110,17 +108,8 @@ export function writeItemsJsonl(file: string, items: readonly TaskItem[], check?
     const prev = seen.get(item.id);
     if (prev !== undefined) throw new SelfcestError(formatIssue(where, { path: ['id'], message: `duplicate of item ${prev}` }));
     seen.set(item.id, i);
-    lines.push(JSON.stringify(itemToJson(item)) + '\n');
   });
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, lines.join(''));
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new SelfcestError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  writeJsonl(file, items.map(itemToJson));
 }
 
 /**
@@ -128,30 +117,14 @@ export function writeItemsJsonl(file: string, items: readonly TaskItem[], check?
  * (LINE is 1-based); ids must be unique within the file. `check` is the task-level check (registry.checkItem).
  */
 export function readItemsJsonl(file: string, check?: ItemCheck): TaskItem[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SelfcestError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const items: TaskItem[] = [];
-  const seen = new Map<string, number>();
-  for (const [i, line] of text.split('\n').entries()) {
-    if (!line.trim()) continue;
-    const where = `${file}:${i + 1}`;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new SelfcestError(`${where}: invalid JSON: ${(e as Error).message}`);
-    }
+  const seen = new Map<string, string>();
+  return readJsonl(file, (obj, where) => {
     const item = checkedItem(obj, where, check);
     const prev = seen.get(item.id);
     if (prev !== undefined) throw new SelfcestError(formatIssue(where, { path: ['id'], message: `"${item.id}" duplicates the id on line ${prev}` }));
-    seen.set(item.id, i + 1);
-    items.push(item);
-  }
-  return items;
+    seen.set(item.id, where.slice(where.lastIndexOf(':') + 1));
+    return item;
+  });
 }
 
 /**
