@@ -141,3 +141,17 @@ export function makeReward(config: RewardConfigInput = {}): RewardFn {
 
 /** Correctness only (every cost term off): the default reward. */
 export const taskReward: RewardFn = makeReward();
+
+/**
+ * The reward as the tree-GRPO step calls it (src/train/grpo.ts RewardFn: rollout item → {root}): looks the
+ * task item up by the rollout item's id. Structural, so tasks do not import the trainer.
+ */
+export function rolloutReward(items: readonly TaskItem[], tok: TextTokenizer, fn: RewardFn = taskReward): (rollout: { itemId: string }, tree: RewardTree) => { root: number; components: RewardComponents } {
+  const byId = new Map(items.map((it) => [it.id, it]));
+  return (rollout, tree) => {
+    const item = byId.get(rollout.itemId);
+    if (!item) throw new Error(`rolloutReward: no task item with id ${JSON.stringify(rollout.itemId)}`);
+    const r = fn(item, tree, tok);
+    return { root: r.reward, components: r.components };
+  };
+}

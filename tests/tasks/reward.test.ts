@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { loadTokenizer, type SpecialToken } from '../../src/tokenizer/index.ts';
 import type { CallRecord, Context } from '../../src/rollout/tree.ts';
 import { arithItemFromExpr, arithKnobs, parseExpr } from '../../src/tasks/arith.ts';
-import { accuracyOf, costTerms, makeReward, partialCredit, RewardConfigSchema, saturating, taskReward } from '../../src/tasks/reward.ts';
+import { accuracyOf, costTerms, makeReward, partialCredit, RewardConfigSchema, rolloutReward, saturating, taskReward } from '../../src/tasks/reward.ts';
+import type { RewardFn as GrpoRewardFn } from '../../src/train/grpo.ts';
 import type { TaskItem } from '../../src/tasks/types.ts';
 
 const tok = loadTokenizer();
@@ -133,5 +134,15 @@ describe('cost terms', () => {
   it('rejects unknown config keys and negative coefficients', () => {
     expect(RewardConfigSchema.safeParse({ rootLength: { coeff: 1 } }).success).toBe(false);
     expect(RewardConfigSchema.safeParse({ malformed: { coef: -1 } }).success).toBe(false);
+  });
+});
+
+describe('rolloutReward', () => {
+  it('fits the tree-GRPO reward signature and looks the item up by id', () => {
+    const fn: GrpoRewardFn = rolloutReward([item, normal], tok);
+    const tree = { itemId: 'x', contexts: [ctx(0, null, 10, '314')], cost: {} as never };
+    expect(fn({ itemId: 'x', prompt: [] }, tree)).toMatchObject({ root: 1 });
+    expect(fn({ itemId: 'y', prompt: [] }, tree)).toMatchObject({ root: expect.closeTo(0.07199, 5) }); // '314' read in normal order
+    expect(() => fn({ itemId: 'z', prompt: [] }, tree)).toThrow(/no task item with id "z"/);
   });
 });
