@@ -10,6 +10,7 @@ import { sampleCommand } from './sample.ts';
 import { trainCommand } from './train.ts';
 import { traceCommand } from './trace.ts';
 import { rolloutCommand } from './rollout.ts';
+import { dataCommand } from './data.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -19,6 +20,7 @@ try {
     .command(sampleCommand)
     .command(infoCommand)
     .command(rolloutCommand)
+    .command(dataCommand)
     .command(traceCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()

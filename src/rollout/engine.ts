@@ -22,7 +22,7 @@ import {
   type ProtocolTokens,
   type RolloutConfig,
 } from './protocol.ts';
-import { treeCost, type CallRecord, type Context, type Finish, type Tree } from './tree.ts';
+import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Finish, type Tree } from './tree.ts';
 
 export interface RolloutItem {
   itemId: string;
@@ -67,23 +67,9 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
   const byKey = new Map<number, Live>();
   const engineOnly = [...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t));
 
-  const newContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Live => {
+  const addContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Live => {
     const t = trees[tree];
-    const ctx: Context = {
-      id: t.contexts.length,
-      parent: parent ? parent.id : null,
-      depth: parent ? parent.depth + 1 : 0,
-      role: parent ? 'clone' : 'root',
-      callIndex,
-      budget,
-      promptLength: prompt.length,
-      ids: [...prompt],
-      lossMask: prompt.map(() => 0),
-      logprobs: prompt.map(() => 0),
-      finish: null,
-      answer: null,
-      calls: [],
-    };
+    const ctx = newContext(t.contexts.length, parent, callIndex, prompt, budget);
     t.contexts.push(ctx);
     t.tokens += prompt.length;
     const s: Live = { tree, ctx, key: states.length, openCall: -1, pending: null, window: parent ? cfg.cloneWindow : cfg.rootWindow, done: false };
@@ -96,9 +82,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
   /** append engine tokens (loss-masked); the policy must re-read the context, so its row is released */
   const inject = (s: Live, tokens: number[]) => {
     if (!toRelease.includes(s.key)) toRelease.push(s.key);
-    s.ctx.ids.push(...tokens);
-    s.ctx.lossMask.push(...tokens.map(() => 0));
-    s.ctx.logprobs.push(...tokens.map(() => 0));
+    appendTokens(s.ctx, tokens, false);
     trees[s.tree].tokens += tokens.length;
   };
 
@@ -147,7 +131,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
         s.pending = new Set();
         if (!toRelease.includes(s.key)) toRelease.push(s.key);
         parsed.specs.forEach((spec, i) => {
-          const c = newContext(s.tree, s.ctx, call.index, prompts[i], spec.budget);
+          const c = addContext(s.tree, s.ctx, call.index, prompts[i], spec.budget);
           call.clones.push(c.ctx.id);
           s.pending!.add(c.ctx.id);
         });
@@ -159,7 +143,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     if (cfg.malformed === 'end') finish(s, 'malformed');
   };
 
-  items.forEach((it, i) => newContext(i, null, null, it.prompt, cfg.rootBudget));
+  items.forEach((it, i) => addContext(i, null, null, it.prompt, cfg.rootBudget));
 
   for (;;) {
     // contexts ready to sample: end those out of budget, window or tree tokens first
@@ -189,9 +173,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     const out = await policy.next(reqs);
     live.forEach((s, i) => {
       const { token, logprob } = out[i];
-      s.ctx.ids.push(token);
-      s.ctx.lossMask.push(1);
-      s.ctx.logprobs.push(logprob);
+      appendTokens(s.ctx, [token], true, [logprob]);
       trees[s.tree].tokens++;
       if (s.openCall >= 0) {
         if (token === p.endSpawn) closeCall(s);

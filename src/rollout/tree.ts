@@ -76,6 +76,32 @@ export interface Tree {
   cost: TreeCost;
 }
 
+/** A fresh context holding only its prompt (loss-masked). */
+export function newContext(id: number, parent: Context | null, callIndex: number | null, prompt: readonly number[], budget: number): Context {
+  return {
+    id,
+    parent: parent ? parent.id : null,
+    depth: parent ? parent.depth + 1 : 0,
+    role: parent ? 'clone' : 'root',
+    callIndex,
+    budget,
+    promptLength: prompt.length,
+    ids: [...prompt],
+    lossMask: prompt.map(() => 0),
+    logprobs: prompt.map(() => 0),
+    finish: null,
+    answer: null,
+    calls: [],
+  };
+}
+
+/** Append tokens: sampled by the policy (mask 1, with their log-probs) or injected by the engine (mask 0). */
+export function appendTokens(c: Context, tokens: readonly number[], sampled: boolean, logprobs?: readonly number[]): void {
+  c.ids.push(...tokens);
+  c.lossMask.push(...tokens.map(() => (sampled ? 1 : 0)));
+  c.logprobs.push(...tokens.map((_, i) => (sampled && logprobs ? logprobs[i] : 0)));
+}
+
 /** Tokens on the critical path of a context: its own tokens plus, per call, the longest clone's path. */
 export function criticalPath(tree: Pick<Tree, 'contexts'>, id = 0): number {
   const c = tree.contexts[id];

@@ -21,7 +21,7 @@
 import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
 import { protocolTokens, returnSegment, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
 import type { RolloutItem } from '../rollout/engine.ts';
-import { treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
+import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
@@ -55,37 +55,19 @@ class TreeBuilder {
   readonly scripts = new Map<string, number[]>();
 
   add(parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Context {
-    const c: Context = {
-      id: this.contexts.length,
-      parent: parent ? parent.id : null,
-      depth: parent ? parent.depth + 1 : 0,
-      role: parent ? 'clone' : 'root',
-      callIndex,
-      budget,
-      promptLength: prompt.length,
-      ids: [...prompt],
-      lossMask: prompt.map(() => 0),
-      logprobs: prompt.map(() => 0),
-      finish: null,
-      answer: null,
-      calls: [],
-    };
+    const c = newContext(this.contexts.length, parent, callIndex, prompt, budget);
     this.contexts.push(c);
     this.scripts.set(`0:${c.id}`, []);
     return c;
   }
 
   sample(c: Context, tokens: number[]): void {
-    c.ids.push(...tokens);
-    c.lossMask.push(...tokens.map(() => 1));
-    c.logprobs.push(...tokens.map(() => 0));
+    appendTokens(c, tokens, true, tokens.map(() => 0));
     this.scripts.get(`0:${c.id}`)!.push(...tokens);
   }
 
   inject(c: Context, tokens: number[]): void {
-    c.ids.push(...tokens);
-    c.lossMask.push(...tokens.map(() => 0));
-    c.logprobs.push(...tokens.map(() => 0));
+    appendTokens(c, tokens, false);
   }
 
   tokens(): number {
