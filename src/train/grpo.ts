@@ -94,6 +94,8 @@ export async function grpoStep(
   p: ProtocolTokens,
   rng: Rng,
   lr: number,
+  /** frozen reference policy for the KL term (loss.klCoef); its weights are never updated */
+  ref?: GPT,
 ): Promise<{ trees: Tree[]; metrics: GrpoMetrics }> {
   const G = cfg.groupSize;
   let t = performance.now();
@@ -137,10 +139,11 @@ export async function grpoStep(
         const mask = tf.tensor2d(mb.mask, [mb.B, mb.T]);
         const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
         const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
+        const refLogprobs = ref ? tokenStats(ref.forward(ids), targets, rollout.temperature).logprobs : undefined;
         let kept: tf.Tensor[] = [];
         const { grads } = tf.variableGrads(() => {
           const st = tokenStats(model.forward(ids), targets, rollout.temperature);
-          const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy }, cfg.loss);
+          const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
           // |learner − sampler| log-prob of the sampled tokens (meaningful before this step's first update)
           const gapT = aggregate(tf.abs(tf.sub(st.logprobs, old)) as tf.Tensor2D, mask, 'token-mean');
           kept = [d.kl, d.clipFrac, d.entropy, gapT].map((x) => tf.keep(x)); // variableGrads disposes the rest

@@ -48,4 +48,25 @@ describe('tree GRPO', () => {
     opt.dispose();
     model.dispose();
   }, 180_000);
+
+  it('reports KL to a frozen reference: zero at the start, growing as the policy moves away', async () => {
+    await selectBackend('wasm');
+    const mc = modelConfig({ vocabSize: tok.vocabSize, ctx: 16, dModel: 32, nLayers: 1, nHeads: 2 });
+    const model = GPT.init(mc, Rng.fromSeed(1));
+    const ref = GPT.init(mc, Rng.fromSeed(1)); // same weights, never updated
+    const opt = new AdamW(OptimConfigSchema.parse({ lr: 0.02 }), model.params);
+    const dec = new LocalDecoder(model);
+    const rollout = RolloutConfigSchema.parse({ allowSpawn: false, rootBudget: 1, rootWindow: 16 });
+    const cfg = GrpoConfigSchema.parse({ prompts: 2, groupSize: 8, loss: { klCoef: 0.01, klEstimator: 'k3' } });
+    const items = ['a=', 'b='].map((q, i) => ({ itemId: `q${i}`, prompt: tok.encode(q) }));
+    const reward = (_: unknown, tree: { contexts: { ids: number[]; promptLength: number }[] }) => ({ root: digits.has(tree.contexts[0].ids[tree.contexts[0].promptLength]) ? 1 : 0 });
+    const kls: number[] = [];
+    for (let step = 0; step < 8; step++) kls.push((await grpoStep(model, opt, dec, items, reward, cfg, rollout, p, Rng.fromSeed(step), 0.02, ref)).metrics.kl);
+    expect(kls[0]).toBeLessThan(1e-6);
+    expect(kls[kls.length - 1]).toBeGreaterThan(1e-4);
+    await dec.close();
+    opt.dispose();
+    model.dispose();
+    ref.dispose();
+  }, 180_000);
 });
