@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadRunConfig } from '../train/config.ts';
+import { RlConfigSchema, trainRl } from '../train/rl.ts';
+import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { evalAddition, trainSupervised } from '../train/supervised.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { initBackend, withBackend } from './common.ts';
@@ -21,7 +23,7 @@ interface Args {
 
 export const trainCommand: CommandModule<object, Args> = {
   command: 'train',
-  describe: 'Train the policy on the built-in task (addition with reversed digits), with checkpoints and resume',
+  describe: 'Train the policy: supervised on the built-in task (default), or tree GRPO when the config says "mode": "grpo"; checkpoints and resume',
   builder: (y) =>
     withBackend(y)
       .option('config', { type: 'string', describe: 'run config JSON (configs/*.json); defaults when omitted' })
@@ -35,9 +37,12 @@ export const trainCommand: CommandModule<object, Args> = {
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
   handler: async (a) => {
     await initBackend(a.backend);
-    const cfg = loadRunConfig(a.config, a.set);
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
-    const tok = loadTokenizer();
+    const raw = a.config ? readJsonFile(a.config) : {};
+    // validate everything before touching the run directory
+    const rl =
+      (raw as { mode?: unknown })?.mode === 'grpo' ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`) : null;
+    const cfg = rl ? null : loadRunConfig(a.config, a.set);
     for (const [flag, v] of [['--stop-after', a['stop-after']], ['--sample', a.sample]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new SelfcestError(`${flag} ${v}: expected an integer >= 0`);
     }
@@ -47,7 +52,13 @@ export const trainCommand: CommandModule<object, Args> = {
       }
       removeRun(out);
     }
-    const r = await trainSupervised(cfg, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
+    const tok = loadTokenizer();
+    if (rl) {
+      const r = await trainRl(rl, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
+      console.log(`checkpoint: ${r.checkpoint}`);
+      return;
+    }
+    const r = await trainSupervised(cfg!, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
     console.log(`checkpoint: ${r.checkpoint}`);
     if (a.sample > 0) {
       const ev = await evalAddition(r.model, tok, r.config, a.sample);

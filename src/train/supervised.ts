@@ -24,6 +24,7 @@ import { GradPool } from './grad-pool.ts';
 import type { BackendChoice } from '../backend/select.ts';
 import { learningRate } from './schedule.ts';
 import { trainStep, type TokenBatch } from './step.ts';
+import { truncateMetrics } from './metrics.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -205,22 +206,6 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   }
   opt.dispose();
   return { config: cfg, step: lastStep, loss, evalAccuracy, checkpoint, model };
-}
-
-/** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
-function truncateMetrics(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      try {
-        return (JSON.parse(l) as { step: number }).step <= step;
-      } catch {
-        return false; // empty or torn by a crash mid-write
-      }
-    });
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
 /** Dotted keys whose values differ between two configs (leaves only). */

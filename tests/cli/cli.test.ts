@@ -99,6 +99,41 @@ describe('selfcest CLI', () => {
     }, 240_000);
   }
 
+  it('tree GRPO: resume after a process exit gives bitwise-identical weights and metrics (wasm)', () => {
+    const cfgFile = path.join(tmp(), 'rl.json');
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        mode: 'grpo',
+        model: { vocabSize: 128, ctx: 64, dModel: 16, nLayers: 1, nHeads: 2 },
+        optim: { lr: 0.01 },
+        rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 24, defaultCloneBudget: 8, maxTreeTokens: 400 },
+        grpo: { prompts: 2, groupSize: 3 },
+        // malformed calls cost reward: rewards differ within groups, so every step moves the weights
+        reward: { malformed: { coef: 0.5 } },
+        train: { steps: 4, saveEvery: 0, warmupSteps: 1 },
+      }),
+    );
+    const a = path.join(tmp(), 'a');
+    const b = path.join(tmp(), 'b');
+    const common = ['train', '--backend', 'wasm', '--config', cfgFile];
+    expect(cli([...common, '--out', a]).code).toBe(0);
+    expect(cli([...common, '--out', b, '--stop-after', '2']).code).toBe(0);
+    const rest = cli([...common, '--out', b, '--resume', 'auto']);
+    expect(rest.code, rest.err).toBe(0);
+    for (const f of ['model.safetensors', 'optimizer.safetensors']) {
+      expect(fs.readFileSync(path.join(a, 'step-000004', f)).equals(fs.readFileSync(path.join(b, 'step-000004', f)))).toBe(true);
+    }
+    const lines = (dir: string) =>
+      fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
+        const { phase_ms, ...rest } = JSON.parse(l);
+        void phase_ms;
+        return rest;
+      });
+    expect(lines(b)).toEqual(lines(a));
+    expect(lines(a).some((m) => m.grad_norm > 0)).toBe(true); // the weights really moved
+  }, 240_000);
+
   it('refuses to mix runs in one directory and rejects a damaged resume state in one line', () => {
     const run = path.join(tmp(), 'r');
     const args = ['train', '--backend', 'cpu', ...TINY, '--set', 'train.steps=2', '--out', run];

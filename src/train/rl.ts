@@ -1,0 +1,165 @@
+/**
+ * The tree-GRPO run loop: per step, P fresh task items → grpoStep (G trees each) → one metrics line → periodic
+ * crash-safe checkpoint. Resumable bit for bit (same backend): a checkpoint holds the weights, the optimizer
+ * moments, the item Rng and the sampling Rng.
+ *
+ * A run starts from `init` (e.g. an SFT checkpoint; its model config must match) or from fresh weights.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { activeBackend } from '../backend/select.ts';
+import { CHECKPOINT_FORMAT, findLatest, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint/store.ts';
+import { ModelConfigSchema } from '../model/config.ts';
+import { GPT } from '../model/decoder.ts';
+import { expectedModelTensors, loadPolicy, modelTensors } from '../model/io.ts';
+import { LocalDecoder } from '../model/row-decoder.ts';
+import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
+import { arithKnobs, generateArith } from '../tasks/arith.ts';
+import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.ts';
+import { rolloutItem } from '../tasks/traces.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { validate } from '../util/config-file.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { Progress } from '../util/progress.ts';
+import { Rng } from '../util/rng.ts';
+import { GrpoConfigSchema, grpoStep } from './grpo.ts';
+import { AdamW, OptimConfigSchema } from './optim.ts';
+import { learningRate } from './schedule.ts';
+import { truncateMetrics } from './metrics.ts';
+
+export const RlConfigSchema = z
+  .object({
+    mode: z.literal('grpo'),
+    /** checkpoint to start from (its model config is used); omitted: fresh weights from `model` */
+    init: z.string().optional(),
+    model: ModelConfigSchema.prefault({}),
+    optim: OptimConfigSchema.prefault({ lr: 1e-4 }),
+    rollout: RolloutConfigSchema.prefault({}),
+    grpo: GrpoConfigSchema.prefault({}),
+    reward: RewardConfigSchema.prefault({}),
+    task: z.strictObject({ name: z.literal('arith').default('arith'), preset: z.enum(['tiny', 'reference']).default('tiny') }).prefault({}),
+    train: z
+      .strictObject({
+        steps: z.number().int().min(1).default(100),
+        warmupSteps: z.number().int().min(0).default(5),
+        minLrRatio: z.number().min(0).max(1).default(0.1),
+        seed: z.number().int().default(1),
+        saveEvery: z.number().int().min(0).default(20),
+        keep: z.number().int().min(0).default(3),
+        logEvery: z.number().int().min(1).default(1),
+      })
+      .prefault({}),
+  })
+  .strict();
+export type RlConfig = z.infer<typeof RlConfigSchema>;
+
+const RlStateSchema = z.looseObject({
+  step: z.number().int().min(0),
+  backend: z.string(),
+  rng: z.object({ items: z.unknown(), sampling: z.unknown() }),
+});
+
+export interface RlOptions {
+  out: string;
+  resume?: 'auto' | string;
+  stopAfter?: number;
+  log?: (line: string) => void;
+}
+
+export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  let cfg = cfgIn;
+  fs.mkdirSync(opts.out, { recursive: true });
+  const metricsFile = path.join(opts.out, 'metrics.jsonl');
+  const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
+
+  let model: GPT;
+  let opt: AdamW;
+  let itemRng: Rng;
+  let sampleRng: Rng;
+  let startStep = 0;
+  if (resumeDir) {
+    const saved = validate(RlConfigSchema, loadCheckpoint(resumeDir).state.config, `${resumeDir}/state.json: config`);
+    cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
+    model = GPT.init(cfg.model, Rng.fromSeed(0)); // shapes only
+    opt = new AdamW(cfg.optim, model.params);
+    const data = loadCheckpoint(resumeDir, {
+      model: expectedModelTensors(cfg.model),
+      optimizer: opt.expectedArrays().map((e) => ({ ...e, dtype: 'F32' as const })),
+    });
+    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+    model.load(arrays(data.model), `${resumeDir}/model.safetensors`);
+    opt.load(arrays(data.optimizer), `${resumeDir}/optimizer.safetensors`);
+    const state = validate(RlStateSchema, data.state, `${resumeDir}/state.json`);
+    itemRng = Rng.fromState(state.rng.items as never);
+    sampleRng = Rng.fromState(state.rng.sampling as never);
+    startStep = state.step;
+    truncateMetrics(metricsFile, startStep);
+    log(`resumed from ${resumeDir} at step ${startStep}`);
+  } else {
+    if (opts.resume && opts.resume !== 'auto') throw new SelfcestError(`--resume ${opts.resume}: no checkpoint found`);
+    if (cfg.init) {
+      const init = loadPolicy(cfg.init);
+      model = init.model;
+      cfg = { ...cfg, model: init.model.config };
+      log(`initial weights: ${init.dir}`);
+    } else model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
+    opt = new AdamW(cfg.optim, model.params);
+    itemRng = Rng.fromSeed(`${cfg.train.seed}:items`);
+    sampleRng = Rng.fromSeed(`${cfg.train.seed}:sampling`);
+    fs.writeFileSync(metricsFile, '');
+  }
+  if (cfg.model.vocabSize !== tok.vocabSize) throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
+  if (Math.max(cfg.rollout.rootWindow, cfg.rollout.cloneWindow) > cfg.model.ctx) {
+    throw new SelfcestError(`rollout windows (${cfg.rollout.rootWindow}, ${cfg.rollout.cloneWindow}) exceed the model's context window ${cfg.model.ctx}`);
+  }
+  fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const t = cfg.train;
+  const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
+  const p = protocolTokens(tok);
+  const knobs = arithKnobs(cfg.task.preset, 'train');
+  const rewardFn = makeReward(cfg.reward);
+  const dec = new LocalDecoder(model);
+  const progress = new Progress(t.steps, startStep, log);
+  let checkpoint = resumeDir ?? '';
+  log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
+  const save = async (step: number, metrics: Record<string, number>) => {
+    checkpoint = saveCheckpoint(
+      opts.out,
+      {
+        model: await modelTensors(model),
+        optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
+        state: {
+          format: CHECKPOINT_FORMAT,
+          step,
+          config: cfg,
+          rng: { items: itemRng.state(), sampling: sampleRng.state() },
+          dataCursor: { step },
+          backend: activeBackend(),
+          metrics,
+          createdAt: new Date().toISOString(),
+        },
+      },
+      { keep: t.keep },
+    );
+  };
+  try {
+    for (let step = startStep; step < lastStep; step++) {
+      const items = generateArith({ split: 'train', n: cfg.grpo.prompts, seed: itemRng.int(0, 2 ** 31 - 1), knobs });
+      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
+      const { metrics } = await grpoStep(model, opt, dec, items.map((it) => rolloutItem(it, tok)), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
+      const { phase_ms, ...scalars } = metrics;
+      const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
+      fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
+      progress.tick(step + 1, Math.round(metrics.tokens_total * cfg.grpo.prompts * cfg.grpo.groupSize), `reward ${metrics.reward_mean.toFixed(3)} clones/tree ${metrics.clones_per_tree.toFixed(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+      if (step + 1 === lastStep || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1, { reward_mean: metrics.reward_mean });
+    }
+  } finally {
+    await dec.close();
+  }
+  opt.dispose();
+  model.dispose();
+  return { step: lastStep, checkpoint };
+}
