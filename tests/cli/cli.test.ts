@@ -99,7 +99,8 @@ describe('selfcest CLI', () => {
     }, 240_000);
   }
 
-  it('tree GRPO: resume after a process exit gives bitwise-identical weights and metrics (wasm)', () => {
+  for (const backend of ['cpu', 'wasm']) {
+  it(`tree GRPO: resume after a process exit gives bitwise-identical weights and metrics (${backend})`, () => {
     const cfgFile = path.join(tmp(), 'rl.json');
     fs.writeFileSync(
       cfgFile,
@@ -116,7 +117,7 @@ describe('selfcest CLI', () => {
     );
     const a = path.join(tmp(), 'a');
     const b = path.join(tmp(), 'b');
-    const common = ['train', '--backend', 'wasm', '--config', cfgFile];
+    const common = ['train', '--backend', backend, '--config', cfgFile];
     expect(cli([...common, '--out', a]).code).toBe(0);
     expect(cli([...common, '--out', b, '--stop-after', '2']).code).toBe(0);
     const rest = cli([...common, '--out', b, '--resume', 'auto']);
@@ -133,6 +134,7 @@ describe('selfcest CLI', () => {
     expect(lines(b)).toEqual(lines(a));
     expect(lines(a).some((m) => m.grad_norm > 0)).toBe(true); // the weights really moved
   }, 240_000);
+  }
 
   it('refuses to mix runs in one directory and rejects a damaged resume state in one line', () => {
     const run = path.join(tmp(), 'r');

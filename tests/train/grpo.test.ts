@@ -49,6 +49,25 @@ describe('tree GRPO', () => {
     model.dispose();
   }, 180_000);
 
+  it('keeps tf.memory().numTensors flat over 200 GRPO steps', async () => {
+    await selectBackend('wasm');
+    const model = GPT.init(modelConfig({ vocabSize: tok.vocabSize, ctx: 16, dModel: 16, nLayers: 1, nHeads: 2 }), Rng.fromSeed(3));
+    const opt = new AdamW(OptimConfigSchema.parse({ lr: 0.01 }), model.params);
+    const dec = new LocalDecoder(model);
+    const rollout = RolloutConfigSchema.parse({ rootBudget: 3, rootWindow: 16, cloneWindow: 16, defaultCloneBudget: 3 });
+    const cfg = GrpoConfigSchema.parse({ prompts: 2, groupSize: 4, minibatchRows: 4, epochs: 2 });
+    const items = ['a=', 'b='].map((q, i) => ({ itemId: `q${i}`, prompt: tok.encode(q) }));
+    const reward = (_: unknown, tree: { contexts: { ids: number[] }[] }) => ({ root: tree.contexts.length + (tree.contexts[0].ids.length % 2) });
+    const rng = Rng.fromSeed(4);
+    await grpoStep(model, opt, dec, items, reward, cfg, rollout, p, rng, 0.01);
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 200; step++) await grpoStep(model, opt, dec, items, reward, cfg, rollout, p, rng, 0.01);
+    expect(tf.memory().numTensors).toBe(before);
+    await dec.close();
+    opt.dispose();
+    model.dispose();
+  }, 180_000);
+
   it('reports KL to a frozen reference: zero at the start, growing as the policy moves away', async () => {
     await selectBackend('wasm');
     const mc = modelConfig({ vocabSize: tok.vocabSize, ctx: 16, dModel: 32, nLayers: 1, nHeads: 2 });
