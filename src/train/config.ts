@@ -10,8 +10,11 @@ import { OptimConfigSchema } from './optim.ts';
 
 export const TrainLoopSchema = z
   .object({
-    /** the built-in task the supervised loop trains on */
-    task: z.enum(['addition']).default('addition'),
+    /**
+     * what the supervised loop trains on: `addition` (the built-in warm-up task) or `arith-sft` (SFT warm start
+     * on arithmetic demonstration trees: monolithic and delegation traces in the clone protocol)
+     */
+    task: z.enum(['addition', 'arith-sft']).default('addition'),
     steps: z.number().int().min(1).default(600),
     batchSize: z.number().int().min(1).default(32),
     warmupSteps: z.number().int().min(0).default(30),
@@ -40,6 +43,10 @@ export const RunConfigSchema = z
     optim: OptimConfigSchema.prefault({ lr: 3e-3 }),
     train: TrainLoopSchema.prefault({}),
     addition: AdditionConfigSchema.prefault({}),
+    /** arith-sft: item difficulty preset and the share of delegation traces (the rest are monolithic) */
+    arith: z
+      .strictObject({ preset: z.enum(['tiny', 'reference']).default('tiny'), delegation: z.number().min(0).max(1).default(0.5) })
+      .prefault({}),
   })
   .strict();
 

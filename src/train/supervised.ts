@@ -24,6 +24,13 @@ import { GradPool } from './grad-pool.ts';
 import type { BackendChoice } from '../backend/select.ts';
 import { learningRate } from './schedule.ts';
 import { trainStep, type TokenBatch } from './step.ts';
+import { rowBatches, treeRows } from './sft.ts';
+import { LocalDecoder } from '../model/row-decoder.ts';
+import { ModelPolicy, runTrees } from '../rollout/engine.ts';
+import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
+import { arithKnobs, generateArith } from '../tasks/arith.ts';
+import { rolloutReward } from '../tasks/reward.ts';
+import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
 import { truncateMetrics } from './metrics.ts';
 
 export interface SupervisedOptions {
@@ -72,6 +79,39 @@ export function additionBatch(items: AdditionItem[], tok: TextTokenizer, ctx: nu
     }
   });
   return { ids, targets, mask, B, T };
+}
+
+/** The rollout windows SFT traces must fit: the model's context window for root and clones. */
+function traceRollout(cfg: RunConfig) {
+  return RolloutConfigSchema.parse({ rootWindow: cfg.model.ctx, cloneWindow: cfg.model.ctx });
+}
+
+/** One SFT batch: batchSize arithmetic items, each as a delegation (share arith.delegation) or monolithic trace. */
+export function arithSftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'id'): TokenBatch {
+  const items = generateArith({ split, n: cfg.train.batchSize, seed: rng.int(0, 2 ** 31 - 1), knobs: arithKnobs(cfg.arith.preset, split === 'train' ? 'train' : 'id') });
+  const rollout = traceRollout(cfg);
+  const trees = items.flatMap((it) => {
+    const want = rng.next() < cfg.arith.delegation;
+    const r = want ? delegationTrace(it, tok, rollout, rng) : monolithicTrace(it, tok, rollout);
+    const fallback = r.ok ? r : monolithicTrace(it, tok, rollout); // items too small to split are solved directly
+    return fallback.ok ? [fallback.trace.tree] : [];
+  });
+  if (trees.length === 0) throw new SelfcestError(`no arithmetic trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);
+  return rowBatches(treeRows(trees), Number.MAX_SAFE_INTEGER)[0];
+}
+
+/** Greedy accuracy of whole trees (the policy may delegate) on held-out arithmetic items, through the engine. */
+export async function evalArithTrees(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number }> {
+  const items = generateArith({ split: 'id', n, seed: `${cfg.train.seed}:eval`, knobs: arithKnobs(cfg.arith.preset, 'id') });
+  const rollout = RolloutConfigSchema.parse({ ...traceRollout(cfg), temperature: 0 });
+  const dec = new LocalDecoder(model);
+  try {
+    const trees = await runTrees(items.map((it) => rolloutItem(it, tok)), new ModelPolicy(model, dec, rollout, Rng.fromSeed(0)), rollout, protocolTokens(tok));
+    const reward = rolloutReward(items, tok);
+    return { accuracy: trees.filter((t, i) => reward({ itemId: items[i].id }, t).root === 1).length / Math.max(1, n) };
+  } finally {
+    await dec.close();
+  }
 }
 
 export async function evalAddition(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number; examples: { prompt: string; completion: string; correct: boolean }[] }> {
@@ -178,9 +218,8 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   try {
     for (let step = startStep; step < lastStep; step++) {
       const t0 = performance.now();
-      const items = Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition));
-      cursor = { items: cursor.items + items.length };
-      const batch = additionBatch(items, tok, cfg.model.ctx);
+      cursor = { items: cursor.items + t.batchSize };
+      const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : arithSftBatch(cfg, tok, dataRng, 'train');
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
       const r = await trainStep(model, opt, batch, lr, pool);
       loss = r.loss;
@@ -200,7 +239,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
 
   let evalAccuracy: number | null = null;
   if (lastStep === t.steps && t.evalItems > 0) {
-    const ev = await evalAddition(model, tok, cfg, t.evalItems);
+    const ev = t.task === 'addition' ? await evalAddition(model, tok, cfg, t.evalItems) : await evalArithTrees(model, tok, cfg, t.evalItems);
     evalAccuracy = ev.accuracy;
     log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task} items`);
   }

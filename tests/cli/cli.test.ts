@@ -136,6 +136,18 @@ describe('selfcest CLI', () => {
   }, 240_000);
   }
 
+  it('SFT on arithmetic demonstration trees, then tree GRPO initialised from it', () => {
+    const dir = tmp();
+    const sft = path.join(dir, 'sft');
+    const r = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-sft-tiny.json', '--out', sft, '--set', 'train.steps=2', '--set', 'train.evalItems=2', '--set', 'train.workers=1', '--set', 'model.dModel=16', '--set', 'model.nLayers=1', '--set', 'model.nHeads=2']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/eval: greedy exact-match accuracy [\d.]+% on 2 held-out arith-sft items/);
+    const rl = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', path.join(dir, 'rl'), '--set', `init=${sft}`, '--set', 'train.steps=1', '--set', 'grpo.prompts=1', '--set', 'grpo.groupSize=2']);
+    expect(rl.code, rl.err).toBe(0);
+    expect(rl.out).toContain(`initial weights: ${sft}/step-000002`);
+    expect(fs.existsSync(path.join(dir, 'rl', 'step-000001', 'model.safetensors'))).toBe(true);
+  }, 240_000);
+
   it('refuses to mix runs in one directory and rejects a damaged resume state in one line', () => {
     const run = path.join(tmp(), 'r');
     const args = ['train', '--backend', 'cpu', ...TINY, '--set', 'train.steps=2', '--out', run];
