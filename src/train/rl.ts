@@ -8,11 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { activeBackend } from '../backend/select.ts';
-import { CHECKPOINT_FORMAT, findLatest, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint/store.ts';
+import { findLatest, loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { ModelConfigSchema } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
-import { expectedModelTensors, loadPolicy, modelTensors } from '../model/io.ts';
+import { loadPolicy } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { arithKnobs, generateArith } from '../tasks/arith.ts';
@@ -25,8 +24,9 @@ import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
-import { learningRate } from './schedule.ts';
 import { truncateMetrics } from './metrics.ts';
+import { learningRate } from './schedule.ts';
+import { restoreTraining, RngStateSchema, saveTraining } from './training-state.ts';
 
 export const RlConfigSchema = z
   .object({
@@ -57,7 +57,7 @@ export type RlConfig = z.infer<typeof RlConfigSchema>;
 const RlStateSchema = z.looseObject({
   step: z.number().int().min(0),
   backend: z.string(),
-  rng: z.object({ items: z.unknown(), sampling: z.unknown() }),
+  rng: z.object({ items: RngStateSchema, sampling: RngStateSchema }),
 });
 
 export interface RlOptions {
@@ -82,18 +82,12 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   if (resumeDir) {
     const saved = validate(RlConfigSchema, loadCheckpoint(resumeDir).state.config, `${resumeDir}/state.json: config`);
     cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
-    model = GPT.init(cfg.model, Rng.fromSeed(0)); // shapes only
-    opt = new AdamW(cfg.optim, model.params);
-    const data = loadCheckpoint(resumeDir, {
-      model: expectedModelTensors(cfg.model),
-      optimizer: opt.expectedArrays().map((e) => ({ ...e, dtype: 'F32' as const })),
-    });
-    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
-    model.load(arrays(data.model), `${resumeDir}/model.safetensors`);
-    opt.load(arrays(data.optimizer), `${resumeDir}/optimizer.safetensors`);
-    const state = validate(RlStateSchema, data.state, `${resumeDir}/state.json`);
-    itemRng = Rng.fromState(state.rng.items as never);
-    sampleRng = Rng.fromState(state.rng.sampling as never);
+    const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
+    model = restored.model;
+    opt = restored.opt;
+    const state = validate(RlStateSchema, restored.data.state, `${resumeDir}/state.json`);
+    itemRng = Rng.fromState(state.rng.items);
+    sampleRng = Rng.fromState(state.rng.sampling);
     startStep = state.step;
     truncateMetrics(metricsFile, startStep);
     log(`resumed from ${resumeDir} at step ${startStep}`);
@@ -126,24 +120,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   let checkpoint = resumeDir ?? '';
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const save = async (step: number, metrics: Record<string, number>) => {
-    checkpoint = saveCheckpoint(
-      opts.out,
-      {
-        model: await modelTensors(model),
-        optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
-        state: {
-          format: CHECKPOINT_FORMAT,
-          step,
-          config: cfg,
-          rng: { items: itemRng.state(), sampling: sampleRng.state() },
-          dataCursor: { step },
-          backend: activeBackend(),
-          metrics,
-          createdAt: new Date().toISOString(),
-        },
-      },
-      { keep: t.keep },
-    );
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics }, t.keep);
   };
   try {
     for (let step = startStep; step < lastStep; step++) {

@@ -6,32 +6,31 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { activeBackend } from '../backend/select.ts';
-import { CHECKPOINT_FORMAT, findLatest, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint/store.ts';
+import { z } from 'zod';
+import { activeBackend, type BackendChoice } from '../backend/select.ts';
+import { findLatest, loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { GPT } from '../model/decoder.ts';
 import { generate } from '../model/generate.ts';
-import { expectedModelTensors, modelTensors } from '../model/io.ts';
+import { LocalDecoder } from '../model/row-decoder.ts';
+import { ModelPolicy, runTrees } from '../rollout/engine.ts';
+import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
+import { arithKnobs, generateArith } from '../tasks/arith.ts';
+import { rolloutReward } from '../tasks/reward.ts';
+import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
-import { z } from 'zod';
 import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { runConfig, type RunConfig } from './config.ts';
-import { AdamW } from './optim.ts';
 import { GradPool } from './grad-pool.ts';
-import type { BackendChoice } from '../backend/select.ts';
-import { learningRate } from './schedule.ts';
-import { trainStep, type TokenBatch } from './step.ts';
-import { rowBatches, treeRows } from './sft.ts';
-import { LocalDecoder } from '../model/row-decoder.ts';
-import { ModelPolicy, runTrees } from '../rollout/engine.ts';
-import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
-import { arithKnobs, generateArith } from '../tasks/arith.ts';
-import { rolloutReward } from '../tasks/reward.ts';
-import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
 import { truncateMetrics } from './metrics.ts';
+import { AdamW } from './optim.ts';
+import { learningRate } from './schedule.ts';
+import { rowBatches, treeRows } from './sft.ts';
+import { trainStep, type TokenBatch } from './step.ts';
+import { restoreTraining, RngStateSchema, saveTraining } from './training-state.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -154,17 +153,10 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     const ignored = changedKeys(saved, cfg).filter((k) => k !== 'train.steps');
     if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
     cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
-    model = GPT.init(cfg.model, Rng.fromSeed(0)); // shapes only: every weight is replaced below
-    opt = new AdamW(cfg.optim, model.params);
-    const data = loadCheckpoint(resumeDir, {
-      model: expectedModelTensors(cfg.model),
-      optimizer: opt.expectedArrays().map((e) => ({ ...e, dtype: 'F32' as const })),
-    });
-    const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
-    model.load(arrays(data.model), `${resumeDir}/model.safetensors`);
-    opt.load(arrays(data.optimizer), `${resumeDir}/optimizer.safetensors`);
-    const state = validate(ResumeStateSchema, data.state, `${resumeDir}/state.json`);
-    if (opt.t !== state.step) throw new SelfcestError(`${resumeDir}/optimizer.safetensors: step ${opt.t} does not match state.json step ${state.step}`);
+    const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
+    model = restored.model;
+    opt = restored.opt;
+    const state = validate(ResumeStateSchema, restored.data.state, `${resumeDir}/state.json`);
     if (state.dataCursor.items !== state.step * cfg.train.batchSize) {
       throw new SelfcestError(`${resumeDir}/state.json: dataCursor.items is ${state.dataCursor.items}, expected step × train.batchSize = ${state.step * cfg.train.batchSize}`);
     }
@@ -195,24 +187,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   let checkpoint = resumeDir ?? '';
 
   const save = async (step: number) => {
-    checkpoint = saveCheckpoint(
-      opts.out,
-      {
-        model: await modelTensors(model),
-        optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
-        state: {
-          format: CHECKPOINT_FORMAT,
-          step,
-          config: cfg,
-          rng: { data: dataRng.state() },
-          dataCursor: cursor,
-          backend: activeBackend(),
-          metrics: { loss },
-          createdAt: new Date().toISOString(),
-        },
-      },
-      { keep: t.keep },
-    );
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss } }, t.keep);
   };
 
   try {
@@ -259,8 +234,6 @@ export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
 const ResumeStateSchema = z.looseObject({
   step: z.number().int().min(0),
   backend: z.string(),
-  rng: z.object({
-    data: z.object({ i: z.number().int().min(0).max(255), j: z.number().int().min(0).max(255), S: z.array(z.number().int().min(0).max(255)).length(256) }),
-  }),
+  rng: z.object({ data: RngStateSchema }),
   dataCursor: z.object({ items: z.number().int().min(0) }),
 });

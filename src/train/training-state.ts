@@ -1,0 +1,61 @@
+/**
+ * Saving and restoring a training run's full state (weights, optimizer moments and step, Rng states, config),
+ * shared by the supervised/SFT loop and the GRPO loop. Restoring validates every tensor and that the
+ * optimizer's step count matches state.json.
+ */
+import { z } from 'zod';
+import { activeBackend } from '../backend/select.ts';
+import { CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../checkpoint/store.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { GPT } from '../model/decoder.ts';
+import { expectedModelTensors, modelTensors } from '../model/io.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { Rng } from '../util/rng.ts';
+import { AdamW, type OptimConfig } from './optim.ts';
+
+/** seedrandom's ARC4 state, as Rng.state() returns it */
+export const RngStateSchema = z.object({
+  i: z.number().int().min(0).max(255),
+  j: z.number().int().min(0).max(255),
+  S: z.array(z.number().int().min(0).max(255)).length(256),
+});
+
+export interface RestoredTraining {
+  model: GPT;
+  opt: AdamW;
+  data: CheckpointData;
+}
+
+/** Model and optimizer from a checkpoint directory, for the given (the run's) configs. */
+export function restoreTraining(dir: string, model: ModelConfig, optim: OptimConfig): RestoredTraining {
+  const m = GPT.init(model, Rng.fromSeed(0)); // shapes only: every weight is replaced below
+  const opt = new AdamW(optim, m.params);
+  const data = loadCheckpoint(dir, {
+    model: expectedModelTensors(model),
+    optimizer: opt.expectedArrays().map((e) => ({ ...e, dtype: 'F32' as const })),
+  });
+  const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+  m.load(arrays(data.model), `${dir}/model.safetensors`);
+  opt.load(arrays(data.optimizer), `${dir}/optimizer.safetensors`);
+  if (opt.t !== data.state.step) throw new SelfcestError(`${dir}/optimizer.safetensors: step ${opt.t} does not match state.json step ${data.state.step}`);
+  return { model: m, opt, data };
+}
+
+/** Save a complete training checkpoint (crash-safe, keep the newest `keep`); returns the step directory. */
+export async function saveTraining(
+  runDir: string,
+  model: GPT,
+  opt: AdamW,
+  s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number> },
+  keep: number,
+): Promise<string> {
+  return saveCheckpoint(
+    runDir,
+    {
+      model: await modelTensors(model),
+      optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
+      state: { format: CHECKPOINT_FORMAT, ...s, backend: activeBackend(), createdAt: new Date().toISOString() },
+    },
+    { keep },
+  );
+}
