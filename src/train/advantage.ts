@@ -40,6 +40,8 @@ export interface TreeReward {
   root: number;
   /** clone-local rewards by context id, where the reward function defines them */
   perContext?: ReadonlyMap<number, number>;
+  /** parts of the reward; `correct` (1 when the answer is right) is averaged into the step metrics as `acc` */
+  components?: { readonly correct?: number };
 }
 
 export interface GroupAdvantages {

@@ -4,6 +4,8 @@
  *   rollout   P prompts × G trees each through the rollout engine (continuous batching, shared weights)
  *   reward    one global reward per tree (plus optional clone-local rewards)
  *   advantage group = the G trees of one prompt; one scalar advantage per context (advantage.ts)
+ *   logprob   one no-grad pass of the learner over all rows: its log-probs of the sampled tokens (their gap to
+ *             the sampler's is reported) and, with a reference policy, the reference log-probs for the KL term
  *   update    every context with sampled tokens is a training row; PPO-clip over minibatches and epochs
  *
  * The sampler's log-probs are the "old" log-probs; the gap between them and the learner's log-probs of the
@@ -20,7 +22,7 @@ import type { ProtocolTokens, RolloutConfig } from '../rollout/protocol.ts';
 import type { Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { AdvantageConfigSchema, groupAdvantages, type TreeReward } from './advantage.ts';
-import { aggregate, policyLoss, PolicyLossConfigSchema } from './loss.ts';
+import { policyLoss, PolicyLossConfigSchema } from './loss.ts';
 import type { AdamW } from './optim.ts';
 
 export const GrpoConfigSchema = z
@@ -41,6 +43,8 @@ export type RewardFn = (item: RolloutItem, tree: Tree) => TreeReward;
 export interface GrpoMetrics {
   reward_mean: number;
   reward_std: number;
+  /** mean of the reward's `correct` component (NaN when the reward function gives none) */
+  acc: number;
   clones_per_tree: number;
   calls_per_tree: number;
   malformed_rate: number;
@@ -54,7 +58,9 @@ export interface GrpoMetrics {
   grad_norm: number;
   lr: number;
   rows: number;
-  phase_ms: { rollout: number; reward: number; advantage: number; update: number };
+  /** tokens sampled per second of rollout */
+  tok_per_s: number;
+  phase_ms: { rollout: number; reward: number; advantage: number; logprob: number; update: number };
 }
 
 interface Row {
@@ -63,6 +69,8 @@ interface Row {
   mask: number[];
   old: number[];
   adv: number;
+  /** reference log-probs of the targets (logprob phase, with a reference policy) */
+  ref?: Float32Array;
 }
 
 function padded(rows: Row[]) {
@@ -73,14 +81,16 @@ function padded(rows: Row[]) {
   const mask = new Float32Array(B * T);
   const old = new Float32Array(B * T);
   const adv = new Float32Array(B * T);
+  const ref = new Float32Array(B * T);
   rows.forEach((r, b) => {
     ids.set(r.ids, b * T);
     targets.set(r.targets, b * T);
     mask.set(r.mask, b * T);
     old.set(r.old, b * T);
     adv.fill(r.adv, b * T, b * T + r.ids.length);
+    if (r.ref) ref.set(r.ref, b * T);
   });
-  return { B, T, ids, targets, mask, old, adv };
+  return { B, T, ids, targets, mask, old, adv, ref };
 }
 
 export async function grpoStep(
@@ -125,10 +135,34 @@ export async function grpoStep(
   const ms_advantage = performance.now() - t;
 
   t = performance.now();
+  const per = cfg.minibatchRows > 0 ? cfg.minibatchRows : rows.length;
+  let gapSum = 0;
+  let gapCount = 0;
+  for (let s = 0; s < rows.length; s += per) {
+    const part = rows.slice(s, s + per);
+    const mb = padded(part);
+    const [lp, refLp] = tf.tidy(() => {
+      const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
+      const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
+      return [tokenStats(model.forward(ids), targets, rollout.temperature).logprobs, ref ? tokenStats(ref.forward(ids), targets, rollout.temperature).logprobs : tf.zeros([1, 1])];
+    });
+    const [lv, rv] = [(await lp.data()) as Float32Array, (await refLp.data()) as Float32Array];
+    tf.dispose([lp, refLp]);
+    part.forEach((r, b) => {
+      for (let k = 0; k < r.ids.length; k++) {
+        if (!r.mask[k]) continue;
+        gapSum += Math.abs(lv[b * mb.T + k] - r.old[k]);
+        gapCount++;
+      }
+      if (ref) r.ref = rv.slice(b * mb.T, b * mb.T + r.ids.length);
+    });
+  }
+  const gap = gapSum / Math.max(1, gapCount);
+  const ms_logprob = performance.now() - t;
+
+  t = performance.now();
   const vars = [...model.params.values()];
   const ourName = new Map([...model.params].map(([name, v]) => [v.name, name]));
-  const per = cfg.minibatchRows > 0 ? cfg.minibatchRows : rows.length;
-  let gap = NaN;
   const acc = { kl: 0, clip: 0, ent: 0, norm: 0, n: 0 };
   for (let e = 0; e < cfg.epochs; e++) {
     for (let s = 0; s < rows.length; s += per) {
@@ -139,22 +173,19 @@ export async function grpoStep(
         const mask = tf.tensor2d(mb.mask, [mb.B, mb.T]);
         const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
         const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
-        const refLogprobs = ref ? tokenStats(ref.forward(ids), targets, rollout.temperature).logprobs : undefined;
+        const refLogprobs = ref ? tf.tensor2d(mb.ref, [mb.B, mb.T]) : undefined;
         let kept: tf.Tensor[] = [];
         const { grads } = tf.variableGrads(() => {
           const st = tokenStats(model.forward(ids), targets, rollout.temperature);
           const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
-          // |learner − sampler| log-prob of the sampled tokens (meaningful before this step's first update)
-          const gapT = aggregate(tf.abs(tf.sub(st.logprobs, old)) as tf.Tensor2D, mask, 'token-mean');
-          kept = [d.kl, d.clipFrac, d.entropy, gapT].map((x) => tf.keep(x)); // variableGrads disposes the rest
+          kept = [d.kl, d.clipFrac, d.entropy].map((x) => tf.keep(x)); // variableGrads disposes the rest
           return d.loss;
         }, vars);
         const norm = opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [ourName.get(k)!, g])), lr);
-        return [...kept.slice(0, 3), norm, kept[3]];
+        return [...kept, norm];
       });
-      const [kl, clip, ent, norm, g] = await Promise.all(out.map((x) => x.data()));
+      const [kl, clip, ent, norm] = await Promise.all(out.map((x) => x.data()));
       tf.dispose(out);
-      if (e === 0 && s === 0) gap = g[0];
       acc.kl += kl[0];
       acc.clip += clip[0];
       acc.ent += ent[0];
@@ -166,6 +197,8 @@ export async function grpoStep(
 
   const R = rewards.map((r) => r.root);
   const mean = R.reduce((a, b) => a + b, 0) / R.length;
+  const correct = rewards.map((r) => r.components?.correct).filter((x): x is number => x !== undefined);
+  const sampled = trees.reduce((a, tr) => a + tr.cost.rootGenerated + tr.cost.cloneGenerated, 0);
   const n = trees.length;
   const sum = (f: (tr: Tree) => number) => trees.reduce((a, tr) => a + f(tr), 0);
   return {
@@ -173,6 +206,7 @@ export async function grpoStep(
     metrics: {
       reward_mean: mean,
       reward_std: Math.sqrt(R.reduce((a, r) => a + (r - mean) ** 2, 0) / R.length),
+      acc: correct.length ? correct.reduce((a, b) => a + b, 0) / correct.length : NaN,
       clones_per_tree: sum((tr) => tr.cost.clones) / n,
       calls_per_tree: sum((tr) => tr.cost.calls) / n,
       malformed_rate: sum((tr) => tr.cost.malformed) / Math.max(1, sum((tr) => tr.cost.calls)),
@@ -186,7 +220,8 @@ export async function grpoStep(
       grad_norm: acc.norm / acc.n,
       lr,
       rows: rows.length,
-      phase_ms: { rollout: ms_rollout, reward: ms_reward, advantage: ms_advantage, update: ms_update },
+      tok_per_s: sampled / Math.max(ms_rollout / 1000, 1e-9),
+      phase_ms: { rollout: ms_rollout, reward: ms_reward, advantage: ms_advantage, logprob: ms_logprob, update: ms_update },
     },
   };
 }
