@@ -32,8 +32,10 @@ export const TrainLoopSchema = z
     keep: z.number().int().min(0).default(3),
     /** print a progress line every N steps */
     logEvery: z.number().int().min(1).default(20),
-    /** greedy accuracy on this many held-out items at the end (0: skip) */
+    /** greedy accuracy on this many held-out items at the end (0: skip); also the size of the held-out loss batch */
     evalItems: z.number().int().min(0).default(64),
+    /** masked loss on a fixed held-out batch every N steps, logged as heldout_loss (0: never) */
+    heldOutEvery: z.number().int().min(0).default(50),
   })
   .strict();
 

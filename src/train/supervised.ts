@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { findLatest, loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
@@ -78,6 +79,11 @@ export function additionBatch(items: AdditionItem[], tok: TextTokenizer, ctx: nu
     }
   });
   return { ids, targets, mask, B, T };
+}
+
+/** Masked next-token loss of a batch under the current weights (no update). */
+export function maskedLoss(model: GPT, b: TokenBatch): number {
+  return tf.tidy(() => model.loss(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), tf.tensor2d(b.targets, [b.B, b.T], 'int32'), tf.tensor2d(b.mask, [b.B, b.T])).dataSync()[0]);
 }
 
 /** The rollout windows SFT traces must fit: the model's context window for root and clones. */
@@ -181,6 +187,16 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   log(`model: ${model.numParams.toLocaleString('en-US')} parameters; training ${t.task} for steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const progress = new Progress(t.steps, startStep, log);
+  // a fixed held-out batch, from its own Rng (never the training stream)
+  const heldOut =
+    t.heldOutEvery > 0 && t.evalItems > 0
+      ? t.task === 'addition'
+        ? (() => {
+            const r = Rng.fromSeed(`${t.seed}:heldout`);
+            return additionBatch(Array.from({ length: t.evalItems }, () => additionItem(r, cfg.addition)), tok, cfg.model.ctx);
+          })()
+        : arithSftBatch({ ...cfg, train: { ...t, batchSize: t.evalItems } }, tok, Rng.fromSeed(`${t.seed}:heldout`), 'id')
+      : null;
   const pool = t.workers > 1 && startStep < lastStep ? await GradPool.start(t.workers - 1, cfg.model, activeBackend() as BackendChoice) : undefined;
   if (pool) log(`data parallel: ${t.workers} threads compute gradients`);
   let loss = NaN;
@@ -201,9 +217,10 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
       if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
       const ms = performance.now() - t0;
       const tokens = batch.B * batch.T;
-      const line = { step: step + 1, loss: r.loss, grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
+      const held = heldOut && (step + 1) % t.heldOutEvery === 0 ? maskedLoss(model, heldOut) : undefined;
+      const line = { step: step + 1, loss: r.loss, ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
-      progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+      progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)}${held !== undefined ? ` held-out ${held.toFixed(4)}` : ''} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
       const done = step + 1 === lastStep;
       if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1);
     }
