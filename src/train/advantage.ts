@@ -16,7 +16,9 @@
  *              with sign +1 for R_root = 0; R_clone is the clone-local reward when the reward function gives one,
  *              else R_root (ratio 1). Edge cases, as in the reference: R_root = 0 and R_clone = 0 give 0 (the
  *              clones of a root with reward exactly 0 get no gradient); R_root = 0 and R_clone > 0 give 1.5·A_root.
- *   loo        as broadcast, with the leave-one-out baseline above
+ *   loo        as broadcast, with the leave-one-out baseline above; with looScope 'subtree' the clones of one call
+ *              form their own leave-one-out group over their clone-local rewards: A_clone = R_clone − mean of its
+ *              siblings' rewards (a call with one clone, or without clone-local rewards, falls back to A_root)
  * gating (on top of any assigner): clones that ended by budget, window or a malformed call, or made a malformed
  *   call, get advantage 0.
  */
@@ -31,6 +33,8 @@ export const AdvantageConfigSchema = z
     gating: z.boolean().default(false),
     /** selfcest: bounds of the clone/root reward ratio */
     ratioClamp: z.number().positive().default(1.5),
+    /** loo: the baseline of clones over the whole group (as roots), or over the sibling clones of their call */
+    looScope: z.enum(['group', 'subtree']).default('group'),
   })
   .strict();
 export type AdvantageConfig = z.infer<typeof AdvantageConfigSchema>;
@@ -75,6 +79,15 @@ export function rootAdvantages(rewards: readonly number[], cfg: AdvantageConfig)
   });
 }
 
+/** Leave-one-out over the clones of c's call, by clone-local reward; null when there is no such group. */
+function siblingLoo(t: Tree, c: Context, local: ReadonlyMap<number, number> | undefined): number | null {
+  const parent = t.contexts[c.parent!];
+  const siblings = parent.calls[c.callIndex!]?.clones ?? [];
+  if (siblings.length < 2 || !local || siblings.some((k) => !local.has(k))) return null;
+  const others = siblings.filter((k) => k !== c.id).map((k) => local.get(k)!);
+  return local.get(c.id)! - others.reduce((a, b) => a + b, 0) / others.length;
+}
+
 function gated(c: Context): boolean {
   return c.finish === 'budget' || c.finish === 'window' || c.finish === 'malformed' || c.calls.some((k) => k.malformed !== null);
 }
@@ -90,6 +103,7 @@ export function groupAdvantages(trees: readonly Tree[], rewards: readonly TreeRe
     return t.contexts.map((c) => {
       if (c.role === 'root') return aRoot;
       if (cfg.gating && gated(c)) return 0;
+      if (cfg.assigner === 'loo' && cfg.looScope === 'subtree') return siblingLoo(t, c, rewards[i].perContext) ?? aRoot;
       if (cfg.assigner !== 'selfcest') return aRoot;
       const rClone = rewards[i].perContext?.get(c.id) ?? rRoot;
       const ratio = Math.min(cfg.ratioClamp, Math.max(-cfg.ratioClamp, rClone / safe));

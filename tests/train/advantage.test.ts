@@ -71,6 +71,18 @@ describe('assigners over a tree', () => {
     expect(neg[0][1]).toBeCloseTo(-0.02 * -1.5); // A_root = -0.02, ratio clamp(0.03 / -0.02) = -1.5
   });
 
+  it('loo per subtree: clones of one call are each other\'s baseline (by clone-local reward)', () => {
+    const c = cfg({ assigner: 'loo', normalize: 'mean', looScope: 'subtree' });
+    const { advantages } = groupAdvantages(trees, [
+      { root: 1, perContext: new Map([[1, 0.9], [2, 0.3]]) },
+      { root: 0 }, // no clone-local rewards: clones fall back to the root's advantage
+    ], c);
+    expect(advantages[0][0]).toBeCloseTo(1); // roots: leave-one-out over the group, 1 - 0
+    expect(advantages[0][1]).toBeCloseTo(0.6); // 0.9 - 0.3
+    expect(advantages[0][2]).toBeCloseTo(-0.6); // 0.3 - 0.9
+    expect(advantages[1]).toEqual([-1, -1, -1]);
+  });
+
   it('gating: clones out of budget, out of window or with a malformed call get zero', () => {
     const gatedTrees = [tree('budget'), tree('window'), tree('answer', true), tree('answer')];
     const { advantages } = groupAdvantages(gatedTrees, [{ root: 1 }, { root: 1 }, { root: 1 }, { root: 0 }], cfg({ assigner: 'broadcast', normalize: 'mean', gating: true }));
