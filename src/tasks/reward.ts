@@ -5,7 +5,9 @@
  *   reward = accuracy − rootLength − clonePath − spawns − malformed        (no floor: it can be negative)
  *
  * accuracy: 1 for a correct answer; for arithmetic a wrong integer earns the reference's partial credit
- * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2), an unparsable answer 0. Other tasks: exact
+ * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2), an unparsable answer 0. Countdown: 1 when the
+ * answer (white space removed) is a valid expression over the item's numbers that reaches the target
+ * (countdown.ts checkCdAnswer), else 0 — no partial credit. Other tasks: exact
  * match after normalisation (trim, lower case, runs of white space → one space).
  * Cost terms, each off by default (coef 0), as in the reference reward with its sizes scaled to our windows:
  *   rootLength  pen(root's generated tokens)
@@ -19,6 +21,7 @@ import { z } from 'zod';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import type { Tree } from '../rollout/tree.ts';
 import { readInt, ArithMetaSchema } from './arith.ts';
+import { checkCdAnswer, CountdownMetaSchema } from './countdown.ts';
 import type { TaskItem } from './types.ts';
 
 const SaturatingSchema = (free: number, scale: number) =>
@@ -100,6 +103,11 @@ export function accuracyOf(item: TaskItem, answer: string | null): { correct: nu
     if (a === null) return { correct: 0, accuracy: 0 };
     const b = BigInt(meta.value);
     return { correct: a === b ? 1 : 0, accuracy: partialCredit(a, b) };
+  }
+  if (item.task === 'countdown') {
+    const meta = CountdownMetaSchema.parse(item.meta);
+    const ok = checkCdAnswer(answer.replace(/\s+/g, ''), meta.numbers, meta.target, meta.knobs.reversed).ok;
+    return { correct: ok ? 1 : 0, accuracy: ok ? 1 : 0 };
   }
   const ok = normalizeText(answer) === normalizeText(item.answer);
   return { correct: ok ? 1 : 0, accuracy: ok ? 1 : 0 };
