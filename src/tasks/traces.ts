@@ -14,6 +14,8 @@
  *             that slice of the prompt, with a budget from <b16>/<b32>/<b64>; a clone solves its slice like
  *             a mono root; the root then folds the returned values (and any bare-number groups it kept) with
  *             `+` (sum) or `*` (product) steps and answers.
+ * Countdown, monolithic only (for now): the root writes the operations of the item's canonical answer as
+ * `a op b=c;` steps (in the order the answer expression evaluates them), then `<answer> EXPR <eos>`.
  * Every trace is checked against a RolloutConfig (windows, budgets, return length, clones per call, tree
  * tokens); an item whose trace does not fit is refused with a reason, never silently truncated.
  * Pure TS: no tfjs.
@@ -24,6 +26,7 @@ import type { RolloutItem } from '../rollout/engine.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
+import { cdStepText, checkCdAnswer, CountdownMetaSchema } from './countdown.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
 
 export type TraceKind = 'mono' | 'delegate';
@@ -115,8 +118,27 @@ export function rolloutItem(item: TaskItem, tok: TextTokenizer): RolloutItem {
   return { itemId: item.id, prompt: rootPromptIds(item, tok) };
 }
 
+/** Countdown's monolithic trace: the canonical answer's operations as steps, then the answer expression. */
+function countdownMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig): TraceResult {
+  const meta = CountdownMetaSchema.parse(item.meta);
+  const rev = meta.knobs.reversed;
+  const r = checkCdAnswer(item.answer, meta.numbers, meta.target, rev);
+  if (!r.ok) return { ok: false, reason: `the item's answer is not a solution: ${r.reason}` };
+  const p = protocolTokens(tok);
+  const b = new TreeBuilder();
+  const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
+  const answer = encodeChecked(tok, item.answer);
+  b.sample(root, [...encodeChecked(tok, r.steps.map((x) => cdStepText(x, rev)).join('')), p.answer, ...answer, p.eos]);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
 /** The monolithic trace: the root solves step by step and answers. */
 export function monolithicTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig): TraceResult {
+  if (item.task === 'countdown') return countdownMonoTrace(item, tok, cfg);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
   const p = protocolTokens(tok);
