@@ -1,10 +1,11 @@
 /**
  * The tasks by name: how to generate a split from a seed (with named presets and `--set` knob overrides) and
- * how to check a record. Countdown and multi-hop QA register here when they arrive. Pure TS: no tfjs.
+ * how to check a record. Multi-hop QA registers here when it arrives. Pure TS: no tfjs.
  */
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { ARITH_PRESETS, ArithKnobsSchema, checkArithItem, generateArith } from './arith.ts';
+import { COUNTDOWN_PRESETS, CountdownKnobsSchema, checkCountdownItem, generateCountdown } from './countdown.ts';
 import type { ItemCheck, Split, TaskItem } from './types.ts';
 
 export interface GenerateOptions {
@@ -44,7 +45,20 @@ const arith: TaskDef = {
   check: checkArithItem,
 };
 
-export const TASKS: Readonly<Record<string, TaskDef>> = { arith };
+const countdown: TaskDef = {
+  name: 'countdown',
+  describe: 'Countdown: reach a target from 4-6 numbers with + - * / (src/tasks/countdown.ts)',
+  presets: Object.keys(COUNTDOWN_PRESETS),
+  generate(o) {
+    const preset = pickPreset('countdown', this.presets, o.preset) as keyof typeof COUNTDOWN_PRESETS;
+    const base = COUNTDOWN_PRESETS[preset][o.split === 'ood' ? 'ood' : 'id'];
+    const knobs = validate(CountdownKnobsSchema, applyOverrides(base, o.set ?? []), `countdown knobs (preset ${preset}, split ${o.split})`);
+    return generateCountdown({ split: o.split, n: o.n, seed: o.seed, knobs });
+  },
+  check: checkCountdownItem,
+};
+
+export const TASKS: Readonly<Record<string, TaskDef>> = { arith, countdown };
 
 export function taskDef(name: string): TaskDef {
   const t = TASKS[name];
