@@ -2,6 +2,7 @@
  * The tasks by name: how to generate a split from a seed (with named presets and `--set` knob overrides) and
  * how to check a record. Multi-hop QA registers here when it arrives. Pure TS: no tfjs.
  */
+import type { z } from 'zod';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { ARITH_PRESETS, ArithKnobsSchema, checkArithItem, generateArith } from './arith.ts';
@@ -26,37 +27,48 @@ export interface TaskDef {
   check: ItemCheck;
 }
 
-function pickPreset(task: string, presets: readonly string[], preset: string | undefined): string {
-  const p = preset ?? presets[0];
-  if (!presets.includes(p)) throw new SelfcestError(`--preset ${p}: task ${task} has no such preset (known: ${presets.join(', ')})`);
-  return p;
+/** A task whose knobs come from named presets (per split: id settings for train/id, ood for ood) plus `--set`. */
+function presetTask<K>(def: {
+  name: string;
+  describe: string;
+  presets: Record<string, { id: unknown; ood: unknown }>;
+  schema: z.ZodType<K>;
+  generate: (o: { split: Split; n: number; seed: number; knobs: K }) => TaskItem[];
+  check: ItemCheck;
+}): TaskDef {
+  const names = Object.keys(def.presets);
+  return {
+    name: def.name,
+    describe: def.describe,
+    presets: names,
+    generate(o) {
+      const preset = o.preset ?? names[0];
+      if (!names.includes(preset)) throw new SelfcestError(`--preset ${preset}: task ${def.name} has no such preset (known: ${names.join(', ')})`);
+      const base = def.presets[preset][o.split === 'ood' ? 'ood' : 'id'];
+      const knobs = validate(def.schema, applyOverrides(base, o.set ?? []), `${def.name} knobs (preset ${preset}, split ${o.split})`);
+      return def.generate({ split: o.split, n: o.n, seed: o.seed, knobs });
+    },
+    check: def.check,
+  };
 }
 
-const arith: TaskDef = {
+const arith = presetTask({
   name: 'arith',
   describe: 'arithmetic expressions over + - * with parentheses (src/tasks/arith.ts)',
-  presets: Object.keys(ARITH_PRESETS),
-  generate(o) {
-    const preset = pickPreset('arith', this.presets, o.preset) as keyof typeof ARITH_PRESETS;
-    const base = ARITH_PRESETS[preset][o.split === 'ood' ? 'ood' : 'id'];
-    const knobs = validate(ArithKnobsSchema, applyOverrides(base, o.set ?? []), `arith knobs (preset ${preset}, split ${o.split})`);
-    return generateArith({ split: o.split, n: o.n, seed: o.seed, knobs });
-  },
+  presets: ARITH_PRESETS,
+  schema: ArithKnobsSchema,
+  generate: generateArith,
   check: checkArithItem,
-};
+});
 
-const countdown: TaskDef = {
+const countdown = presetTask({
   name: 'countdown',
   describe: 'Countdown: reach a target from 4-6 numbers with + - * / (src/tasks/countdown.ts)',
-  presets: Object.keys(COUNTDOWN_PRESETS),
-  generate(o) {
-    const preset = pickPreset('countdown', this.presets, o.preset) as keyof typeof COUNTDOWN_PRESETS;
-    const base = COUNTDOWN_PRESETS[preset][o.split === 'ood' ? 'ood' : 'id'];
-    const knobs = validate(CountdownKnobsSchema, applyOverrides(base, o.set ?? []), `countdown knobs (preset ${preset}, split ${o.split})`);
-    return generateCountdown({ split: o.split, n: o.n, seed: o.seed, knobs });
-  },
+  presets: COUNTDOWN_PRESETS,
+  schema: CountdownKnobsSchema,
+  generate: generateCountdown,
   check: checkCountdownItem,
-};
+});
 
 export const TASKS: Readonly<Record<string, TaskDef>> = { arith, countdown };
 
