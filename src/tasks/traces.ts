@@ -14,8 +14,14 @@
  *             that slice of the prompt, with a budget from <b16>/<b32>/<b64>; a clone solves its slice like
  *             a mono root; the root then folds the returned values (and any bare-number groups it kept) with
  *             `+` (sum) or `*` (product) steps and answers.
- * Countdown, monolithic only (for now): the root writes the operations of the item's canonical answer as
- * `a op b=c;` steps (in the order the answer expression evaluates them), then `<answer> EXPR <eos>`.
+ * Countdown, two kinds:
+ *   mono      the root writes the operations of the item's canonical answer as `a op b=c;` steps (in the
+ *             order the answer expression evaluates them), then `<answer> EXPR <eos>`
+ *   delegate  the root spawns 2–3 clones, each trying a different first move `a op b=c` (at least one
+ *             leads to a solution); a clone's objective is the reduced Countdown prompt (the other numbers
+ *             in prompt order, then c); a clone solves it like a mono root, or answers `none` when the
+ *             solver says it has no solution; the root writes the first move of the first clone that
+ *             solved, then answers with that clone's expression with `(a op b)` put in place of c.
  * Every trace is checked against a RolloutConfig (windows, budgets, return length, clones per call, tree
  * tokens); an item whose trace does not fit is refused with a reason, never silently truncated.
  * Pure TS: no tfjs.
@@ -26,7 +32,7 @@ import type { RolloutItem } from '../rollout/engine.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
-import { cdStepText, checkCdAnswer, CountdownMetaSchema } from './countdown.ts';
+import { applyCd, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
 
 export type TraceKind = 'mono' | 'delegate';
@@ -213,6 +219,7 @@ function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
  * fit `cfg`; refused when the item has no such split (too few operations, or nothing fits the windows).
  */
 export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions = {}): TraceResult {
+  if (item.task === 'countdown') return countdownDelegationTrace(item, tok, cfg, rng, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
   const p = protocolTokens(tok);
@@ -302,6 +309,156 @@ function buildDelegation(
   }
   const answer = encodeChecked(tok, writeInt(acc, reversed));
   b.sample(root, [...encodeChecked(tok, steps), p.answer, ...answer, p.eos]);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/** What a Countdown clone answers when its reduced instance has no solution. */
+export const CD_NO_SOLUTION = 'none';
+
+/** One first move of a Countdown item and the reduced instance it leaves. */
+interface CdMove {
+  step: CdStep;
+  /** the other numbers in prompt order, then the move's result */
+  numbers: number[];
+  solution: { expr: CdExpr; steps: CdStep[] } | null;
+}
+
+/**
+ * The first moves the solver would consider (a ≥ b, no ×1 or ÷1, no a−a, a valid result) that are not already
+ * the target (the root would answer at once), one per distinct reduced instance (2+2 and 2*2 leave the same
+ * one), each with the solver's verdict on its reduced instance.
+ */
+function cdFirstMoves(numbers: readonly number[], target: number): CdMove[] {
+  const out: CdMove[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < numbers.length; i++) {
+    for (let j = 0; j < numbers.length; j++) {
+      if (i === j) continue;
+      const [a, b] = [numbers[i], numbers[j]];
+      if (a < b || (a === b && i > j)) continue;
+      for (const op of ['+', '-', '*', '/'] as const) {
+        if ((op === '*' || op === '/') && b === 1) continue;
+        if (op === '-' && a === b) continue;
+        const c = applyCd(a, op, b);
+        if (c === null || c === target) continue;
+        const rest = [...numbers.filter((_, k) => k !== i && k !== j), c];
+        const key = rest.join(',');
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ step: { a, op, b, c }, numbers: rest, solution: solveCountdown(rest, target) });
+      }
+    }
+  }
+  return out;
+}
+
+/** Replace the first leaf of value `c` (in evaluation order) with `sub`; null when there is none. */
+function substituteLeaf(e: CdExpr, c: number, sub: CdExpr): CdExpr | null {
+  if (e.kind === 'num') return e.value === c ? sub : null;
+  const left = substituteLeaf(e.left, c, sub);
+  if (left) return { ...e, left };
+  const right = substituteLeaf(e.right, c, sub);
+  return right ? { ...e, right } : null;
+}
+
+/**
+ * Countdown's delegation trace: one call of k clones (k uniform in [minClones, maxClones] ∩ [2, 3], capped by
+ * cfg and the number of moves), each exploring a different first move; one solving move at a random spec
+ * position, the others drawn among the remaining moves (solving or not). Refused when the item has no
+ * solving first move or no choice fits `cfg`.
+ */
+function countdownDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions): TraceResult {
+  const meta = CountdownMetaSchema.parse(item.meta);
+  const rev = meta.knobs.reversed;
+  const p = protocolTokens(tok);
+  const budgetToken = new Map([...p.budgets].map(([id, n]) => [n, id]));
+  const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
+  for (const n of budgets) if (!budgetToken.has(n)) throw new Error(`delegationTrace: no budget token grants ${n} tokens`);
+  if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
+  const minClones = Math.max(opts.minClones ?? 2, 2);
+  const maxClones = Math.min(opts.maxClones ?? 3, 3, cfg.maxClonesPerCall);
+  const moves = cdFirstMoves(meta.numbers, meta.target);
+  const solving = moves.filter((m) => m.solution !== null);
+  if (!solving.length) return { ok: false, reason: 'no first move leads to a solution' };
+  const counts = Array.from({ length: maxClones - minClones + 1 }, (_, i) => minClones + i).filter((k) => k <= moves.length);
+  if (!counts.length) return { ok: false, reason: `${moves.length} distinct first moves; a call needs ${minClones}-${maxClones}` };
+
+  let reason = '';
+  for (const k of shuffled(rng, counts)) {
+    for (const win of shuffled(rng, solving).slice(0, 8)) {
+      const others = shuffled(rng, moves.filter((m) => m !== win)).slice(0, k - 1);
+      const chosen = [...others];
+      chosen.splice(rng.int(0, others.length), 0, win);
+      const r = buildCdDelegation(item, meta.numbers, meta.target, rev, chosen, tok, p, cfg, rng, budgets, budgetToken);
+      if (r.ok) return r;
+      reason = r.reason;
+    }
+  }
+  return { ok: false, reason: `no choice of first moves fits: ${reason}` };
+}
+
+function buildCdDelegation(
+  item: TaskItem,
+  numbers: readonly number[],
+  target: number,
+  rev: boolean,
+  moves: CdMove[],
+  tok: TextTokenizer,
+  p: ProtocolTokens,
+  cfg: RolloutConfig,
+  rng: Rng,
+  budgets: number[],
+  budgetToken: Map<number, number>,
+): TraceResult {
+  const b = new TreeBuilder();
+  const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
+  const specs: { objective: number[]; budget: number; tokens: number[]; answer: number[] }[] = [];
+  for (const m of moves) {
+    const objective = encodeChecked(tok, countdownPrompt(target, m.numbers, rev));
+    const answerText = m.solution ? renderCd(m.solution.expr, rev) : CD_NO_SOLUTION;
+    const answer = encodeChecked(tok, answerText);
+    const steps = m.solution ? m.solution.steps.map((s) => cdStepText(s, rev)).join('') : '';
+    const tokens = [...(steps ? encodeChecked(tok, steps) : []), p.answer, ...answer, p.eos];
+    const promptLength = objective.length + 2;
+    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= tokens.length && promptLength + tokens.length <= cfg.cloneWindow);
+    if (!fits.length) return { ok: false, reason: `a clone needs ${tokens.length} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
+    if (answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
+    specs.push({ objective, budget: rng.pick(fits), tokens, answer });
+  }
+  const call = [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn];
+  const start = root.ids.length;
+  b.sample(root, call);
+  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
+  root.calls.push(record);
+  const clones = specs.map((s) => {
+    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
+    record.clones.push(c.id);
+    return c;
+  });
+  specs.forEach((s, i) => {
+    b.sample(clones[i], s.tokens);
+    clones[i].finish = 'answer';
+    clones[i].answer = s.answer;
+  });
+  const returns = clones.flatMap((c) => returnSegment(c.answer, p, cfg));
+  record.injected = returns.length;
+  b.inject(root, returns);
+  // the root takes the first clone that solved: its own first move as a step, then the clone's expression
+  // with (a op b) in place of c (or as it is, when the clone did not use c)
+  const win = moves.find((m) => m.solution !== null)!;
+  const { a, op, b: y, c } = win.step;
+  const move: CdExpr = { kind: 'bin', op, left: { kind: 'num', value: a }, right: { kind: 'num', value: y } };
+  const cloneExpr = parseCd(renderCd(win.solution!.expr, rev), rev);
+  const full = substituteLeaf(cloneExpr, c, move) ?? cloneExpr;
+  const text = renderCd(full, rev);
+  const check = checkCdAnswer(text, numbers, target, rev);
+  if (!check.ok) return { ok: false, reason: `the combined answer ${text} is not a solution: ${check.reason}` };
+  const answer = encodeChecked(tok, text);
+  b.sample(root, [...encodeChecked(tok, cdStepText(win.step, rev)), p.answer, ...answer, p.eos]);
   root.finish = 'answer';
   root.answer = answer;
   const bad = treeFits(b, cfg);
