@@ -88,6 +88,57 @@ class TreeBuilder {
   }
 }
 
+/** A clone's work in a delegation trace: its objective, the tokens it samples, and its answer. */
+interface CloneWork {
+  objective: number[];
+  tokens: number[];
+  answer: number[];
+}
+type CloneSpec = CloneWork & { budget: number };
+
+/** Budget token id by the tokens it grants; every requested budget must have one. */
+function budgetTokens(p: ProtocolTokens, budgets: readonly number[]): Map<number, number> {
+  const byGrant = new Map([...p.budgets].map(([id, n]) => [n, id]));
+  for (const n of budgets) if (!byGrant.has(n)) throw new Error(`delegationTrace: no budget token grants ${n} tokens`);
+  return byGrant;
+}
+
+/** Each clone gets a budget drawn from those that cover its work and fit the clone window; or the reason none fits. */
+function budgetedSpecs(works: readonly CloneWork[], budgets: readonly number[], cfg: RolloutConfig, rng: Rng): { ok: true; specs: CloneSpec[] } | { ok: false; reason: string } {
+  const specs: CloneSpec[] = [];
+  for (const w of works) {
+    const need = w.tokens.length;
+    const promptLength = w.objective.length + 2;
+    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= need && promptLength + need <= cfg.cloneWindow);
+    if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
+    if (w.answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${w.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
+    specs.push({ ...w, budget: rng.pick(fits) });
+  }
+  return { ok: true, specs };
+}
+
+/**
+ * The root's one call, as the engine runs it: the root samples <spawn> (<obj> OBJECTIVE BUDGET)* </spawn>, each
+ * clone starts from <clone> OBJECTIVE <think> and samples its work, and the returns are injected into the root.
+ */
+function delegate(b: TreeBuilder, root: Context, specs: readonly CloneSpec[], budgetToken: Map<number, number>, p: ProtocolTokens, cfg: RolloutConfig): void {
+  const start = root.ids.length;
+  b.sample(root, [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn]);
+  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
+  root.calls.push(record);
+  const clones = specs.map((s) => {
+    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
+    record.clones.push(c.id);
+    b.sample(c, s.tokens);
+    c.finish = 'answer';
+    c.answer = s.answer;
+    return c;
+  });
+  const returns = clones.flatMap((c) => returnSegment(c.answer, p, cfg));
+  record.injected = returns.length;
+  b.inject(root, returns);
+}
+
 /** The engine's limits for one context: generated ≤ budget, all ids ≤ window. */
 function contextFits(c: Context, window: number): string | null {
   const gen = c.lossMask.reduce((a, b) => a + b, 0);
@@ -225,9 +276,8 @@ export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: Rollout
   const p = protocolTokens(tok);
   const minClones = opts.minClones ?? 2;
   const maxClones = Math.min(opts.maxClones ?? 3, cfg.maxClonesPerCall);
-  const budgetToken = new Map([...p.budgets].map(([id, n]) => [n, id]));
   const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
-  for (const n of budgets) if (!budgetToken.has(n)) throw new Error(`delegationTrace: no budget token grants ${n} tokens`);
+  const budgetToken = budgetTokens(p, budgets);
   if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
 
   const top = topLevel(setup.expr);
@@ -266,38 +316,13 @@ function buildDelegation(
   const b = new TreeBuilder();
   const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
   // the call: one spec per group with an operation, the objective being exactly its slice of the prompt
-  const specs: { objective: number[]; budget: number; solution: ReturnType<typeof solutionTokens> }[] = [];
-  for (const g of groups) {
-    if (g.trivial) continue;
-    const objective = encodeChecked(tok, renderTerms(g.expr.terms, reversed));
-    const solution = solutionTokens(g.expr, reversed, tok, p);
-    const need = solution.tokens.length;
-    const promptLength = objective.length + 2;
-    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= need && promptLength + need <= cfg.cloneWindow);
-    if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
-    if (solution.answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${solution.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
-    specs.push({ objective, budget: rng.pick(fits), solution });
-  }
-  const call = [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn];
-  const start = root.ids.length;
-  b.sample(root, call);
-  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
-  root.calls.push(record);
-  // the clones: <clone> OBJECTIVE <think>, then they solve alone
-  const clones = specs.map((s) => {
-    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
-    record.clones.push(c.id);
-    return c;
-  });
-  specs.forEach((s, i) => {
-    b.sample(clones[i], s.solution.tokens);
-    clones[i].finish = 'answer';
-    clones[i].answer = s.solution.answer;
-  });
-  // the engine injects the returns; the root folds the group values left to right and answers
-  const returns = clones.flatMap((c) => returnSegment(c.answer, p, cfg));
-  record.injected = returns.length;
-  b.inject(root, returns);
+  const works = groups
+    .filter((g) => !g.trivial)
+    .map((g) => ({ objective: encodeChecked(tok, renderTerms(g.expr.terms, reversed)), ...solutionTokens(g.expr, reversed, tok, p) }));
+  const planned = budgetedSpecs(works, budgets, cfg, rng);
+  if (!planned.ok) return planned;
+  // the clones solve alone; the engine injects their returns into the root
+  delegate(b, root, planned.specs, budgetToken, p, cfg);
   // (a clone's return is the text of its group's value, so the root copies it into its first combine step)
   const values = groups.map((g) => solve(g.expr).value);
   let acc = values[0];
@@ -375,9 +400,8 @@ function countdownDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: Rollo
   const meta = CountdownMetaSchema.parse(item.meta);
   const rev = meta.knobs.reversed;
   const p = protocolTokens(tok);
-  const budgetToken = new Map([...p.budgets].map(([id, n]) => [n, id]));
   const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
-  for (const n of budgets) if (!budgetToken.has(n)) throw new Error(`delegationTrace: no budget token grants ${n} tokens`);
+  const budgetToken = budgetTokens(p, budgets);
   if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
   const minClones = Math.max(opts.minClones ?? 2, 2);
   const maxClones = Math.min(opts.maxClones ?? 3, 3, cfg.maxClonesPerCall);
@@ -416,37 +440,14 @@ function buildCdDelegation(
 ): TraceResult {
   const b = new TreeBuilder();
   const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
-  const specs: { objective: number[]; budget: number; tokens: number[]; answer: number[] }[] = [];
-  for (const m of moves) {
-    const objective = encodeChecked(tok, countdownPrompt(target, m.numbers, rev));
-    const answerText = m.solution ? renderCd(m.solution.expr, rev) : CD_NO_SOLUTION;
-    const answer = encodeChecked(tok, answerText);
-    const steps = m.solution ? m.solution.steps.map((s) => cdStepText(s, rev)).join('') : '';
-    const tokens = [...(steps ? encodeChecked(tok, steps) : []), p.answer, ...answer, p.eos];
-    const promptLength = objective.length + 2;
-    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= tokens.length && promptLength + tokens.length <= cfg.cloneWindow);
-    if (!fits.length) return { ok: false, reason: `a clone needs ${tokens.length} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
-    if (answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
-    specs.push({ objective, budget: rng.pick(fits), tokens, answer });
-  }
-  const call = [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn];
-  const start = root.ids.length;
-  b.sample(root, call);
-  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
-  root.calls.push(record);
-  const clones = specs.map((s) => {
-    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
-    record.clones.push(c.id);
-    return c;
+  const works = moves.map((m) => {
+    const answer = encodeChecked(tok, m.solution ? renderCd(m.solution.expr, rev) : CD_NO_SOLUTION);
+    const steps = m.solution ? m.solution.steps.map((st) => cdStepText(st, rev)).join('') : '';
+    return { objective: encodeChecked(tok, countdownPrompt(target, m.numbers, rev)), tokens: [...(steps ? encodeChecked(tok, steps) : []), p.answer, ...answer, p.eos], answer };
   });
-  specs.forEach((s, i) => {
-    b.sample(clones[i], s.tokens);
-    clones[i].finish = 'answer';
-    clones[i].answer = s.answer;
-  });
-  const returns = clones.flatMap((c) => returnSegment(c.answer, p, cfg));
-  record.injected = returns.length;
-  b.inject(root, returns);
+  const planned = budgetedSpecs(works, budgets, cfg, rng);
+  if (!planned.ok) return planned;
+  delegate(b, root, planned.specs, budgetToken, p, cfg);
   // the root takes the first clone that solved: its own first move as a step, then the clone's expression
   // with (a op b) in place of c (or as it is, when the clone did not use c)
   const win = moves.find((m) => m.solution !== null)!;
