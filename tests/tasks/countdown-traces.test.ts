@@ -7,8 +7,8 @@ import { Rng } from '../../src/util/rng.ts';
 import { readInt } from '../../src/tasks/arith.ts';
 import { checkCdAnswer, checkCountdownItem, countdownKnobs, generateCountdown, parseCountdownPrompt, solveCountdown, type CountdownItem } from '../../src/tasks/countdown.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
-import { readItemsJsonl } from '../../src/tasks/types.ts';
-import { CD_NO_SOLUTION, delegationTrace, monolithicTrace, replayInputs, traceText, type Trace } from '../../src/tasks/traces.ts';
+import { readItemsJsonl, type TaskItem } from '../../src/tasks/types.ts';
+import { CD_NO_SOLUTION, delegationTrace, monolithicTrace, replayInputs, traceText, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
 
 const tok = loadTokenizer();
 const p = protocolTokens(tok);
@@ -22,15 +22,20 @@ const sets: [string, CountdownItem[]][] = [
   ['reference ood', generateCountdown({ split: 'ood', n: 60, seed: 3, knobs: countdownKnobs('reference', 'ood') })],
 ];
 
+/** A trace per item (each must exist), all replayed through the engine in one run. */
+async function replayed<I extends TaskItem>(items: I[], make: (item: I, i: number) => TraceResult) {
+  const pairs = items.map((item, i) => {
+    const r = make(item, i);
+    if (!r.ok) throw new Error(`${item.id}: ${r.reason}`);
+    return { item, trace: r.trace as Trace };
+  });
+  const { items: inputs, scripts } = replayInputs(pairs, tok);
+  return { pairs, trees: await runTrees(inputs, new ScriptedPolicy(scripts), cfg, p) };
+}
+
 describe('countdown monolithic traces', () => {
   it.each(sets)('%s: every item has a trace that replays through the engine to the right answer', async (_, items) => {
-    const pairs = items.map((item) => {
-      const r = monolithicTrace(item, tok, cfg);
-      if (!r.ok) throw new Error(`${item.id}: ${r.reason}`);
-      return { item, trace: r.trace as Trace };
-    });
-    const { items: inputs, scripts } = replayInputs(pairs, tok);
-    const trees = await runTrees(inputs, new ScriptedPolicy(scripts), cfg, p);
+    const { pairs, trees } = await replayed(items, (item) => monolithicTrace(item, tok, cfg));
     trees.forEach((tree, t) => {
       const { item, trace } = pairs[t];
       const rev = item.meta.knobs.reversed;
@@ -75,13 +80,7 @@ describe('countdown monolithic traces', () => {
 
 describe('countdown delegation traces', () => {
   it.each(sets)('%s: every item has a trace whose clones try different first moves, replayed to the right answer', async (_, items) => {
-    const pairs = items.map((item, i) => {
-      const r = delegationTrace(item, tok, cfg, Rng.fromSeed(`cd-delegate:${i}`));
-      if (!r.ok) throw new Error(`${item.id}: ${r.reason}`);
-      return { item, trace: r.trace as Trace };
-    });
-    const { items: inputs, scripts } = replayInputs(pairs, tok);
-    const trees = await runTrees(inputs, new ScriptedPolicy(scripts), cfg, p);
+    const { pairs, trees } = await replayed(items, (item, i) => delegationTrace(item, tok, cfg, Rng.fromSeed(`cd-delegate:${i}`)));
     trees.forEach((tree, t) => {
       const { item, trace } = pairs[t];
       const rev = item.meta.knobs.reversed;
