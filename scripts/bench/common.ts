@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BACKEND_CHOICES, selectBackend, type BackendChoice, type BackendInfo } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -98,6 +99,17 @@ export function runTorch(args: string[], python = DEFAULT_PYTHON): TorchResult |
 export function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ')).join('\n');
+}
+
+/** The backend option every benchmark takes (wasm by default: the CPU workhorse). */
+export const BACKEND_OPTION = { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice } as const;
+
+/** Select the backend and print the two lines every benchmark starts with: which backend and why, the machine. */
+export async function startBench(backend: BackendChoice): Promise<BackendInfo> {
+  const info = await selectBackend(backend);
+  console.log(info.reason);
+  console.log(`machine: ${machine()}`);
+  return info;
 }
 
 export function machine(): string {

@@ -7,16 +7,15 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { selectBackend, BACKEND_CHOICES, type BackendChoice } from '../../src/backend/select.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import type { RowDecoder } from '../../src/model/row-decoder.ts';
 import { ShardedDecoder } from '../../src/model/sharded-decoder.ts';
 import { sampleRows } from '../../src/model/sampling.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { SIZE_OPTIONS, machine, median, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
+import { BACKEND_OPTION, SIZE_OPTIONS, median, startBench, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
-  .option('backend', { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice })
+  .option('backend', BACKEND_OPTION)
   .option('batches', { type: 'string', default: '1,64' })
   .option('new-tokens', { type: 'number', default: 128 })
   .option('threads', { type: 'string', default: '1,2', describe: 'decoder threads to compare' })
@@ -24,9 +23,7 @@ const a = await yargs(hideBin(process.argv))
   .strict()
   .parseAsync();
 
-const info = await selectBackend(a.backend);
-console.log(info.reason);
-console.log(`machine: ${machine()}`);
+const info = await startBench(a.backend);
 const cfg = sizeConfig(a);
 const model = GPT.init(cfg, Rng.fromSeed(0));
 const rng = Rng.fromSeed(1);

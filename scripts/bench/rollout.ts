@@ -8,7 +8,6 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { selectBackend, BACKEND_CHOICES, type BackendChoice } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { LocalDecoder, type RowDecoder } from '../../src/model/row-decoder.ts';
@@ -18,18 +17,16 @@ import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.
 import type { Tree } from '../../src/rollout/tree.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { machine, table } from './common.ts';
+import { BACKEND_OPTION, startBench, table } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
-  .option('backend', { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice })
+  .option('backend', BACKEND_OPTION)
   .option('trees', { type: 'number', default: 64 })
   .option('threads', { type: 'number', default: 2, describe: 'decoder threads for continuous batching (ShardedDecoder)' })
   .strict()
   .parseAsync();
 
-const info = await selectBackend(a.backend);
-console.log(info.reason);
-console.log(`machine: ${machine()}`);
+await startBench(a.backend);
 const tok = loadTokenizer();
 const p = protocolTokens(tok);
 const model = GPT.init(modelConfig({ vocabSize: tok.vocabSize, ctx: 128 }), Rng.fromSeed(0)); // d 128, 4 layers

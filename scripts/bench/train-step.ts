@@ -6,16 +6,15 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { selectBackend, BACKEND_CHOICES, type BackendChoice } from '../../src/backend/select.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep } from '../../src/train/step.ts';
 import { GradPool } from '../../src/train/grad-pool.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { SIZE_OPTIONS, lcgBatches, machine, median, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
+import { BACKEND_OPTION, SIZE_OPTIONS, lcgBatches, median, startBench, runTorch, sizeConfig, table, torchSizeArgs } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
-  .option('backend', { choices: BACKEND_CHOICES, default: 'wasm' as BackendChoice })
+  .option('backend', BACKEND_OPTION)
   .option('steps', { type: 'number', default: 50 })
   .option('warmup', { type: 'number', default: 3 })
   .option('batch', { type: 'number', default: 16 })
@@ -24,9 +23,7 @@ const a = await yargs(hideBin(process.argv))
   .strict()
   .parseAsync();
 
-const info = await selectBackend(a.backend);
-console.log(info.reason);
-console.log(`machine: ${machine()}`);
+const info = await startBench(a.backend);
 const cfg = sizeConfig(a);
 const B = a.batch;
 const T = cfg.ctx;
