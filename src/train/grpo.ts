@@ -24,6 +24,7 @@ import type { Rng } from '../util/rng.ts';
 import { AdvantageConfigSchema, groupAdvantages, type TreeReward } from './advantage.ts';
 import { policyLoss, PolicyLossConfigSchema } from './loss.ts';
 import type { AdamW } from './optim.ts';
+import { padRows, type SftRow } from './sft.ts';
 
 export const GrpoConfigSchema = z
   .object({
@@ -63,10 +64,8 @@ export interface GrpoMetrics {
   phase_ms: { rollout: number; reward: number; advantage: number; logprob: number; update: number };
 }
 
-interface Row {
-  ids: number[];
-  targets: number[];
-  mask: number[];
+/** A training row: an SFT row plus the sampler's log-probs, the context's advantage and reference log-probs. */
+interface Row extends SftRow {
   old: number[];
   adv: number;
   /** reference log-probs of the targets (logprob phase, with a reference policy) */
@@ -74,23 +73,17 @@ interface Row {
 }
 
 function padded(rows: Row[]) {
-  const B = rows.length;
-  const T = Math.max(...rows.map((r) => r.ids.length));
-  const ids = new Int32Array(B * T);
-  const targets = new Int32Array(B * T);
-  const mask = new Float32Array(B * T);
+  const base = padRows(rows);
+  const { B, T } = base;
   const old = new Float32Array(B * T);
   const adv = new Float32Array(B * T);
   const ref = new Float32Array(B * T);
   rows.forEach((r, b) => {
-    ids.set(r.ids, b * T);
-    targets.set(r.targets, b * T);
-    mask.set(r.mask, b * T);
     old.set(r.old, b * T);
     adv.fill(r.adv, b * T, b * T + r.ids.length);
     if (r.ref) ref.set(r.ref, b * T);
   });
-  return { B, T, ids, targets, mask, old, adv, ref };
+  return { ...base, old, adv, ref };
 }
 
 export async function grpoStep(

@@ -24,26 +24,28 @@ export function treeRows(trees: readonly Tree[]): SftRow[] {
   return rows;
 }
 
+/** One right-padded batch of rows (pads are token 0 with mask 0). */
+export function padRows(rows: readonly SftRow[]): TokenBatch {
+  const B = rows.length;
+  const T = Math.max(...rows.map((r) => r.ids.length));
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const mask = new Float32Array(B * T);
+  rows.forEach((r, b) => {
+    ids.set(r.ids, b * T);
+    targets.set(r.targets, b * T);
+    mask.set(r.mask, b * T);
+  });
+  return { ids, targets, mask, B, T };
+}
+
 /**
- * Right-padded batches of at most `rows` rows. Rows are sorted by length first (stable), so a batch holds
- * rows of similar lengths and wastes little padding; the batch order is then the given permutation.
+ * Right-padded batches of at most `batchRows` rows. Rows are sorted by length first (stable), so a batch holds
+ * rows of similar lengths and wastes little padding.
  */
-export function rowBatches(rows: readonly SftRow[], batchRows: number, order?: readonly number[]): TokenBatch[] {
+export function rowBatches(rows: readonly SftRow[], batchRows: number): TokenBatch[] {
   const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.ids.length - b.r.ids.length || a.i - b.i);
   const batches: TokenBatch[] = [];
-  for (let s = 0; s < sorted.length; s += batchRows) {
-    const part = sorted.slice(s, s + batchRows).map((x) => x.r);
-    const B = part.length;
-    const T = Math.max(...part.map((r) => r.ids.length));
-    const ids = new Int32Array(B * T);
-    const targets = new Int32Array(B * T);
-    const mask = new Float32Array(B * T);
-    part.forEach((r, b) => {
-      ids.set(r.ids, b * T);
-      targets.set(r.targets, b * T);
-      mask.set(r.mask, b * T);
-    });
-    batches.push({ ids, targets, mask, B, T });
-  }
-  return order ? order.map((k) => batches[k]) : batches;
+  for (let s = 0; s < sorted.length; s += batchRows) batches.push(padRows(sorted.slice(s, s + batchRows).map((x) => x.r)));
+  return batches;
 }
