@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SelfcestError } from '../util/errors.ts';
+import { writeFileDurable } from '../util/jsonl.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StDtype } from './safetensors.ts';
 
 export const CHECKPOINT_FORMAT = 1;
@@ -52,16 +53,6 @@ export function stepDirName(step: number): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Durable file system helpers
-
-function writeFileDurable(file: string, data: Uint8Array | string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** fsync a directory so that renames/creations inside it survive a crash. Not possible on Windows; skipped there. */
 function fsyncDir(dir: string): void {

@@ -1,5 +1,5 @@
 /**
- * JSONL files: atomic writes (temporary sibling, fsync, rename: readers never see half a file) and reads whose
+ * Durable and atomic file writes, and JSONL files: atomic writes (temporary sibling, fsync, rename: readers never see half a file) and reads whose
  * errors name `file:line` (one-line SelfcestErrors).
  */
 import * as fs from 'node:fs';
@@ -8,18 +8,23 @@ import { SelfcestError } from './errors.ts';
 
 const reason = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
+/** Write data to file and fsync it before returning. */
+export function writeFileDurable(file: string, data: Uint8Array | string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Write text to file atomically, creating its folder. */
 export function writeFileAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeFileDurable(tmp, text);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
