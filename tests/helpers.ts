@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendChoice } from '../src/backend/select.ts';
-import type { GPT } from '../src/model/decoder.ts';
+import { expect } from 'vitest';
+import type { ModelConfig } from '../src/model/config.ts';
+import { GPT } from '../src/model/decoder.ts';
 import type { TokenBatch } from '../src/train/step.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -54,13 +56,24 @@ export function lossAndGrads(model: GPT, batch: TokenBatch) {
 }
 
 
-/** Assert that loss, logits and every gradient from two backends agree within tol (relative where large). */
-export function expectAgreement(a: ReturnType<typeof lossAndGrads>, b: ReturnType<typeof lossAndGrads>, tol: number, check: (ok: boolean, what: string, err: number) => void): void {
-  check(Math.abs(a.loss - b.loss) < tol, 'loss', Math.abs(a.loss - b.loss));
-  check(maxRelErr(a.logits, b.logits) < tol, 'logits', maxRelErr(a.logits, b.logits));
+/**
+ * The same model (seeded init) and batch on `backend` and on the cpu reference: loss, logits and every gradient
+ * must agree within tol (relative where large; each gradient relative to its own scale).
+ */
+export async function expectAgreesWithCpu(backend: BackendChoice, cfg: ModelConfig, tol: number): Promise<void> {
+  const batch = randomBatch(3, 12, cfg.vocabSize, 7);
+  const run = () => {
+    const m = GPT.init(cfg, Rng.fromSeed(11));
+    const r = lossAndGrads(m, batch);
+    m.dispose();
+    return r;
+  };
+  const a = await onBackend(backend, run);
+  const b = await onBackend('cpu', run);
+  expect(Math.abs(a.loss - b.loss), 'loss').toBeLessThan(tol);
+  expect(maxRelErr(a.logits, b.logits), 'logits').toBeLessThan(tol);
   for (const name of Object.keys(b.grads)) {
     const scale = Math.max(1e-3, ...b.grads[name].map(Math.abs));
-    const err = maxRelErr(a.grads[name], b.grads[name]) / Math.min(1, scale);
-    check(err < tol, name, err);
+    expect(maxRelErr(a.grads[name], b.grads[name]) / Math.min(1, scale), name).toBeLessThan(tol);
   }
 }

@@ -1,9 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { refuseAdapter, selectBackend } from '../../src/backend/select.ts';
-import { GPT } from '../../src/model/decoder.ts';
 import { modelConfig } from '../../src/model/config.ts';
-import { Rng } from '../../src/util/rng.ts';
-import { expectAgreement, lossAndGrads, onBackend, randomBatch } from '../helpers.ts';
+import { expectAgreesWithCpu } from '../helpers.ts';
 
 // Is a real GPU adapter available here? On machines without one the GPU tests skip and say why.
 let why = '';
@@ -33,16 +31,6 @@ describe('webgpu backend selection', () => {
 
 describe.runIf(!why)('the model on webgpu', () => {
   it('forward and all gradients agree with cpu within 1e-3', async () => {
-    const cfg = modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2 });
-    const batch = randomBatch(3, 12, cfg.vocabSize, 7);
-    const run = () => {
-      const m = GPT.init(cfg, Rng.fromSeed(11));
-      const r = lossAndGrads(m, batch);
-      m.dispose();
-      return r;
-    };
-    const g = await onBackend('webgpu', run);
-    const c = await onBackend('cpu', run);
-    expectAgreement(g, c, 1e-3, (ok, what, err) => expect(ok, `${what}: ${err}`).toBe(true));
+    await expectAgreesWithCpu('webgpu', modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2 }), 1e-3);
   });
 });

@@ -7,7 +7,7 @@ import { DecodeBatch } from '../../src/model/decode.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep, type TokenBatch } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { expectAgreement, lossAndGrads, maxRelErr, onBackend, randomBatch } from '../helpers.ts';
+import { expectAgreesWithCpu, lossAndGrads, maxRelErr, randomBatch } from '../helpers.ts';
 
 const tiny = (over: Partial<ModelConfig> = {}) =>
   modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, ...over });
@@ -25,17 +25,7 @@ describe('GPT policy', () => {
   for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }]) {
     it(`forward and all gradients agree between wasm and cpu within 1e-4 (${JSON.stringify(over)})`, async () => {
       // initStd 0.2: attention far from uniform, so q/k gradients are as large as the others
-      const cfg = tiny({ ...over, initStd: 0.2 });
-      const batch = randomBatch(3, 12, cfg.vocabSize, 7);
-      const run = () => {
-        const m = GPT.init(cfg, Rng.fromSeed(11));
-        const r = lossAndGrads(m, batch);
-        m.dispose();
-        return r;
-      };
-      const w = await onBackend('wasm', run);
-      const c = await onBackend('cpu', run);
-      expectAgreement(w, c, 1e-4, (ok, what, err) => expect(ok, `${what}: ${err}`).toBe(true));
+      await expectAgreesWithCpu('wasm', tiny({ ...over, initStd: 0.2 }), 1e-4);
     });
   }
 
