@@ -7,14 +7,15 @@ import { ModelConfigSchema } from '../model/config.ts';
 import { AdditionConfigSchema } from '../tasks/addition.ts';
 import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { OptimConfigSchema } from './optim.ts';
+import { SftSourceSchema } from './task-source.ts';
 
 export const TrainLoopSchema = z
   .object({
     /**
-     * what the supervised loop trains on: `addition` (the built-in warm-up task) or `arith-sft` (SFT warm start
-     * on arithmetic demonstration trees: monolithic and delegation traces in the clone protocol)
+     * what the supervised loop trains on: `addition` (the built-in warm-up task) or `sft` (SFT warm start on
+     * demonstration trees of the task named in `sft`: monolithic and delegation traces in the clone protocol)
      */
-    task: z.enum(['addition', 'arith-sft']).default('addition'),
+    task: z.enum(['addition', 'sft']).default('addition'),
     steps: z.number().int().min(1).default(600),
     batchSize: z.number().int().min(1).default(32),
     warmupSteps: z.number().int().min(0).default(30),
@@ -45,10 +46,8 @@ export const RunConfigSchema = z
     optim: OptimConfigSchema.prefault({ lr: 3e-3 }),
     train: TrainLoopSchema.prefault({}),
     addition: AdditionConfigSchema.prefault({}),
-    /** arith-sft: item difficulty preset and the share of delegation traces (the rest are monolithic) */
-    arith: z
-      .strictObject({ preset: z.enum(['tiny', 'reference']).default('tiny'), delegation: z.number().min(0).max(1).default(0.5) })
-      .prefault({}),
+    /** sft: the task and preset of the items, and the share of delegation traces (the rest are monolithic) */
+    sft: SftSourceSchema.prefault({}),
   })
   .strict();
 

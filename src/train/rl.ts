@@ -14,7 +14,6 @@ import { GPT } from '../model/decoder.ts';
 import { loadPolicy } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
-import { arithKnobs, generateArith } from '../tasks/arith.ts';
 import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.ts';
 import { rolloutItem } from '../tasks/traces.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
@@ -25,6 +24,7 @@ import { Rng } from '../util/rng.ts';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
 import { truncateMetrics } from './metrics.ts';
+import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
 import { restoreTraining, RngStateSchema, saveTraining } from './training-state.ts';
 
@@ -38,7 +38,8 @@ export const RlConfigSchema = z
     rollout: RolloutConfigSchema.prefault({}),
     grpo: GrpoConfigSchema.prefault({}),
     reward: RewardConfigSchema.prefault({}),
-    task: z.strictObject({ name: z.literal('arith').default('arith'), preset: z.enum(['tiny', 'reference']).default('tiny') }).prefault({}),
+    /** the task whose train split feeds the rollouts */
+    task: TaskSourceSchema.prefault({}),
     train: z
       .strictObject({
         steps: z.number().int().min(1).default(100),
@@ -113,7 +114,6 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   const t = cfg.train;
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   const p = protocolTokens(tok);
-  const knobs = arithKnobs(cfg.task.preset, 'train');
   const rewardFn = makeReward(cfg.reward);
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
@@ -124,7 +124,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   };
   try {
     for (let step = startStep; step < lastStep; step++) {
-      const items = generateArith({ split: 'train', n: cfg.grpo.prompts, seed: itemRng.int(0, 2 ** 31 - 1), knobs });
+      const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
       const { metrics } = await grpoStep(model, opt, dec, items.map((it) => rolloutItem(it, tok)), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
       const { phase_ms, ...scalars } = metrics;

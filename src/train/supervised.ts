@@ -16,7 +16,6 @@ import { LocalDecoder } from '../model/row-decoder.ts';
 import { ModelPolicy, runTrees } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
-import { arithKnobs, generateArith } from '../tasks/arith.ts';
 import { rolloutReward } from '../tasks/reward.ts';
 import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
@@ -25,6 +24,7 @@ import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { runConfig, type RunConfig } from './config.ts';
+import { taskItems } from './task-source.ts';
 import { GradPool } from './grad-pool.ts';
 import { truncateMetrics } from './metrics.ts';
 import { AdamW } from './optim.ts';
@@ -91,23 +91,23 @@ function traceRollout(cfg: RunConfig) {
   return RolloutConfigSchema.parse({ rootWindow: cfg.model.ctx, cloneWindow: cfg.model.ctx });
 }
 
-/** One SFT batch: batchSize arithmetic items, each as a delegation (share arith.delegation) or monolithic trace. */
-export function arithSftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'id'): TokenBatch {
-  const items = generateArith({ split, n: cfg.train.batchSize, seed: rng.int(0, 2 ** 31 - 1), knobs: arithKnobs(cfg.arith.preset, split === 'train' ? 'train' : 'id') });
+/** One SFT batch: batchSize task items, each as a delegation (share sft.delegation) or monolithic trace. */
+export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'id'): TokenBatch {
+  const items = taskItems(cfg.sft, split, cfg.train.batchSize, rng.int(0, 2 ** 31 - 1));
   const rollout = traceRollout(cfg);
   const trees = items.flatMap((it) => {
-    const want = rng.next() < cfg.arith.delegation;
+    const want = rng.next() < cfg.sft.delegation;
     const r = want ? delegationTrace(it, tok, rollout, rng) : monolithicTrace(it, tok, rollout);
     const fallback = r.ok ? r : monolithicTrace(it, tok, rollout); // items too small to split are solved directly
     return fallback.ok ? [fallback.trace.tree] : [];
   });
-  if (trees.length === 0) throw new SelfcestError(`no arithmetic trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);
+  if (trees.length === 0) throw new SelfcestError(`no ${cfg.sft.name} trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);
   return rowBatches(treeRows(trees), Number.MAX_SAFE_INTEGER)[0];
 }
 
-/** Greedy accuracy of whole trees (the policy may delegate) on held-out arithmetic items, through the engine. */
-export async function evalArithTrees(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number }> {
-  const items = generateArith({ split: 'id', n, seed: `${cfg.train.seed}:eval`, knobs: arithKnobs(cfg.arith.preset, 'id') });
+/** Greedy accuracy of whole trees (the policy may delegate) on held-out items of the SFT task, through the engine. */
+export async function evalSftTrees(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number }> {
+  const items = taskItems(cfg.sft, 'id', n, `${cfg.train.seed}:eval`);
   const rollout = RolloutConfigSchema.parse({ ...traceRollout(cfg), temperature: 0 });
   const dec = new LocalDecoder(model);
   try {
@@ -195,7 +195,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
             const r = Rng.fromSeed(`${t.seed}:heldout`);
             return additionBatch(Array.from({ length: t.evalItems }, () => additionItem(r, cfg.addition)), tok, cfg.model.ctx);
           })()
-        : arithSftBatch({ ...cfg, train: { ...t, batchSize: t.evalItems } }, tok, Rng.fromSeed(`${t.seed}:heldout`), 'id')
+        : sftBatch({ ...cfg, train: { ...t, batchSize: t.evalItems } }, tok, Rng.fromSeed(`${t.seed}:heldout`), 'id')
       : null;
   const pool = t.workers > 1 && startStep < lastStep ? await GradPool.start(t.workers - 1, cfg.model, activeBackend() as BackendChoice) : undefined;
   if (pool) log(`data parallel: ${t.workers} threads compute gradients`);
@@ -210,7 +210,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     for (let step = startStep; step < lastStep; step++) {
       const t0 = performance.now();
       cursor = { items: cursor.items + t.batchSize };
-      const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : arithSftBatch(cfg, tok, dataRng, 'train');
+      const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : sftBatch(cfg, tok, dataRng, 'train');
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
       const r = await trainStep(model, opt, batch, lr, pool);
       loss = r.loss;
@@ -231,9 +231,9 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
 
   let evalAccuracy: number | null = null;
   if (lastStep === t.steps && t.evalItems > 0) {
-    const ev = t.task === 'addition' ? await evalAddition(model, tok, cfg, t.evalItems) : await evalArithTrees(model, tok, cfg, t.evalItems);
+    const ev = t.task === 'addition' ? await evalAddition(model, tok, cfg, t.evalItems) : await evalSftTrees(model, tok, cfg, t.evalItems);
     evalAccuracy = ev.accuracy;
-    log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task} items`);
+    log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task === 'sft' ? `${cfg.sft.name} (${cfg.sft.preset})` : t.task} items`);
   }
   opt.dispose();
   return { config: cfg, step: lastStep, loss, evalAccuracy, checkpoint, model };

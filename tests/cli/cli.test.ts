@@ -142,7 +142,7 @@ describe('selfcest CLI', () => {
     const sft = path.join(dir, 'sft');
     const r = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-sft-tiny.json', '--out', sft, '--set', 'train.steps=2', '--set', 'train.evalItems=2', '--set', 'train.workers=1', '--set', 'model.dModel=16', '--set', 'model.nLayers=1', '--set', 'model.nHeads=2']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/eval: greedy exact-match accuracy [\d.]+% on 2 held-out arith-sft items/);
+    expect(r.out).toMatch(/eval: greedy exact-match accuracy [\d.]+% on 2 held-out arith \(tiny\) items/);
     const rl = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', path.join(dir, 'rl'), '--set', `init=${sft}`, '--set', 'train.steps=1', '--set', 'grpo.prompts=1', '--set', 'grpo.groupSize=2']);
     expect(rl.code, rl.err).toBe(0);
     expect(rl.out).toContain(`initial weights: ${sft}/step-000002`);

@@ -1,0 +1,37 @@
+/**
+ * Where a training run draws its task items from: a registered task (src/tasks/registry.ts) and one of its
+ * knob presets. Validated against the registry when a config is loaded, so a typo is a one-line error that
+ * names the field and lists what exists.
+ */
+import { z } from 'zod';
+import { TASKS, taskDef } from '../tasks/registry.ts';
+import type { Split, TaskItem } from '../tasks/types.ts';
+import { Rng } from '../util/rng.ts';
+
+const fields = {
+  /** registered task name (`selfcest data gen --help` lists them) */
+  name: z.string().default('arith'),
+  /** the task's knob preset (ID knobs for train and id items, OOD knobs for ood items) */
+  preset: z.string().default('tiny'),
+};
+
+function checkTask(t: { name: string; preset: string }, ctx: z.RefinementCtx): void {
+  const def = TASKS[t.name];
+  if (!def) ctx.addIssue({ code: 'custom', path: ['name'], message: `unknown task "${t.name}" (known: ${Object.keys(TASKS).join(', ')})` });
+  else if (!def.presets.includes(t.preset)) ctx.addIssue({ code: 'custom', path: ['preset'], message: `task ${t.name} has no preset "${t.preset}" (known: ${def.presets.join(', ')})` });
+}
+
+export const TaskSourceSchema = z.strictObject(fields).superRefine(checkTask);
+export type TaskSource = z.infer<typeof TaskSourceSchema>;
+
+/** The SFT data source: a task plus the share of delegation traces (the rest are monolithic traces). */
+export const SftSourceSchema = z
+  .strictObject({ ...fields, delegation: z.number().min(0).max(1).default(0.5) })
+  .superRefine(checkTask);
+export type SftSource = z.infer<typeof SftSourceSchema>;
+
+/** n items of a split, seeded by a number or a string (strings are hashed through the project Rng). */
+export function taskItems(src: TaskSource, split: Split, n: number, seed: number | string): TaskItem[] {
+  const s = typeof seed === 'number' ? seed : Rng.fromSeed(seed).int(0, 2 ** 31 - 1);
+  return taskDef(src.name).generate({ split, n, seed: s, preset: src.preset });
+}

@@ -1,0 +1,35 @@
+import { describe, it, expect } from 'vitest';
+import { loadRunConfig } from '../../src/train/config.ts';
+import { RlConfigSchema } from '../../src/train/rl.ts';
+import { sftBatch } from '../../src/train/supervised.ts';
+import { taskItems, TaskSourceSchema } from '../../src/train/task-source.ts';
+import { loadTokenizer } from '../../src/tokenizer/index.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+describe('task sources of training runs', () => {
+  it('accepts registered tasks and presets and names the bad field otherwise', () => {
+    expect(TaskSourceSchema.parse({ name: 'countdown' })).toEqual({ name: 'countdown', preset: 'tiny' });
+    expect(() => loadRunConfig(undefined, ['sft.name="sudoku"'])).toThrow(/sft\.name.*unknown task "sudoku" \(known: arith, countdown/);
+    expect(() => loadRunConfig(undefined, ['sft.name="countdown"', 'sft.preset="huge"'])).toThrow(/sft\.preset.*no preset "huge"/);
+    expect(() => RlConfigSchema.parse({ mode: 'grpo', task: { name: 'nope' } })).toThrow(/unknown task/);
+  });
+
+  it('draws the same items for the same seed (numbers and strings) and different ones otherwise', () => {
+    const src = TaskSourceSchema.parse({ name: 'countdown' });
+    const a = taskItems(src, 'train', 3, 'x:eval');
+    expect(taskItems(src, 'train', 3, 'x:eval')).toEqual(a);
+    expect(taskItems(src, 'train', 3, 'y:eval').map((i) => i.prompt)).not.toEqual(a.map((i) => i.prompt));
+    expect(a.every((i) => i.task === 'countdown' && i.split === 'train')).toBe(true);
+  });
+
+  it('builds SFT batches from the traces of any task (countdown here), with delegation rows when asked', () => {
+    const tok = loadTokenizer();
+    const cfg = loadRunConfig(undefined, ['train.task="sft"', 'train.batchSize=6', 'sft.name="countdown"', 'sft.delegation=1']);
+    const b = sftBatch(cfg, tok, Rng.fromSeed(3), 'train');
+    // delegation traces have clone rows, so a batch holds more rows than items
+    expect(b.B).toBeGreaterThan(6);
+    expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
+    const mono = sftBatch({ ...cfg, sft: { ...cfg.sft, delegation: 0 } }, tok, Rng.fromSeed(3), 'train');
+    expect(mono.B).toBe(6);
+  });
+});
