@@ -11,6 +11,7 @@ import { trainCommand } from './train.ts';
 import { traceCommand } from './trace.ts';
 import { rolloutCommand } from './rollout.ts';
 import { dataCommand } from './data.ts';
+import { evalCommand } from './eval.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -22,6 +23,7 @@ try {
     .command(rolloutCommand)
     .command(dataCommand)
     .command(traceCommand)
+    .command(evalCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -60,7 +60,13 @@ interface Live {
   done: boolean;
 }
 
-export async function runTrees(items: RolloutItem[], policy: Policy, cfg: RolloutConfig, p: ProtocolTokens): Promise<Tree[]> {
+/** Optional observers of a run (e.g. a progress bar). */
+export interface RunHooks {
+  /** a tree ended (its root finished): its index into the items and the tokens its contexts hold */
+  onTreeEnd?: (index: number, tokens: number) => void;
+}
+
+export async function runTrees(items: RolloutItem[], policy: Policy, cfg: RolloutConfig, p: ProtocolTokens, hooks: RunHooks = {}): Promise<Tree[]> {
   const t0 = performance.now();
   const trees = items.map((it) => ({ item: it, contexts: [] as Context[], tokens: 0, calls: 0, ended: false, ms: 0 }));
   const states: Live[] = [];
@@ -97,6 +103,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
       t.ended = true;
       t.ms = performance.now() - t0;
       for (const o of states) if (o.tree === s.tree && !o.done) finish(o, 'tree-limit'); // only after a tree-limit
+      hooks.onTreeEnd?.(s.tree, t.tokens);
       return;
     }
     // a clone ended: when it was the last of its call, answer the parent and let it go on

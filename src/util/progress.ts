@@ -16,11 +16,14 @@ export class Progress {
   private readonly t0 = performance.now();
   private tokens = 0;
   private readonly log: (line: string) => void;
+  private readonly unit: string;
 
-  constructor(total: number, start: number, log: (line: string) => void) {
+  /** `unit` names what is counted (`step 120/600`, `tree 40/200`) */
+  constructor(total: number, start: number, log: (line: string) => void, unit = 'step') {
     this.total = total;
     this.start = start;
     this.log = log;
+    this.unit = unit;
   }
 
   /** Count work up to `done` units; print a line when `print`. */
@@ -31,7 +34,7 @@ export class Progress {
     const rate = (done - this.start) / Math.max(secs, 1e-9);
     const eta = (this.total - done) / Math.max(rate, 1e-9);
     const tps = Math.round(this.tokens / Math.max(secs, 1e-9)).toLocaleString('en-US');
-    const pct = Math.floor((100 * done) / this.total);
-    this.log(`step ${done}/${this.total} (${pct}%) | ${detail} | ${tps} tok/s | ETA ${formatDuration(eta)}`);
+    const pct = Math.floor((100 * done) / Math.max(1, this.total));
+    this.log(`${this.unit} ${done}/${this.total} (${pct}%) | ${detail} | ${tps} tok/s | ETA ${formatDuration(eta)}`);
   }
 }

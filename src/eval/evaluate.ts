@@ -1,0 +1,218 @@
+/**
+ * An evaluation directory: every sweep point of one checkpoint × task × split × mode, run through the engine
+ * and written as files (docs/eval.md):
+ *
+ *   <out>/eval.json                    the index: what was evaluated, the resolved settings, every point's summary
+ *   <out>/points/<name>/config.json    the point's resolved rollout config and eval settings
+ *   <out>/points/<name>/examples.jsonl one record per item (src/eval/run.ts ExampleRecord)
+ *   <out>/points/<name>/summary.json   means with bootstrap 95 % CIs, cost-of-pass, speed (summary.ts)
+ *   <out>/points/<name>/trees.jsonl    the trees of the first few items (selfcest trace; compare renders them)
+ *
+ * eval.json is rewritten after every point, with `complete` false until the last one is written.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { Policy } from '../rollout/engine.ts';
+import { RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
+import { writeTreesJsonl } from '../rollout/trace-io.ts';
+import type { RewardFn } from '../tasks/reward.ts';
+import type { TaskItem } from '../tasks/types.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { readJsonFile, validate } from '../util/config-file.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { writeFileAtomic, writeJsonl } from '../util/jsonl.ts';
+import { Rng } from '../util/rng.ts';
+import { EVAL_MODES, type EvalMode } from './items.ts';
+import { evalPoint } from './run.ts';
+import type { PointSummary } from './summary.ts';
+import { summarize } from './summary.ts';
+import { sweepPoints, resolveRollout, type RolloutBase, type SweepAxis, type SweepValue } from './sweep.ts';
+
+export const EVAL_FORMAT = 1;
+export const INDEX_FILE = 'eval.json';
+
+export interface EvalPointEntry {
+  name: string;
+  /** relative to the eval dir */
+  dir: string;
+  overrides: Record<string, SweepValue>;
+  samples: number;
+  rollout: RolloutConfig;
+  summary: PointSummary;
+}
+
+export interface EvalIndex {
+  format: typeof EVAL_FORMAT;
+  /** the series name in reports */
+  label: string;
+  checkpoint: string;
+  task: string;
+  /** as given (id, ood or a file) and as shown in reports */
+  split: string;
+  splitName: string;
+  itemsFile: string;
+  items: number;
+  mode: EvalMode;
+  seed: number;
+  sweep: SweepAxis[];
+  backend: string;
+  complete: boolean;
+  createdAt: string;
+  points: EvalPointEntry[];
+}
+
+const EstimateSchema = z.object({ mean: z.number().nullable(), lo: z.number().nullable(), hi: z.number().nullable() });
+/** What compare reads of an index (summaries are checked for the fields reports use). */
+export const EvalIndexSchema = z.looseObject({
+  format: z.literal(EVAL_FORMAT),
+  label: z.string().min(1),
+  checkpoint: z.string(),
+  task: z.string(),
+  split: z.string(),
+  splitName: z.string(),
+  itemsFile: z.string(),
+  items: z.int().min(0),
+  mode: z.enum(EVAL_MODES),
+  seed: z.number(),
+  sweep: z.array(z.object({ key: z.string(), values: z.array(z.union([z.number(), z.boolean(), z.string()])) })),
+  backend: z.string(),
+  complete: z.boolean(),
+  createdAt: z.string(),
+  points: z.array(
+    z.looseObject({
+      name: z.string(),
+      dir: z.string(),
+      overrides: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])),
+      samples: z.int().min(1),
+      rollout: RolloutConfigSchema,
+      summary: z.looseObject({
+        items: z.int(),
+        samples: z.int(),
+        accuracy: EstimateSchema,
+        passAtN: EstimateSchema,
+        reward: EstimateSchema,
+        tokens: z.looseObject({ total: EstimateSchema, root: z.number().nullable(), clone: z.number().nullable() }),
+        criticalPath: EstimateSchema,
+        calls: z.number().nullable(),
+        clones: z.number().nullable(),
+        malformedRate: z.number(),
+        costOfPass: z.number().nullable(),
+        criticalCostOfPass: z.number().nullable(),
+        wallSeconds: z.number(),
+        itemsPerSecond: z.number(),
+      }),
+    }),
+  ),
+});
+
+/** Read and check an eval dir's index. */
+export function readEvalIndex(dir: string): EvalIndex {
+  const file = path.join(dir, INDEX_FILE);
+  if (!fs.existsSync(file)) throw new SelfcestError(`${dir}: not an eval directory (no ${INDEX_FILE}; write one with selfcest eval)`);
+  return validate(EvalIndexSchema, readJsonFile(file), file) as unknown as EvalIndex;
+}
+
+export interface EvalOptions {
+  out: string;
+  label: string;
+  /** the checkpoint directory and its run config (rollout defaults) */
+  checkpoint: string;
+  runConfig: unknown;
+  ctx: number;
+  task: string;
+  split: string;
+  splitName: string;
+  itemsFile: string;
+  items: readonly TaskItem[];
+  mode: EvalMode;
+  /** trees per item in sc mode (a `samples` sweep axis overrides it per point) */
+  samples: number;
+  seed: number;
+  temperature?: number;
+  topK?: number;
+  set?: readonly string[];
+  sweep: SweepAxis[];
+  /** most trees per engine call */
+  chunk: number;
+  /** items whose trees are written to trees.jsonl */
+  traces: number;
+  resamples: number;
+  reward: RewardFn;
+  backend: string;
+  /** a policy for one point (the rollout config's temperature/top-k; the point's sampling Rng) */
+  makePolicy: (cfg: RolloutConfig, rng: Rng) => Policy;
+  /** a tree ended: (point index, points, trees done, trees of the point, the tree's tokens); done 0 when a point starts */
+  onTree?: (point: number, points: number, done: number, total: number, tokens: number) => void;
+  log?: (line: string) => void;
+  overwrite?: boolean;
+}
+
+/** Check the settings of every point before running any (bad sweep values fail fast). */
+export function planPoints(o: Pick<EvalOptions, 'runConfig' | 'ctx' | 'set' | 'temperature' | 'topK' | 'mode' | 'samples' | 'sweep'>) {
+  const base: RolloutBase = { runConfig: o.runConfig, ctx: o.ctx, set: o.set, temperature: o.temperature, topK: o.topK };
+  return sweepPoints(o.sweep).map((pt) => {
+    const rollout = resolveRollout(base, o.mode, pt.overrides);
+    const samples = o.mode === 'sc' ? Number(pt.overrides.samples ?? o.samples) : 1;
+    if (o.mode !== 'sc' && pt.overrides.samples !== undefined) throw new SelfcestError(`--sweep samples=...: only --mode sc draws several samples per item`);
+    if (o.mode === 'sc' && samples > 1 && rollout.temperature === 0) throw new SelfcestError(`--mode sc: ${samples} greedy samples would all be the same; use --temperature > 0`);
+    return { ...pt, rollout, samples };
+  });
+}
+
+export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalIndex> {
+  const log = o.log ?? (() => {});
+  const plan = planPoints(o);
+  if (fs.existsSync(path.join(o.out, INDEX_FILE))) {
+    if (!o.overwrite) throw new SelfcestError(`${o.out}: already holds an evaluation (${INDEX_FILE}); pass --overwrite or choose another --out`);
+    fs.rmSync(path.join(o.out, 'points'), { recursive: true, force: true });
+  }
+  const index: EvalIndex = {
+    format: EVAL_FORMAT,
+    label: o.label,
+    checkpoint: o.checkpoint,
+    task: o.task,
+    split: o.split,
+    splitName: o.splitName,
+    itemsFile: o.itemsFile,
+    items: o.items.length,
+    mode: o.mode,
+    seed: o.seed,
+    sweep: o.sweep,
+    backend: o.backend,
+    complete: false,
+    createdAt: new Date().toISOString(),
+    points: [],
+  };
+  for (const [k, pt] of plan.entries()) {
+    const dir = path.join('points', pt.name);
+    const abs = path.join(o.out, dir);
+    fs.mkdirSync(abs, { recursive: true });
+    const settings = { mode: o.mode, samples: pt.samples, seed: o.seed, overrides: pt.overrides, rollout: pt.rollout, chunk: o.chunk };
+    writeFileAtomic(path.join(abs, 'config.json'), JSON.stringify(settings, null, 2) + '\n');
+    log(`point ${k + 1}/${plan.length} ${pt.name}: ${o.items.length} items x ${pt.samples} tree${pt.samples > 1 ? 's' : ''}, ${o.mode}, temperature ${pt.rollout.temperature}`);
+    // every point samples from the same seed: common random numbers across the sweep
+    const policy = o.makePolicy(pt.rollout, Rng.fromSeed(`${o.seed}:eval`));
+    o.onTree?.(k, plan.length, 0, o.items.length * pt.samples, 0);
+    const res = await evalPoint(o.items, tok, policy, { mode: o.mode, samples: pt.samples, rollout: pt.rollout, chunk: o.chunk, reward: o.reward }, (done, total, tokens) =>
+      o.onTree?.(k, plan.length, done, total, tokens),
+    );
+    const summary = summarize(res.records, res.wallSeconds, o.seed, o.resamples);
+    writeJsonl(path.join(abs, 'examples.jsonl'), res.records);
+    writeFileAtomic(path.join(abs, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    const shown = res.records.slice(0, o.traces).map((r, i) => res.trees[i * pt.samples + r.sample]);
+    writeTreesJsonl(path.join(abs, 'trees.jsonl'), shown);
+    index.points.push({ name: pt.name, dir, overrides: pt.overrides, samples: pt.samples, rollout: pt.rollout, summary });
+    index.complete = k === plan.length - 1;
+    writeFileAtomic(path.join(o.out, INDEX_FILE), JSON.stringify(index, null, 2) + '\n');
+    const a = summary.accuracy;
+    log(
+      `  accuracy ${pct(a.mean)} [${pct(a.lo)}, ${pct(a.hi)}]${pt.samples > 1 ? ` pass@${pt.samples} ${pct(summary.passAtN.mean)}` : ''}, ` +
+        `${summary.tokens.total.mean.toFixed(1)} tokens (critical path ${summary.criticalPath.mean.toFixed(1)}), ` +
+        `${summary.clones.toFixed(2)} clones/item, ${summary.itemsPerSecond.toFixed(2)} items/s`,
+    );
+  }
+  return index;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

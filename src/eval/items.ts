@@ -1,0 +1,54 @@
+/**
+ * Evaluation items: which file a split names, reading and checking it, and the rollout item each mode gives
+ * the engine. Pure TS: no tfjs.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RolloutItem } from '../rollout/engine.ts';
+import { checkItem, taskDef } from '../tasks/registry.ts';
+import { rolloutItem } from '../tasks/traces.ts';
+import { readItemsJsonl, type TaskItem } from '../tasks/types.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { SelfcestError } from '../util/errors.ts';
+
+/** clones: spawning allowed; mono: spawning masked (one context); sc: n monolithic samples, majority vote */
+export const EVAL_MODES = ['clones', 'mono', 'sc'] as const;
+export type EvalMode = (typeof EVAL_MODES)[number];
+
+/** The committed evaluation sets live here as <task>-<split>.jsonl. */
+export const EVAL_DATA_DIR = 'data/eval';
+
+/** `id` and `ood` name the committed set of the task; anything else is a JSONL file path. */
+export function splitFile(task: string, split: string, dataDir = EVAL_DATA_DIR): string {
+  return split === 'id' || split === 'ood' ? path.join(dataDir, `${task}-${split}.jsonl`) : split;
+}
+
+/** A split's name in reports: `id`, `ood`, or the file's base name without .jsonl. */
+export function splitName(split: string): string {
+  return split === 'id' || split === 'ood' ? split : path.basename(split).replace(/\.jsonl$/, '');
+}
+
+/** Read and check the items of a split; every item must belong to `task`. `limit` keeps the first N. */
+export function loadEvalItems(task: string, split: string, opts: { limit?: number; dataDir?: string } = {}): { file: string; items: TaskItem[] } {
+  taskDef(task); // unknown task: one-line error naming the known ones
+  const file = splitFile(task, split, opts.dataDir);
+  if (!fs.existsSync(file)) {
+    throw new SelfcestError(split === 'id' || split === 'ood' ? `--split ${split}: ${file} does not exist (task ${task} has no committed ${split} set)` : `--split ${split}: no such file (expected id, ood or a JSONL file of task items)`);
+  }
+  let items = readItemsJsonl(file, checkItem);
+  const other = items.find((it) => it.task !== task);
+  if (other) throw new SelfcestError(`${file}: item ${other.id} is a ${other.task} item, not ${task} (--task ${task})`);
+  if (items.length === 0) throw new SelfcestError(`${file}: holds no items`);
+  if (opts.limit !== undefined) items = items.slice(0, opts.limit);
+  return { file, items };
+}
+
+/**
+ * The rollout item a mode gives the engine: the hook where a monolithic baseline of a document task gets its
+ * documents inlined into the root prompt (the root cannot hand them to clones when spawning is masked).
+ * Today every mode uses the task's rollout item (src/tasks/traces.ts rolloutItem).
+ */
+export function evalRolloutItem(item: TaskItem, tok: TextTokenizer, mode: EvalMode): RolloutItem {
+  void mode;
+  return rolloutItem(item, tok);
+}
