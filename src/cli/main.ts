@@ -12,6 +12,7 @@ import { traceCommand } from './trace.ts';
 import { rolloutCommand } from './rollout.ts';
 import { dataCommand } from './data.ts';
 import { evalCommand } from './eval.ts';
+import { compareCommand } from './compare.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -24,6 +25,7 @@ try {
     .command(dataCommand)
     .command(traceCommand)
     .command(evalCommand)
+    .command(compareCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

@@ -1,0 +1,31 @@
+import * as path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { writeReport } from '../eval/report.ts';
+import { loadTokenizer } from '../tokenizer/index.ts';
+import { SelfcestError } from '../util/errors.ts';
+
+interface Args {
+  dirs: string[];
+  out: string;
+  title?: string;
+  traces: number;
+}
+
+export const compareCommand: CommandModule<object, Args> = {
+  command: 'compare <dirs..>',
+  describe: 'Build an accuracy-cost report (HTML page, markdown, Pareto plots, trace pages) from eval directories (docs/eval.md)',
+  builder: (y) =>
+    y
+      .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'eval directories written by selfcest eval (one series each: its --label; ID and OOD evals side by side)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'report directory, e.g. reports/arith (index.html, report.md, the plots as SVG, traces/)' })
+      .option('title', { type: 'string', describe: 'page title (default: names the tasks)' })
+      .option('traces', { type: 'number', default: 2, describe: 'trace pages per eval point (from the trees each eval wrote)' })
+      .example('$0 compare runs/eval/grpo-clones-arith-id runs/eval/grpo-clones-arith-ood runs/eval/grpo-mono-arith-id runs/eval/grpo-mono-arith-ood --out reports/arith', 'clones vs monolithic, ID and OOD') as never,
+  handler: async (a) => {
+    if (!Number.isInteger(a.traces) || a.traces < 0) throw new SelfcestError(`--traces ${a.traces}: expected an integer >= 0`);
+    const log = (l: string) => process.stderr.write(l + '\n');
+    const r = await writeReport(a.dirs, a.out, loadTokenizer(), { title: a.title, traces: a.traces, log });
+    log(`${r.rows.length} eval points, ${r.plots.length} plots, ${r.traces.length} trace pages`);
+    console.log(path.join(a.out, 'index.html'));
+  },
+};

@@ -1,0 +1,276 @@
+/**
+ * The comparison report of several eval directories (selfcest compare): a self-contained HTML page (inline
+ * CSS and SVG, no scripts, no external resources), a markdown summary with the same tables, the plots as
+ * SVG files, and trace pages of a few example trees (rendered by src/rollout/trace-html.ts):
+ *
+ *   <out>/index.html  <out>/report.md  <out>/accuracy-vs-total.svg  <out>/accuracy-vs-critical.svg
+ *   <out>/traces/<eval>/<point>-<k>.html
+ *
+ * Every eval point is one plotted point: series = the eval's label, column = its split; a self-consistency
+ * point also plots its pass@n (an upper bound, never on the frontier). The frontier of a split is taken over
+ * the accuracy points of every series, once per cost axis (total tokens, critical-path tokens).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { escapeHtml, renderTreeHtml } from '../rollout/trace-html.ts';
+import { readTreesJsonl } from '../rollout/trace-io.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { writeFileAtomic } from '../util/jsonl.ts';
+import { readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
+import { paretoFrontier } from './pareto.ts';
+import { paretoSpec, renderSvg, type PlotRow } from './plots.ts';
+import type { Estimate } from './stats.ts';
+
+/** One row of the report's tables: an eval point. */
+export interface ReportRow {
+  eval: number;
+  series: string;
+  split: string;
+  mode: string;
+  point: string;
+  samples: number;
+  items: number;
+  summary: EvalPointEntry['summary'];
+  /** on the frontier of its split by total tokens / by critical-path tokens */
+  frontierTotal: boolean;
+  frontierCritical: boolean;
+}
+
+export interface CostAxis {
+  key: 'total' | 'critical';
+  title: string;
+  file: string;
+  cost: (s: EvalPointEntry['summary']) => number;
+}
+
+export const COST_AXES: CostAxis[] = [
+  { key: 'total', title: 'mean total tokens per item (log)', file: 'accuracy-vs-total.svg', cost: (s) => s.tokens.total.mean },
+  { key: 'critical', title: 'mean critical-path tokens per item (log)', file: 'accuracy-vs-critical.svg', cost: (s) => s.criticalPath.mean },
+];
+
+/** Splits in report order: id, ood, then the others by name. */
+export function orderSplits(names: Iterable<string>): string[] {
+  const rank = (s: string) => (s === 'id' ? 0 : s === 'ood' ? 1 : 2);
+  return [...new Set(names)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** Table rows with frontier flags (per split and cost axis, over every series). */
+export function reportRows(evals: readonly EvalIndex[]): ReportRow[] {
+  const seen = new Map<string, number>();
+  evals.forEach((e, i) => {
+    const key = `${e.label}\u0000${e.splitName}`;
+    if (seen.has(key)) throw new SelfcestError(`evals ${seen.get(key)! + 1} and ${i + 1} both have label "${e.label}" on split ${e.splitName}: give one another --label`);
+    seen.set(key, i);
+  });
+  const rows: ReportRow[] = evals.flatMap((e, i) =>
+    e.points.map((p) => ({ eval: i, series: e.label, split: e.splitName, mode: e.mode, point: p.name, samples: p.samples, items: p.summary.items, summary: p.summary, frontierTotal: false, frontierCritical: false })),
+  );
+  for (const split of orderSplits(rows.map((r) => r.split))) {
+    const mine = rows.filter((r) => r.split === split);
+    for (const axis of COST_AXES) {
+      const front = paretoFrontier(mine.map((r) => ({ cost: axis.cost(r.summary), accuracy: r.summary.accuracy.mean })));
+      for (const k of front) mine[k][axis.key === 'total' ? 'frontierTotal' : 'frontierCritical'] = true;
+    }
+  }
+  return rows;
+}
+
+/** The plotted points of one cost axis. */
+export function plotRows(rows: readonly ReportRow[], axis: CostAxis): PlotRow[] {
+  const out: PlotRow[] = [];
+  for (const r of rows) {
+    const cost = axis.cost(r.summary);
+    const ok = (e: Estimate) => Number.isFinite(e.mean) && Number.isFinite(cost) && cost > 0;
+    const a = r.summary.accuracy;
+    if (ok(a)) out.push({ split: r.split, series: r.series, kind: 'accuracy', point: r.point, accuracy: a.mean, lo: a.lo, hi: a.hi, cost, frontier: axis.key === 'total' ? r.frontierTotal : r.frontierCritical });
+    const p = r.summary.passAtN;
+    if (r.samples > 1 && ok(p)) out.push({ split: r.split, series: r.series, kind: 'pass@n', point: `${r.point} (pass@${r.samples})`, accuracy: p.mean, lo: p.lo, hi: p.hi, cost, frontier: false });
+  }
+  return out;
+}
+
+const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}` : '–');
+const ci = (e: Estimate, f: (x: number) => string) => `${f(e.mean)} [${f(e.lo)}, ${f(e.hi)}]`;
+
+export const TABLE_HEAD = [
+  'series',
+  'mode',
+  'point',
+  'items',
+  'accuracy % [95% CI]',
+  'pass@n %',
+  'total tokens [95% CI]',
+  'root / clone tokens',
+  'critical-path tokens [95% CI]',
+  'calls',
+  'clones',
+  'malformed rate',
+  'cost-of-pass (total)',
+  'cost-of-pass (critical)',
+  'items/s',
+  'frontier',
+];
+
+/** The table cells of a row (plain text; escaped by the HTML writer). */
+export function tableCells(r: ReportRow): string[] {
+  const s = r.summary;
+  const front = [r.frontierTotal ? 'total' : '', r.frontierCritical ? 'critical' : ''].filter(Boolean).join(', ');
+  return [
+    r.series,
+    r.mode,
+    r.point,
+    String(r.items),
+    ci(s.accuracy, pct),
+    r.samples > 1 ? `${pct(s.passAtN.mean)} (n=${r.samples})` : '–',
+    ci(s.tokens.total, (x) => fmt(x)),
+    `${fmt(s.tokens.root)} / ${fmt(s.tokens.clone)}`,
+    ci(s.criticalPath, (x) => fmt(x)),
+    fmt(s.calls, 2),
+    fmt(s.clones, 2),
+    fmt(s.malformedRate, 3),
+    fmt(s.costOfPass),
+    fmt(s.criticalCostOfPass),
+    fmt(s.itemsPerSecond, 2),
+    front || '–',
+  ];
+}
+
+export interface TraceLink {
+  series: string;
+  split: string;
+  point: string;
+  itemId: string;
+  href: string;
+}
+
+const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
+
+const CSS = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .5em 0 1.2em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 2px 7px; text-align: right; white-space: nowrap; }
+th { background: #eee; } td:nth-child(-n+3) { text-align: left; }
+tr.front td { background: #f2f8ee; }
+figure.plot { margin: .5em 0; overflow-x: auto; } figure.plot svg { max-width: none; }
+figcaption, .note { color: #555; font-size: 13px; }
+code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
+`;
+
+export interface ReportOptions {
+  title?: string;
+  /** trace pages per eval point (from its trees.jsonl) */
+  traces?: number;
+  log?: (line: string) => void;
+}
+
+export interface ReportResult {
+  html: string;
+  markdown: string;
+  rows: ReportRow[];
+  plots: string[];
+  traces: TraceLink[];
+}
+
+/** Build the report of eval dirs into `out` (created). */
+export async function writeReport(dirs: readonly string[], out: string, tok: TextTokenizer, opts: ReportOptions = {}): Promise<ReportResult> {
+  if (dirs.length === 0) throw new SelfcestError('compare: name at least one eval directory');
+  const evals = dirs.map((d) => readEvalIndex(d));
+  evals.forEach((e, i) => {
+    if (!e.complete) opts.log?.(`note: ${dirs[i]} is incomplete (${e.points.length} points written)`);
+  });
+  const rows = reportRows(evals);
+  const splits = orderSplits(rows.map((r) => r.split));
+  const title = opts.title ?? `Accuracy–cost report: ${[...new Set(evals.map((e) => e.task))].join(', ')}`;
+  fs.mkdirSync(out, { recursive: true });
+
+  // plots
+  const svgs: string[] = [];
+  for (const axis of COST_AXES) {
+    const svg = await renderSvg(paretoSpec(plotRows(rows, axis), splits, axis.title));
+    writeFileAtomic(path.join(out, axis.file), svg);
+    svgs.push(svg);
+  }
+
+  // trace pages
+  const traces: TraceLink[] = [];
+  const perPoint = opts.traces ?? 2;
+  fs.rmSync(path.join(out, 'traces'), { recursive: true, force: true });
+  evals.forEach((e, i) => {
+    for (const p of e.points) {
+      const file = path.join(dirs[i], p.dir, 'trees.jsonl');
+      if (perPoint === 0 || !fs.existsSync(file)) continue;
+      readTreesJsonl(file)
+        .slice(0, perPoint)
+        .forEach((tree, k) => {
+          const href = `traces/${String(i + 1).padStart(2, '0')}-${safe(e.label)}-${safe(e.splitName)}/${safe(p.name)}-${k}.html`;
+          writeFileAtomic(path.join(out, href), renderTreeHtml(tree, tok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
+          traces.push({ series: e.label, split: e.splitName, point: p.name, itemId: tree.itemId, href });
+        });
+    }
+  });
+
+  const html = reportHtml(title, evals, dirs, rows, splits, svgs, traces);
+  const markdown = reportMarkdown(title, evals, dirs, rows, splits, traces);
+  writeFileAtomic(path.join(out, 'index.html'), html);
+  writeFileAtomic(path.join(out, 'report.md'), markdown);
+  return { html, markdown, rows, plots: COST_AXES.map((a) => a.file), traces };
+}
+
+function evalLine(e: EvalIndex, dir: string): string[] {
+  return [e.label, e.task, e.splitName, e.mode, String(e.items), e.checkpoint, dir, e.backend, e.sweep.map((a) => `${a.key}=${a.values.join(',')}`).join(' ') || '–'];
+}
+const EVAL_HEAD = ['series', 'task', 'split', 'mode', 'items', 'checkpoint', 'eval dir', 'backend', 'sweep'];
+
+const NOTES = [
+  'Accuracy: share of items answered correctly (self-consistency: the majority answer over n samples; pass@n: any sample right, an upper bound). 95% CIs: percentile bootstrap over items (1,000 resamples unless set otherwise).',
+  'Total tokens: tokens held by every context of the tree (prompt + sampled + injected), summed over samples for self-consistency. Critical path: the root plus, per call, the longest clone (recursively); for self-consistency the longest sample.',
+  'Cost-of-pass: mean tokens per item / accuracy, the expected tokens per correct answer. Frontier: no other point of the split is at least as cheap and as accurate and strictly better in one.',
+];
+
+function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[]): string {
+  const esc = escapeHtml;
+  const table = (head: string[], body: string[][], cls: (i: number) => string = () => '') =>
+    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const parts = [
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`,
+    `<h1>${esc(title)}</h1>`,
+    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
+    ...COST_AXES.map(
+      (a, i) =>
+        `<h2>Accuracy vs ${a.key === 'total' ? 'total' : 'critical-path'} tokens</h2><figure class="plot" data-axis="${a.key}">${svgs[i]}<figcaption>One point per eval point, bars: 95% CI; ringed and joined by the dashed line: the Pareto frontier of the split (${splits.map(esc).join(', ')}).</figcaption></figure>`,
+    ),
+    ...splits.map((s) => {
+      const mine = rows.filter((r) => r.split === s);
+      return `<h2>Split ${esc(s)}</h2>` + table(TABLE_HEAD, mine.map(tableCells), (i) => (mine[i].frontierTotal || mine[i].frontierCritical ? 'front' : ''));
+    }),
+    `<h2>Example traces</h2>`,
+    traces.length ? `<ul>${traces.map((t) => `<li><a href="${esc(t.href)}">${esc(`${t.series} · ${t.split} · ${t.point} · ${t.itemId}`)}</a></li>`).join('')}</ul>` : '<p class="note">No trees were written by these evals.</p>',
+    `<h2>Definitions</h2><ul class="note">${NOTES.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
+    '</body></html>\n',
+  ];
+  return parts.join('\n');
+}
+
+function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], splits: string[], traces: TraceLink[]): string {
+  const cell = (c: string) => c.replace(/\|/g, '\\|');
+  const table = (head: string[], body: string[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+  return [
+    `# ${title}`,
+    '',
+    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
+    '',
+    ...COST_AXES.flatMap((a) => [`![accuracy vs ${a.key} tokens](${a.file})`, '']),
+    ...splits.flatMap((s) => [`## Split ${s}`, '', table(TABLE_HEAD, rows.filter((r) => r.split === s).map(tableCells)), '']),
+    '## Example traces',
+    '',
+    ...(traces.length ? traces.map((t) => `- [${t.series} · ${t.split} · ${t.point} · ${t.itemId}](${t.href})`) : ['No trees were written by these evals.']),
+    '',
+    '## Definitions',
+    '',
+    ...NOTES.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+}
