@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { paretoFrontier } from '../../src/eval/pareto.ts';
+import { bootstrapMean, bootstrapMeans, costOfPass, majorityVote, passAtK, quantile } from '../../src/eval/stats.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+describe('bootstrap confidence intervals', () => {
+  it('matches the normal approximation on a known Bernoulli sample and is seeded', () => {
+    const xs = Array.from({ length: 400 }, (_, i) => (i % 4 === 0 ? 1 : 0)); // mean 0.25, se = sqrt(.25*.75/400) = 0.0217
+    const e = bootstrapMean(xs, Rng.fromSeed(1), { resamples: 2000 });
+    expect(e.mean).toBe(0.25);
+    expect(e.lo).toBeGreaterThan(0.25 - 1.96 * 0.0217 - 0.01);
+    expect(e.lo).toBeLessThan(0.25 - 1.96 * 0.0217 + 0.01);
+    expect(e.hi).toBeGreaterThan(0.25 + 1.96 * 0.0217 - 0.01);
+    expect(e.hi).toBeLessThan(0.25 + 1.96 * 0.0217 + 0.01);
+    expect(bootstrapMean(xs, Rng.fromSeed(1), { resamples: 2000 })).toEqual(e);
+    const ys = Array.from({ length: 50 }, (_, i) => Math.sin(i) * 10);
+    expect(bootstrapMean(ys, Rng.fromSeed(2))).not.toEqual(bootstrapMean(ys, Rng.fromSeed(3)));
+  });
+
+  it('is a point for constant data, NaN without data, and narrower at a lower level', () => {
+    expect(bootstrapMean([3, 3, 3], Rng.fromSeed(1))).toEqual({ mean: 3, lo: 3, hi: 3 });
+    const none = bootstrapMean([], Rng.fromSeed(1));
+    expect([none.mean, none.lo, none.hi].every(Number.isNaN)).toBe(true);
+    const xs = [1, 5, 2, 8, 3, 9, 4, 7];
+    const w95 = bootstrapMean(xs, Rng.fromSeed(4), { level: 0.95 });
+    const w50 = bootstrapMean(xs, Rng.fromSeed(4), { level: 0.5 });
+    expect(w50.hi - w50.lo).toBeLessThan(w95.hi - w95.lo);
+  });
+
+  it('resamples columns together (paired): equal columns get equal intervals, shifted columns shifted ones', () => {
+    const a = [0, 1, 1, 0, 1, 0, 0, 1, 1, 1];
+    const r = bootstrapMeans({ a, b: [...a], c: a.map((x) => x + 10) }, Rng.fromSeed(9), { resamples: 300 });
+    expect(r.b).toEqual(r.a);
+    expect(r.c.lo).toBeCloseTo(r.a.lo + 10, 10);
+    expect(r.c.hi).toBeCloseTo(r.a.hi + 10, 10);
+    expect(() => bootstrapMeans({ a, b: [1] }, Rng.fromSeed(1))).toThrow(/column b/);
+  });
+
+  it('quantile interpolates between order statistics', () => {
+    expect(quantile([1, 2, 3, 4], 0)).toBe(1);
+    expect(quantile([1, 2, 3, 4], 1)).toBe(4);
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantile([10, 20], 0.25)).toBe(12.5);
+  });
+});
+
+describe('majority vote', () => {
+  it('picks the most frequent answer; ties go to the earliest first occurrence; null never wins', () => {
+    expect(majorityVote(['3', '5', '5', '3', '5'])).toEqual({ index: 1, votes: 3 });
+    expect(majorityVote(['7', '4', '4', '7'])).toEqual({ index: 0, votes: 2 }); // tie 2-2: '7' came first
+    expect(majorityVote(['4', '7', '7', '4'])).toEqual({ index: 0, votes: 2 });
+    expect(majorityVote([null, null, '2'])).toEqual({ index: 2, votes: 1 });
+    expect(majorityVote([null, '1', null, '2', '2'])).toEqual({ index: 3, votes: 2 });
+    expect(majorityVote([null, null])).toEqual({ index: -1, votes: 0 });
+    expect(majorityVote([])).toEqual({ index: -1, votes: 0 });
+  });
+});
+
+describe('pass@k and cost-of-pass', () => {
+  it('pass@k is the unbiased estimator', () => {
+    expect(passAtK(5, 0, 3)).toBe(0);
+    expect(passAtK(5, 5, 1)).toBe(1);
+    expect(passAtK(10, 3, 1)).toBeCloseTo(0.3, 12);
+    expect(passAtK(4, 1, 2)).toBeCloseTo(0.5, 12); // 1 - C(3,2)/C(4,2)
+    expect(passAtK(4, 2, 4)).toBe(1);
+    expect(passAtK(6, 2, 3)).toBeCloseTo(1 - 4 / 20, 12); // 1 - C(4,3)/C(6,3)
+    expect(() => passAtK(3, 1, 4)).toThrow();
+  });
+
+  it('cost-of-pass is tokens per correct answer', () => {
+    expect(costOfPass(120, 0.5)).toBe(240);
+    expect(costOfPass(120, 1)).toBe(120);
+    expect(costOfPass(120, 0)).toBeNull();
+  });
+});
+
+describe('Pareto frontier', () => {
+  it('keeps the points no other point dominates', () => {
+    const pts = [
+      { cost: 100, accuracy: 0.5 }, // 0 frontier
+      { cost: 200, accuracy: 0.4 }, // 1 dominated by 0
+      { cost: 50, accuracy: 0.2 }, // 2 frontier (cheapest)
+      { cost: 300, accuracy: 0.8 }, // 3 frontier (most accurate)
+      { cost: 150, accuracy: 0.5 }, // 4 dominated by 0 (same accuracy, dearer)
+      { cost: 100, accuracy: 0.3 }, // 5 dominated by 0 (same cost, less accurate)
+      { cost: 250, accuracy: 0.7 }, // 6 frontier
+      { cost: 400, accuracy: 0.8 }, // 7 dominated by 3
+    ];
+    expect(paretoFrontier(pts)).toEqual([2, 0, 6, 3]);
+  });
+
+  it('keeps equal points together and skips non-finite ones', () => {
+    expect(paretoFrontier([{ cost: 10, accuracy: 0.5 }, { cost: 10, accuracy: 0.5 }, { cost: 20, accuracy: 0.4 }])).toEqual([0, 1]);
+    expect(paretoFrontier([{ cost: NaN, accuracy: 1 }, { cost: 10, accuracy: NaN }, { cost: 30, accuracy: 0.1 }])).toEqual([2]);
+    expect(paretoFrontier([])).toEqual([]);
+    // a costlier point with equal accuracy is dominated even when listed first
+    expect(paretoFrontier([{ cost: 30, accuracy: 0.6 }, { cost: 20, accuracy: 0.6 }])).toEqual([1]);
+  });
+});
