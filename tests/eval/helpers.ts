@@ -28,7 +28,9 @@ export async function writeRandomCheckpoint(runDir: string, model: Partial<Model
 
 // ---- scripted evaluations: the engine replays demonstration traces, so correctness and cost are known
 
-export const TRACE_ROLLOUT = RolloutConfigSchema.parse({});
+/** budgets large enough for every trace of the committed ID and OOD arithmetic sets */
+const TRACE_BUDGETS = { rootWindow: 256, cloneWindow: 256, rootBudget: 256 };
+export const TRACE_ROLLOUT = RolloutConfigSchema.parse(TRACE_BUDGETS);
 
 /** Engine scripts (keyed `${tree}:${context}`) replaying each item's delegation (or monolithic) trace. */
 export function traceScripts(items: readonly TaskItem[], tok: TextTokenizer, kind: 'delegate' | 'mono'): Map<string, number[]> {
@@ -58,8 +60,8 @@ export async function scriptedEval(
     out,
     label: o.label,
     checkpoint: '(scripted)',
-    runConfig: {},
-    ctx: 128,
+    runConfig: { rollout: TRACE_BUDGETS },
+    ctx: 256,
     task: 'arith',
     split: o.split,
     splitName: o.split,
