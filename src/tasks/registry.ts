@@ -1,12 +1,13 @@
 /**
  * The tasks by name: how to generate a split from a seed (with named presets and `--set` knob overrides) and
- * how to check a record. Multi-hop QA registers here when it arrives. Pure TS: no tfjs.
+ * how to check a record. Pure TS: no tfjs.
  */
 import type { z } from 'zod';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { ARITH_PRESETS, ArithKnobsSchema, checkArithItem, generateArith } from './arith.ts';
 import { COUNTDOWN_PRESETS, CountdownKnobsSchema, checkCountdownItem, generateCountdown } from './countdown.ts';
+import { MULTIHOP_PRESETS, MultihopKnobsSchema, checkMultihopItem, generateMultihop } from './multihop.ts';
 import type { ItemCheck, Split, TaskItem } from './types.ts';
 
 export interface GenerateOptions {
@@ -70,7 +71,16 @@ const countdown = presetTask({
   check: checkCountdownItem,
 });
 
-export const TASKS: Readonly<Record<string, TaskDef>> = { arith, countdown };
+const multihop = presetTask({
+  name: 'multihop',
+  describe: 'multi-hop QA over keyed paragraphs of a generated world: 2-4 hops, distractors (src/tasks/multihop.ts)',
+  presets: MULTIHOP_PRESETS,
+  schema: MultihopKnobsSchema,
+  generate: generateMultihop,
+  check: checkMultihopItem,
+});
+
+export const TASKS: Readonly<Record<string, TaskDef>> = { arith, countdown, multihop };
 
 export function taskDef(name: string): TaskDef {
   const t = TASKS[name];

@@ -22,17 +22,27 @@
  *             in prompt order, then c); a clone solves it like a mono root, or answers `none` when the
  *             solver says it has no solution; the root writes the first move of the first clone that
  *             solved, then answers with that clone's expression with `(a op b)` put in place of c.
+ * Multi-hop QA, two kinds:
+ *   mono      the root's prompt is the monolithic view (the question and every paragraph that fits the root
+ *             window, monolithicPromptIds); it writes one step `Bo.p=Ka;` per hop, then `<answer> NAME <eos>`;
+ *             refused when a paragraph of the chain did not fit the view
+ *   delegate  the root sees the question and the keys only (the item's prompt); per hop it spawns one clone,
+ *             `<obj> Bo.p BUDGET <ctx> KEY` with the key of the current entity's paragraph, reads the return
+ *             (the next entity) and goes on: one call per hop (calls per tree = hops), budgets drawn per call;
+ *             a clone reads its paragraph, writes the step `Bo.p=Ka;` and answers `Ka`; the root answers
+ *             with the last return
  * Every trace is checked against a RolloutConfig (windows, budgets, return length, clones per call, tree
  * tokens); an item whose trace does not fit is refused with a reason, never silently truncated.
  * Pure TS: no tfjs.
  */
 import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
-import { protocolTokens, returnSegment, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
+import { docStore, protocolTokens, returnSegment, type DocStore, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
 import type { RolloutItem } from '../rollout/engine.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
 import { applyCd, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
+import { multihopMonoText, multihopObjective, multihopStep, MultihopMetaSchema, type MultihopItem } from './multihop.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
 
 export type TraceKind = 'mono' | 'delegate';
@@ -88,9 +98,11 @@ class TreeBuilder {
   }
 }
 
-/** A clone's work in a delegation trace: its objective, the tokens it samples, and its answer. */
+/** A clone's work in a delegation trace: its objective, the documents it gets by reference, the tokens it samples, and its answer. */
 interface CloneWork {
   objective: number[];
+  /** `<ctx> KEY` references: the key's ids and the document the engine expands into the clone's prompt */
+  refs?: { key: number[]; doc: number[] }[];
   tokens: number[];
   answer: number[];
 }
@@ -108,7 +120,7 @@ function budgetedSpecs(works: readonly CloneWork[], budgets: readonly number[], 
   const specs: CloneSpec[] = [];
   for (const w of works) {
     const need = w.tokens.length;
-    const promptLength = w.objective.length + 2;
+    const promptLength = w.objective.length + 2 + (w.refs ?? []).reduce((n, r) => n + 1 + r.doc.length, 0);
     const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= need && promptLength + need <= cfg.cloneWindow);
     if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
     if (w.answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${w.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
@@ -118,16 +130,19 @@ function budgetedSpecs(works: readonly CloneWork[], budgets: readonly number[], 
 }
 
 /**
- * The root's one call, as the engine runs it: the root samples <spawn> (<obj> OBJECTIVE BUDGET)* </spawn>, each
- * clone starts from <clone> OBJECTIVE <think> and samples its work, and the returns are injected into the root.
+ * One call of the root, as the engine runs it: the root samples <spawn> (<obj> OBJECTIVE BUDGET (<ctx> KEY)*)*
+ * </spawn>, each clone starts from <clone> OBJECTIVE (<doc> DOCUMENT)* <think> and samples its work, and the
+ * returns are injected into the root. Calls are numbered in order (a root may call several times).
  */
 function delegate(b: TreeBuilder, root: Context, specs: readonly CloneSpec[], budgetToken: Map<number, number>, p: ProtocolTokens, cfg: RolloutConfig): void {
   const start = root.ids.length;
-  b.sample(root, [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!]), p.endSpawn]);
-  const record: CallRecord = { index: 0, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
+  const index = root.calls.length;
+  const refs = (s: CloneSpec) => s.refs ?? [];
+  b.sample(root, [p.spawn, ...specs.flatMap((s) => [p.obj, ...s.objective, budgetToken.get(s.budget)!, ...refs(s).flatMap((r) => [p.ctx, ...r.key])]), p.endSpawn]);
+  const record: CallRecord = { index, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
   root.calls.push(record);
   const clones = specs.map((s) => {
-    const c = b.add(root, 0, [p.clone, ...s.objective, p.think], Math.min(s.budget, cfg.cloneBudgetCap));
+    const c = b.add(root, index, [p.clone, ...s.objective, ...refs(s).flatMap((r) => [p.doc, ...r.doc]), p.think], Math.min(s.budget, cfg.cloneBudgetCap));
     record.clones.push(c.id);
     b.sample(c, s.tokens);
     c.finish = 'answer';
@@ -169,10 +184,52 @@ function arithSetup(item: TaskItem): { expr: Expr; reversed: boolean } | string 
   return { expr: parseExpr(item.prompt, meta.knobs.reversed), reversed: meta.knobs.reversed };
 }
 
-/** The root's rollout input for an item (prompt ids: the prompt text then <think>). */
-export function rolloutItem(item: TaskItem, tok: TextTokenizer): RolloutItem {
-  if (item.docs?.length) throw new Error('rolloutItem: items with documents arrive with the multi-hop task');
-  return { itemId: item.id, prompt: rootPromptIds(item, tok) };
+/** Tokens the monolithic view leaves free for the root to write by default: a 4-hop tiny chain (4 steps of 8 tokens, then `<answer> NAME <eos>`). */
+export const MONO_VIEW_RESERVE = 36;
+
+export interface RolloutViewOptions {
+  /**
+   * `keys` (default): the root's prompt is the item's prompt (for multi-hop QA: the question and the paragraph
+   * keys, never the paragraphs), and clones get paragraphs through `<ctx> KEY`. `inline`: the monolithic view,
+   * for the baseline without clones: the question and every paragraph that fits `window − reserve` tokens
+   * (monolithicPromptIds). Items without documents look the same in both views.
+   */
+  view?: 'keys' | 'inline';
+  /** the root window the inline view must fit (default 128, the RolloutConfig default rootWindow) */
+  window?: number;
+  /** tokens the inline view leaves free for the root to write (default MONO_VIEW_RESERVE) */
+  reserve?: number;
+}
+
+/**
+ * The monolithic view's prompt ids of an item: for multi-hop QA the question, then `|PARAGRAPH` for the
+ * paragraphs in the item's order while the prompt (with its closing <think>) stays within `window − reserve`
+ * tokens (the first paragraph that does not fit ends the list), then <think>; `included` counts the paragraphs
+ * it holds. Any other item: its prompt (rootPromptIds), all of it.
+ */
+export function monolithicPromptIds(item: TaskItem, tok: TextTokenizer, opts: Pick<RolloutViewOptions, 'window' | 'reserve'> = {}): { ids: number[]; included: number } {
+  if (!item.docs?.length) return { ids: rootPromptIds(item, tok), included: 0 };
+  if (item.task !== 'multihop') throw new Error(`monolithicPromptIds: no monolithic view for task "${item.task}" with documents`);
+  const limit = (opts.window ?? 128) - (opts.reserve ?? MONO_VIEW_RESERVE);
+  const mh = { ...item, meta: MultihopMetaSchema.parse(item.meta) } as MultihopItem;
+  const { text, included } = multihopMonoText(mh, (t) => encodeChecked(tok, t).length + 1 <= limit);
+  return { ids: [...encodeChecked(tok, text), tok.id('<think>')], included };
+}
+
+/** The documents of an item as the engine's store (keys and texts as token ids); undefined without documents. */
+export function itemDocStore(item: TaskItem, tok: TextTokenizer): DocStore | undefined {
+  if (!item.docs?.length) return undefined;
+  return docStore(item.docs.map((d) => ({ key: encodeChecked(tok, d.key), doc: encodeChecked(tok, d.text) })));
+}
+
+/**
+ * The root's rollout input for an item: prompt ids (the prompt text then <think>, or the monolithic view with
+ * `view: 'inline'`) and the item's documents as the DocStore that `<ctx> KEY` references read.
+ */
+export function rolloutItem(item: TaskItem, tok: TextTokenizer, opts: RolloutViewOptions = {}): RolloutItem {
+  const prompt = opts.view === 'inline' ? monolithicPromptIds(item, tok, opts).ids : rootPromptIds(item, tok);
+  const docs = itemDocStore(item, tok);
+  return { itemId: item.id, prompt, ...(docs ? { docs } : {}) };
 }
 
 /** Countdown's monolithic trace: the canonical answer's operations as steps, then the answer expression. */
@@ -193,9 +250,41 @@ function countdownMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConf
   return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
 }
 
-/** The monolithic trace: the root solves step by step and answers. */
-export function monolithicTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig): TraceResult {
+/**
+ * Multi-hop QA's monolithic trace: the root's prompt is the monolithic view for cfg.rootWindow (opts.reserve);
+ * it writes one step per hop and answers. Refused when a paragraph the chain needs is not in the view.
+ */
+function multihopMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, opts: MonolithicOptions): TraceResult {
+  const m = MultihopMetaSchema.parse(item.meta);
+  const view = monolithicPromptIds(item, tok, { window: cfg.rootWindow, reserve: opts.reserve });
+  const inView = new Set(m.world.slice(0, view.included).map((e) => e.name));
+  const missing = m.chain.slice(0, -1).filter((e) => !inView.has(e));
+  if (missing.length) return { ok: false, reason: `the paragraphs of ${missing.join(', ')} are not in the monolithic view (${view.included} of ${m.world.length} paragraphs fit the ${cfg.rootWindow}-token window)` };
+  const p = protocolTokens(tok);
+  const b = new TreeBuilder();
+  const root = b.add(null, null, view.ids, cfg.rootBudget);
+  const steps = m.path.map((r, i) => multihopStep(m.chain[i], r, m.chain[i + 1])).join('');
+  const answer = encodeChecked(tok, item.answer);
+  b.sample(root, [...encodeChecked(tok, steps), p.answer, ...answer, p.eos]);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+export interface MonolithicOptions {
+  /** multi-hop QA: tokens the monolithic view leaves free for the root to write (default MONO_VIEW_RESERVE) */
+  reserve?: number;
+}
+
+/**
+ * The monolithic trace: the root solves step by step and answers. For multi-hop QA the root's prompt is the
+ * monolithic view (rolloutItem with `view: 'inline'`, window cfg.rootWindow); replay with replayInputs.
+ */
+export function monolithicTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, opts: MonolithicOptions = {}): TraceResult {
   if (item.task === 'countdown') return countdownMonoTrace(item, tok, cfg);
+  if (item.task === 'multihop') return multihopMonoTrace(item, tok, cfg, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
   const p = protocolTokens(tok);
@@ -271,6 +360,7 @@ function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
  */
 export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions = {}): TraceResult {
   if (item.task === 'countdown') return countdownDelegationTrace(item, tok, cfg, rng, opts);
+  if (item.task === 'multihop') return multihopDelegationTrace(item, tok, cfg, rng, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
   const p = protocolTokens(tok);
@@ -467,13 +557,60 @@ function buildCdDelegation(
   return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
 }
 
-/** Inputs for replaying traces of several items in one runTrees call: items in order, scripts re-keyed by tree. */
+/**
+ * Multi-hop QA's delegation trace: the root (question and keys only) makes one call per hop, each with one clone
+ * that gets the current entity's paragraph by `<ctx> KEY`, and answers with the last return. Each clone's budget
+ * is drawn with `rng` among opts.budgets that cover its work and fit cfg. Refused when spawning is off, the item
+ * has more hops than cfg.maxCallsPerTree, or the tree does not fit cfg.
+ */
+function multihopDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions): TraceResult {
+  const m = MultihopMetaSchema.parse(item.meta);
+  const p = protocolTokens(tok);
+  const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
+  const budgetToken = budgetTokens(p, budgets);
+  if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
+  if (m.hops > cfg.maxCallsPerTree) return { ok: false, reason: `${m.hops} hops need ${m.hops} calls, maxCallsPerTree is ${cfg.maxCallsPerTree}` };
+  const byName = new Map(m.world.map((e) => [e.name, e]));
+  const docs = new Map((item.docs ?? []).map((d) => [d.key, d.text]));
+  const b = new TreeBuilder();
+  const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
+  for (const [i, r] of m.path.entries()) {
+    const at = byName.get(m.chain[i])!;
+    const answer = encodeChecked(tok, m.chain[i + 1]);
+    const work: CloneWork = {
+      objective: encodeChecked(tok, multihopObjective(at.name, r)),
+      refs: [{ key: encodeChecked(tok, at.key), doc: encodeChecked(tok, docs.get(at.key)!) }],
+      tokens: [...encodeChecked(tok, multihopStep(at.name, r, m.chain[i + 1])), p.answer, ...answer, p.eos],
+      answer,
+    };
+    const planned = budgetedSpecs([work], budgets, cfg, rng);
+    if (!planned.ok) return planned;
+    delegate(b, root, planned.specs, budgetToken, p, cfg);
+  }
+  const answer = encodeChecked(tok, item.answer);
+  b.sample(root, [p.answer, ...answer, p.eos]);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/**
+ * Inputs for replaying traces of several items in one runTrees call: items in order (each root's prompt is the
+ * one its trace starts from, so a multi-hop monolithic trace replays with its monolithic view), scripts re-keyed
+ * by tree.
+ */
 export function replayInputs(pairs: { item: TaskItem; trace: Trace }[], tok: TextTokenizer): { items: RolloutItem[]; scripts: Map<string, number[]> } {
   const scripts = new Map<string, number[]>();
   pairs.forEach(({ trace }, t) => {
     for (const [key, s] of trace.scripts) scripts.set(`${t}:${key.slice(key.indexOf(':') + 1)}`, s);
   });
-  return { items: pairs.map(({ item }) => rolloutItem(item, tok)), scripts };
+  const items = pairs.map(({ item, trace }) => {
+    const root = trace.tree.contexts[0];
+    return { ...rolloutItem(item, tok), prompt: root.ids.slice(0, root.promptLength) };
+  });
+  return { items, scripts };
 }
 
 /**

@@ -56,7 +56,7 @@ describe('task item JSONL', () => {
     ['an unknown key', [edit(0, (o) => (o.extra = 1))], 1, /\(top level\): unknown key "extra"/],
     ['a bad document', [edit(0, (o) => (o.docs = [{ key: 'K' }]))], 1, /docs\.0\.text: /],
     ['a duplicate id', [good[0], good[1], good[0]], 3, /id: "arith-id-1-0" duplicates the id on line 1/],
-    ['an unknown task', [edit(0, (o) => (o.task = 'chess'))], 1, /task: unknown task "chess" \(known: arith, countdown\)/],
+    ['an unknown task', [edit(0, (o) => (o.task = 'chess'))], 1, /task: unknown task "chess" \(known: arith, countdown, multihop\)/],
     ['a wrong answer', [good[0], edit(1, (o) => (o.answer = '1'))], 2, /answer: is "1", expected "/],
     ['a wrong value', [edit(0, (o) => (o.meta.value = '7'))], 1, /meta\.value: is 7, but the prompt evaluates to /],
     ['a bad knob', [edit(0, (o) => (o.meta.knobs.minOps = 'x'))], 1, /meta\.knobs\.minOps: Invalid input: expected number/],
