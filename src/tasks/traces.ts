@@ -26,11 +26,12 @@
  *   mono      the root's prompt is the monolithic view (the question and every paragraph that fits the root
  *             window, monolithicPromptIds); it writes one step `Bo.p=Ka;` per hop, then `<answer> NAME <eos>`;
  *             refused when a paragraph of the chain did not fit the view
- *   delegate  the root sees the question and the keys only (the item's prompt); per hop it spawns one clone,
- *             `<obj> Bo.p BUDGET <ctx> KEY` with the key of the current entity's paragraph, reads the return
- *             (the next entity) and goes on: one call per hop (calls per tree = hops), budgets drawn per call;
- *             a clone reads its paragraph, writes the step `Bo.p=Ka;` and answers `Ka`; the root answers
- *             with the last return
+ *   delegate  the root sees the question and the keys only (the item's prompt); for the first hops it
+ *             spawns one clone per hop, `<obj> Bo.p BUDGET <ctx> KEY` with the key of the current entity's
+ *             paragraph, and reads the return (the next entity); a clone reads its paragraph, writes the step
+ *             `Bo.p=Ka;` and answers `Ka`. When 2 or more hops remain, one clone gets the rest of the path
+ *             (`Ka.d.m`) and every paragraph (`<ctx>` per key) and writes their steps. The split point and
+ *             the budgets are drawn; the root answers with the last return
  * Every trace is checked against a RolloutConfig (windows, budgets, return length, clones per call, tree
  * tokens); an item whose trace does not fit is refused with a reason, never silently truncated.
  * Pure TS: no tfjs.
@@ -64,6 +65,12 @@ export interface DelegationOptions {
   maxClones?: number;
   /** budgets a clone spec may name, in tokens (each must be a budget token: 16, 32, 64, 128) */
   budgets?: number[];
+  /**
+   * multi-hop QA: the plans to draw from (default all): `chain` (one call per hop, one paragraph each), `whole`
+   * (one clone gets the question and every paragraph), `chain-rest` (one call per hop for the first hops, then
+   * one clone gets the rest of the path and every paragraph)
+   */
+  multihopPlans?: ('chain' | 'whole' | 'chain-rest')[];
 }
 
 export const DEFAULT_TRACE_BUDGETS = [16, 32, 64];
@@ -558,10 +565,14 @@ function buildCdDelegation(
 }
 
 /**
- * Multi-hop QA's delegation trace: the root (question and keys only) makes one call per hop, each with one clone
- * that gets the current entity's paragraph by `<ctx> KEY`, and answers with the last return. Each clone's budget
- * is drawn with `rng` among opts.budgets that cover its work and fit cfg. Refused when spawning is off, the item
- * has more hops than cfg.maxCallsPerTree, or the tree does not fit cfg.
+ * Multi-hop QA's delegation trace. The root (question and keys only) follows the chain for `perHop` hops with one
+ * call per hop, each with one clone that gets the current entity's paragraph by `<ctx> KEY`; when hops remain
+ * after that (at least 2), one more call hands the rest of the path to a single clone that gets every paragraph
+ * (the root does not know which it will need). perHop = hops is the pure chain (calls = hops); perHop = 0 hands
+ * the whole question to one clone. The plan is drawn with `rng` among those that fit cfg (opts.multihopPlans
+ * restricts it): a kind (chain, whole, chain-rest) uniformly, then its split point; each clone's budget among
+ * opts.budgets that cover its work. Refused when spawning is off
+ * or no plan fits (calls per tree, windows, budgets).
  */
 function multihopDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions): TraceResult {
   const m = MultihopMetaSchema.parse(item.meta);
@@ -569,21 +580,60 @@ function multihopDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: Rollou
   const budgets = opts.budgets ?? DEFAULT_TRACE_BUDGETS;
   const budgetToken = budgetTokens(p, budgets);
   if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
-  if (m.hops > cfg.maxCallsPerTree) return { ok: false, reason: `${m.hops} hops need ${m.hops} calls, maxCallsPerTree is ${cfg.maxCallsPerTree}` };
-  const byName = new Map(m.world.map((e) => [e.name, e]));
+  // the plans by kind: perHop = hops (chain), 0 (whole), 1..hops-2 (chain-rest); a kind is drawn first, then its split
+  const kinds = new Map<string, number[]>([
+    ['chain', [m.hops]],
+    ['whole', m.hops >= 2 ? [0] : []],
+    ['chain-rest', Array.from({ length: Math.max(0, m.hops - 2) }, (_, j) => j + 1)],
+  ]);
+  const plans = shuffled(rng, [...kinds.keys()].filter((k) => (!opts.multihopPlans || opts.multihopPlans.includes(k as 'chain')) && kinds.get(k)!.length)).flatMap((k) => shuffled(rng, kinds.get(k)!));
+  let reason = 'no plan allowed by opts.multihopPlans';
+  for (const perHop of plans) {
+    const r = buildMultihopDelegation(item, m, perHop, tok, p, cfg, rng, budgets, budgetToken);
+    if (r.ok) return r;
+    reason = r.reason;
+  }
+  return { ok: false, reason: plans.length > 1 ? `no plan fits: ${reason}` : reason };
+}
+
+function buildMultihopDelegation(
+  item: TaskItem,
+  m: MultihopItem['meta'],
+  perHop: number,
+  tok: TextTokenizer,
+  p: ProtocolTokens,
+  cfg: RolloutConfig,
+  rng: Rng,
+  budgets: number[],
+  budgetToken: Map<number, number>,
+): TraceResult {
+  const calls = perHop + (perHop < m.hops ? 1 : 0);
+  if (calls > cfg.maxCallsPerTree) return { ok: false, reason: `${calls} calls (${perHop} of one hop${perHop < m.hops ? ', one for the rest' : ''}), maxCallsPerTree is ${cfg.maxCallsPerTree}` };
   const docs = new Map((item.docs ?? []).map((d) => [d.key, d.text]));
+  const ref = (e: { key: string }) => ({ key: encodeChecked(tok, e.key), doc: encodeChecked(tok, docs.get(e.key)!) });
+  const byName = new Map(m.world.map((e) => [e.name, e]));
+  /** what a context writes for hops [from, to): one step each, then <answer> the entity reached */
+  const hopTokens = (from: number, to: number) => {
+    const answer = encodeChecked(tok, m.chain[to]);
+    const steps = m.path.slice(from, to).map((r, i) => multihopStep(m.chain[from + i], r, m.chain[from + i + 1])).join('');
+    return { tokens: [...encodeChecked(tok, steps), p.answer, ...answer, p.eos], answer };
+  };
   const b = new TreeBuilder();
   const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
-  for (const [i, r] of m.path.entries()) {
-    const at = byName.get(m.chain[i])!;
-    const answer = encodeChecked(tok, m.chain[i + 1]);
-    const work: CloneWork = {
-      objective: encodeChecked(tok, multihopObjective(at.name, r)),
-      refs: [{ key: encodeChecked(tok, at.key), doc: encodeChecked(tok, docs.get(at.key)!) }],
-      tokens: [...encodeChecked(tok, multihopStep(at.name, r, m.chain[i + 1])), p.answer, ...answer, p.eos],
-      answer,
-    };
-    const planned = budgetedSpecs([work], budgets, cfg, rng);
+  const works: CloneWork[] = m.path.slice(0, perHop).map((r, i) => ({
+    objective: encodeChecked(tok, multihopObjective(m.chain[i], r)),
+    refs: [ref(byName.get(m.chain[i])!)],
+    ...hopTokens(i, i + 1),
+  }));
+  if (perHop < m.hops) {
+    works.push({
+      objective: encodeChecked(tok, [m.chain[perHop], ...m.path.slice(perHop)].join('.')),
+      refs: m.world.map(ref),
+      ...hopTokens(perHop, m.hops),
+    });
+  }
+  for (const w of works) {
+    const planned = budgetedSpecs([w], budgets, cfg, rng);
     if (!planned.ok) return planned;
     delegate(b, root, planned.specs, budgetToken, p, cfg);
   }

@@ -281,9 +281,10 @@ const traceSets: [string, MultihopItem[], RolloutConfig][] = [
 ];
 
 describe('multihop delegation traces', () => {
-  it.each(traceSets)('%s: one call per hop, each clone gets the paragraph of the current entity; replayed to the right answer', async (_, items, c) => {
+  it.each(traceSets)('%s: one call per hop with the current paragraph, then maybe one clone for the rest with every paragraph; replayed to the right answer', async (name, items, c) => {
     const { pairs, trees } = await replayed(items, (item, i) => delegationTrace(item, tok, c, Rng.fromSeed(`mh-delegate:${i}`)), c);
     const budgets = new Set<number>();
+    const plans = new Set<string>();
     trees.forEach((tree, t) => {
       const { item, trace } = pairs[t];
       const m = item.meta;
@@ -292,35 +293,65 @@ describe('multihop delegation traces', () => {
       expect(tree.cost.malformed).toBe(0);
       const [root, ...clones] = tree.contexts;
       expect(tok.decode(root.ids.slice(0, root.promptLength))).toBe(`${item.prompt}<think>`);
-      expect(root.calls).toHaveLength(m.hops);
-      expect(clones).toHaveLength(m.hops);
+      expect(root.calls).toHaveLength(clones.length);
       expect(root.finish).toBe('answer');
       expect(tok.decode(root.answer!)).toBe(item.answer);
       expect(taskReward(item, tree, tok).components.correct).toBe(1);
       // the root never holds a paragraph
       for (const d of item.docs) expect(tok.decode(root.ids)).not.toContain(d.text);
+      const keyOf = (name: string) => m.world.find((e) => e.name === name)!.key;
+      const textOf = (key: string) => item.docs.find((d) => d.key === key)!.text;
+      // the last clone may take the rest of the path with every paragraph; the others take one hop each
+      const last = clones[clones.length - 1];
+      const rest = tok.decode(last.ids.slice(0, last.promptLength)).split('<doc>').length - 1 === item.docs.length && item.docs.length > 1;
+      const perHop = rest ? clones.length - 1 : clones.length;
+      if (rest) expect(m.hops - perHop).toBeGreaterThanOrEqual(2);
+      else expect(perHop).toBe(m.hops);
+      plans.add(!rest ? 'chain' : perHop === 0 ? 'whole' : 'chain-rest');
       clones.forEach((clone, h) => {
-        const at = m.world.find((e) => e.name === m.chain[h])!;
         expect(clone.callIndex).toBe(h);
         expect(root.calls[h].clones).toEqual([clone.id]);
-        expect(tok.decode(clone.ids.slice(0, clone.promptLength))).toBe(`<clone>${m.chain[h]}.${m.path[h]}<doc>${item.docs.find((d) => d.key === at.key)!.text}<think>`);
-        expect(tok.decode(clone.answer!)).toBe(m.chain[h + 1]);
+        expect(clone.finish).toBe('answer');
+        const prompt = tok.decode(clone.ids.slice(0, clone.promptLength));
+        const gen = tok.decode(clone.ids.slice(clone.promptLength));
+        if (h < perHop) {
+          expect(prompt).toBe(`<clone>${m.chain[h]}.${m.path[h]}<doc>${textOf(keyOf(m.chain[h]))}<think>`);
+          expect(gen).toBe(`${m.chain[h]}.${m.path[h]}=${m.chain[h + 1]};<answer>${m.chain[h + 1]}<eos>`);
+        } else {
+          expect(prompt).toBe(`<clone>${[m.chain[h], ...m.path.slice(h)].join('.')}${item.docs.map((d) => `<doc>${d.text}`).join('')}<think>`);
+          const steps = m.path.slice(h).map((r, i) => `${m.chain[h + i]}.${r}=${m.chain[h + i + 1]};`).join('');
+          expect(gen).toBe(`${steps}<answer>${item.answer}<eos>`);
+        }
         expect(clone.ids.length).toBeLessThanOrEqual(c.cloneWindow);
         budgets.add(clone.budget);
       });
-      expect(tok.decode(root.ids.slice(root.promptLength))).toMatch(/^(<spawn><obj>[^<]+<b\d+><ctx>[^<]+<\/spawn><ret>[^<]+<\/ret>)+<answer>[^<]+<eos>$/);
+      expect(tok.decode(root.ids.slice(root.promptLength))).toMatch(/^(<spawn><obj>[^<]+<b\d+>(<ctx>[^<]+)+<\/spawn><ret>[^<]+<\/ret>)+<answer>[^<]+<eos>$/);
       expect(root.ids.length).toBeLessThanOrEqual(c.rootWindow);
     });
     expect(budgets.size).toBeGreaterThan(1);
+    // ID items are short enough for a clone to hold every paragraph; OOD and reference items are not
+    expect([...plans].sort()).toEqual(name.includes('ood') || name.startsWith('reference') ? ['chain'] : ['chain', 'chain-rest', 'whole']);
   });
 
-  it('reads as one call per hop', () => {
-    const r = delegationTrace(evalId[1], tok, cfg, Rng.fromSeed('mh-delegate:1'));
-    expect(r.ok && traceText(r.trace, tok)).toMatch(/gen     <spawn><obj>(\w\w)\.\w<b\d+><ctx>\1<\/spawn>\n  eng     <ret>\w\w<\/ret>/);
+  it('reads as one call per hop, or one call with every paragraph', () => {
+    const chain = delegationTrace(evalId[1], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] });
+    expect(chain.ok && traceText(chain.trace, tok)).toMatch(/gen     <spawn><obj>(\w\w)\.\w<b\d+><ctx>\1<\/spawn>\n  eng     <ret>\w\w<\/ret>/);
+    const whole = delegationTrace(evalId[1], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['whole'] });
+    const keys = evalId[1].docs.map((d) => `<ctx>${d.key}`).join('');
+    expect(whole.ok && traceText(whole.trace, tok)).toMatch(new RegExp(`gen     <spawn><obj>${esc(evalId[1].prompt.split('?')[0])}<b(32|64)>${esc(keys)}</spawn>\n  eng     <ret>${evalId[1].answer}</ret>\n  gen     <answer>${evalId[1].answer}<eos>`));
+  });
+
+  it('the worked examples in docs/tasks.md are what the code produces', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```text\n((mono|delegate) trace of multihop-id-1-2\n[\s\S]*?)\n```/g)].map((m) => m[1]);
+    const item = evalId[2];
+    const made = [monolithicTrace(item, tok, cfg), ...(['chain', 'whole'] as const).map((plan) => delegationTrace(item, tok, cfg, Rng.fromSeed(2), { multihopPlans: [plan] }))];
+    expect(blocks).toEqual(made.map((r) => (r.ok ? traceText(r.trace, tok) : r.reason)));
   });
 
   it('refuses, naming why: more hops than calls, spawning off, a window too small', () => {
-    expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1))).toMatchObject({ ok: false, reason: '5 hops need 5 calls, maxCallsPerTree is 4' });
+    expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] })).toMatchObject({ ok: false, reason: '5 calls (5 of one hop), maxCallsPerTree is 4' });
+    expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/^no plan fits: /) });
     expect(delegationTrace(evalId[0], tok, RolloutConfigSchema.parse({ allowSpawn: false }), Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/spawn/) });
     expect(delegationTrace(evalId[0], tok, RolloutConfigSchema.parse({ cloneWindow: 20 }), Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/window/) });
   });
