@@ -44,11 +44,12 @@ export function loadEvalItems(task: string, split: string, opts: { limit?: numbe
 }
 
 /**
- * The rollout item a mode gives the engine: the hook where a monolithic baseline of a document task gets its
- * documents inlined into the root prompt (the root cannot hand them to clones when spawning is masked).
- * Today every mode uses the task's rollout item (src/tasks/traces.ts rolloutItem).
+ * The rollout item a mode gives the engine. With clones (`clones`) the root sees the task's prompt (for a
+ * document task: the question and the paragraph keys; clones read paragraphs through `<ctx> KEY`). Without
+ * clones (`mono`, `sc`) the root cannot hand documents to anyone, so it gets the monolithic view: the
+ * paragraphs inlined into its prompt as far as they fit `rootWindow` (src/tasks/traces.ts rolloutItem,
+ * view 'inline'). Items without documents look the same either way.
  */
-export function evalRolloutItem(item: TaskItem, tok: TextTokenizer, mode: EvalMode): RolloutItem {
-  void mode;
-  return rolloutItem(item, tok);
+export function evalRolloutItem(item: TaskItem, tok: TextTokenizer, mode: EvalMode, rootWindow: number): RolloutItem {
+  return mode === 'clones' ? rolloutItem(item, tok) : rolloutItem(item, tok, { view: 'inline', window: rootWindow });
 }

@@ -129,7 +129,7 @@ export async function evalPoint(
   if (s.mode !== 'clones' && s.rollout.allowSpawn) throw new Error(`evalPoint: mode ${s.mode} needs allowSpawn false`);
   const t0 = performance.now();
   const p = protocolTokens(tok);
-  const base = items.map((it) => evalRolloutItem(it, tok, s.mode));
+  const base = items.map((it) => evalRolloutItem(it, tok, s.mode, s.rollout.rootWindow));
   const all = base.flatMap((r) => Array.from({ length: s.samples }, () => r));
   const trees: Tree[] = [];
   let done = 0;

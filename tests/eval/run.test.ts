@@ -82,6 +82,21 @@ describe('evalPoint with scripted policies (known correctness and cost)', () => 
   });
 });
 
+describe('document tasks (multi-hop QA)', () => {
+  it('mono and sc give the root the inline view, clones the keys view: replayed traces are right in both', async () => {
+    const mh = loadEvalItems('multihop', 'id', { limit: 4 }).items;
+    const cfg = { ...TRACE_ROLLOUT, temperature: 0 };
+    for (const [mode, kind, rollout] of [['clones', 'delegate', cfg], ['mono', 'mono', { ...cfg, allowSpawn: false }]] as const) {
+      const scripts = traceScripts(mh, tok, kind);
+      const res = await evalPoint(mh, tok, new ScriptedPolicy(scripts), { mode, samples: 1, rollout, chunk: 3, reward: taskReward });
+      expect(res.records.map((r) => r.correct), mode).toEqual([1, 1, 1, 1]);
+      const prompt = res.trees[0].contexts[0].ids.slice(0, res.trees[0].contexts[0].promptLength);
+      expect(tok.decode(prompt).includes('|'), `${mode}: paragraphs inline`).toBe(mode === 'mono');
+      if (mode === 'clones') expect(res.records.every((r) => r.clones > 0)).toBe(true);
+    }
+  });
+});
+
 describe('selfcest eval end to end on a tiny random-weight model', () => {
   let ck = '';
   beforeAll(async () => {
