@@ -104,7 +104,8 @@ export const evalCommand: CommandModule<object, Args> = {
     const runName = path.basename(path.dirname(path.resolve(dir)));
     const label = a.label ?? `${runName}-${a.mode}`;
     const out = a.out ?? path.join('runs', 'eval', `${label}-${a.task}-${splitName(a.split)}`);
-    const temperature = a.temperature ?? (a.mode === 'sc' ? undefined : 0);
+    // greedy unless asked otherwise (--temperature or --set temperature=...); sc keeps the checkpoint's temperature
+    const temperature = a.temperature ?? (a.mode === 'sc' || a.set.some((s) => s.startsWith('temperature=')) ? undefined : 0);
     const log = (l: string) => process.stderr.write(l + '\n');
     let progress: Progress | null = null;
     let last = 0;

@@ -90,10 +90,10 @@ export function savedRollout(runConfig: unknown, ctx: number): Record<string, un
 
 /** The rollout config of one point (see the file comment for the order); errors name the source. */
 export function resolveRollout(base: RolloutBase, mode: EvalMode, overrides: Record<string, SweepValue> = {}): RolloutConfig {
-  let raw = applyOverrides(savedRollout(base.runConfig, base.ctx), base.set ?? []) as Record<string, unknown>;
-  if ('allowSpawn' in raw && (base.set ?? []).some((s) => s.startsWith('allowSpawn='))) {
+  if ((base.set ?? []).some((s) => s.trim().startsWith('allowSpawn='))) {
     throw new SelfcestError('--set allowSpawn=...: spawning is chosen by --mode (clones: allowed; mono, sc: masked)');
   }
+  let raw = applyOverrides(savedRollout(base.runConfig, base.ctx), base.set ?? []) as Record<string, unknown>;
   if (base.temperature !== undefined) raw = { ...raw, temperature: base.temperature };
   if (base.topK !== undefined) raw = { ...raw, topK: base.topK };
   raw = { ...raw, allowSpawn: mode === 'clones' };
