@@ -13,6 +13,7 @@ import { rolloutCommand } from './rollout.ts';
 import { dataCommand } from './data.ts';
 import { evalCommand } from './eval.ts';
 import { compareCommand } from './compare.ts';
+import { experimentCommand } from './experiment.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -26,6 +27,7 @@ try {
     .command(traceCommand)
     .command(evalCommand)
     .command(compareCommand)
+    .command(experimentCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

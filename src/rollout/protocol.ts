@@ -31,6 +31,11 @@ export const RolloutConfigSchema = z
     /** a clone's budget when its spec names none, and the most any spec may grant */
     defaultCloneBudget: z.number().int().min(1).default(32),
     cloneBudgetCap: z.number().int().min(1).default(128),
+    /**
+     * learned: a spec's budget token sets its clone's budget (capped by cloneBudgetCap); fixed: budget tokens
+     * still parse but every clone gets defaultCloneBudget (the ablation of learned budgets)
+     */
+    cloneBudgets: z.enum(['learned', 'fixed']).default('learned'),
     /** answer tokens returned to the parent per clone (longer answers are truncated) */
     returnTokens: z.number().int().min(1).default(16),
     /** after a malformed call: inject the error segment and go on, or end the tree */
@@ -119,7 +124,10 @@ export function parseCall(body: readonly number[], p: ProtocolTokens, cfg: Rollo
     while (i < body.length && !p.special.has(body[i])) objective.push(body[i++]);
     if (objective.length === 0) return { ok: false, reason: 'empty-objective' };
     let budget = cfg.defaultCloneBudget;
-    if (i < body.length && p.budgets.has(body[i])) budget = Math.min(p.budgets.get(body[i++])!, cfg.cloneBudgetCap);
+    if (i < body.length && p.budgets.has(body[i])) {
+      const asked = p.budgets.get(body[i++])!;
+      if (cfg.cloneBudgets === 'learned') budget = Math.min(asked, cfg.cloneBudgetCap);
+    }
     const refs: number[][] = [];
     while (i < body.length && body[i] === p.ctx) {
       i++;

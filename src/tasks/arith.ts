@@ -59,12 +59,19 @@ export type ArithKnobsInput = z.input<typeof ArithKnobsSchema>;
  * so that one step is learnable by a from-scratch model of ~1 M parameters; a monolithic solution fits the
  * default 128-token window up to ~7 operations and mostly not at 8–10, where a delegation still fits
  * (docs/tasks.md). ID starts at 2 operations and reaches 6 because a 3-clone split needs ≥ 5. `reference`:
- * the reference generator's operands (3–7 digits, values ≤ 16 digits).
+ * the reference generator's operands (3–7 digits, values ≤ 16 digits). `sums`: signed sums of 1–2-digit operands
+ * (no ×, no parentheses; every value ≤ 3 digits), ID 2–7 operations, OOD 10–14: the calibration run's task
+ * (../shared/notes/tiny-scale-calibration.md), whose per-step skill a tiny model learns; a monolithic OOD
+ * solution passes the 128-token window while a delegation still fits.
  */
 export const ARITH_PRESETS = {
   tiny: {
     id: { minOps: 2, maxOps: 6, minDigits: 1, maxDigits: 2, maxResultDigits: 6, maxStepDigits: 6 },
     ood: { minOps: 8, maxOps: 10, minDigits: 1, maxDigits: 2, maxResultDigits: 6, maxStepDigits: 6 },
+  },
+  sums: {
+    id: { minOps: 2, maxOps: 7, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
+    ood: { minOps: 10, maxOps: 14, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
   },
   reference: {
     id: { minOps: 3, maxOps: 6 },

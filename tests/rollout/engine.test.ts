@@ -20,6 +20,8 @@ describe('protocol parser', () => {
     const ok = parseCall(T('<obj>', 'a', '<b16>', '<ctx>', 'K1', '<obj>', 'bc'), p, cfg, docs);
     expect(ok).toEqual({ ok: true, specs: [{ objective: T('a'), budget: 16, refs: [T('K1')] }, { objective: T('bc'), budget: 24, refs: [] }] });
     expect(parseCall(T('<obj>', 'a', '<b128>'), p, { ...cfg, cloneBudgetCap: 64 }, docs)).toMatchObject({ ok: true, specs: [{ budget: 64 }] });
+    // fixed budgets (the ablation): the token parses but every clone gets defaultCloneBudget
+    expect(parseCall(T('<obj>', 'a', '<b128>', '<obj>', 'b', '<b16>'), p, { ...cfg, cloneBudgets: 'fixed', defaultCloneBudget: 40 }, docs)).toMatchObject({ ok: true, specs: [{ budget: 40 }, { budget: 40 }] });
     expect(parseCall(T('a'), p, cfg, docs)).toEqual({ ok: false, reason: 'parse' });
     expect(parseCall(T('<obj>'), p, cfg, docs)).toEqual({ ok: false, reason: 'empty-objective' });
     expect(parseCall(T('<obj>', 'a', '<ctx>', 'K9'), p, cfg, docs)).toEqual({ ok: false, reason: 'unknown-ref' });

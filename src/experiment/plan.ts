@@ -1,0 +1,94 @@
+/**
+ * The stages of an experiment, in order, as `selfcest` command lines (so every stage can be rerun by hand and
+ * docs can quote them). Pure: nothing runs here. Layout under the experiment directory:
+ *
+ *   configs/seed-<s>-sft.json, configs/seed-<s>-<arm>.json   the resolved stage configs
+ *   seed-<s>/sft, seed-<s>/<arm>                              run directories (checkpoints, metrics.jsonl)
+ *   eval/<arm>-s<s>-<split>, eval/<arm>-sc-s<s>-<split>        eval directories (selfcest eval)
+ *   report/                                                   selfcest compare's HTML + markdown (or --report)
+ *   stages.jsonl                                              one line per finished stage: CPU and wall seconds
+ *   commands.sh                                               every stage's command line
+ */
+import * as path from 'node:path';
+import { splitName } from '../eval/items.ts';
+import { experimentTask, seedConfigs, type ExperimentConfig } from './config.ts';
+
+export type StageKind = 'train' | 'eval' | 'compare';
+
+export interface Stage {
+  /** unique, e.g. sft-s1, grpo-clones-s1, eval-mono-s1-ood */
+  name: string;
+  kind: StageKind;
+  /** selfcest arguments */
+  args: string[];
+  /** run or eval directory the stage writes (the report dir for compare) */
+  out: string;
+  /** a config file the stage reads, with its content (written before the stage runs) */
+  config?: { file: string; value: unknown };
+  /** train stages: the step the run must reach to count as done */
+  steps?: number;
+}
+
+export interface PlanOptions {
+  dir: string;
+  report: string;
+  /** the experiment config file (for error messages) */
+  source: string;
+}
+
+export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
+  const task = experimentTask(cfg);
+  const stages: Stage[] = [];
+  const evalDirs: string[] = [];
+  const ev = cfg.eval;
+  const common = (split: string) => [
+    '--task', task, '--split', split, '--seed', '1', '--threads', String(ev.threads), '--bootstrap', String(ev.bootstrap), '--traces', String(ev.traces),
+    ...(ev.n !== undefined ? ['--n', String(ev.n)] : []),
+  ];
+  for (const seed of cfg.seeds) {
+    const { sft, arms } = seedConfigs(cfg, seed, o.source);
+    const sftDir = path.join(o.dir, `seed-${seed}`, 'sft');
+    const sftFile = path.join(o.dir, 'configs', `seed-${seed}-sft.json`);
+    stages.push({
+      name: `sft-s${seed}`, kind: 'train', out: sftDir, config: { file: sftFile, value: sft },
+      args: ['train', '--config', sftFile, '--out', sftDir, '--resume', 'auto'],
+      steps: sft.train.steps,
+    });
+    for (const arm of cfg.arms) {
+      const runDir = path.join(o.dir, `seed-${seed}`, arm.name);
+      const file = path.join(o.dir, 'configs', `seed-${seed}-${arm.name}.json`);
+      const value = { ...arms[arm.name], init: sftDir };
+      stages.push({
+        name: `grpo-${arm.name}-s${seed}`, kind: 'train', out: runDir, config: { file, value },
+        args: ['train', '--config', file, '--out', runDir, '--resume', 'auto'],
+        steps: value.train.steps,
+      });
+      for (const split of ev.splits) {
+        const out = path.join(o.dir, 'eval', `${arm.name}-s${seed}-${splitName(split)}`);
+        evalDirs.push(out);
+        stages.push({
+          name: `eval-${arm.name}-s${seed}-${splitName(split)}`, kind: 'eval', out,
+          args: ['eval', '--checkpoint', runDir, ...common(split), '--mode', arm.eval, '--temperature', '0', '--label', `${arm.name} s${seed}`, '--out', out,
+            ...ev.sweep.flatMap((s) => ['--sweep', s])],
+        });
+        if (arm.sc) {
+          const scOut = path.join(o.dir, 'eval', `${arm.name}-sc-s${seed}-${splitName(split)}`);
+          evalDirs.push(scOut);
+          stages.push({
+            name: `eval-${arm.name}-sc-s${seed}-${splitName(split)}`, kind: 'eval', out: scOut,
+            args: ['eval', '--checkpoint', runDir, ...common(split), '--mode', 'sc', '--temperature', String(ev.scTemperature), '--label', `${arm.name}-sc s${seed}`,
+              '--out', scOut, '--sweep', `samples=${ev.scSamples.join(',')}`],
+          });
+        }
+      }
+    }
+  }
+  stages.push({ name: 'compare', kind: 'compare', out: o.report, args: ['compare', ...evalDirs, '--out', o.report] });
+  return stages;
+}
+
+/** A stage's command line as a shell would take it. */
+export function commandLine(s: Stage): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['npm run -s selfcest --', ...s.args.map(q)].join(' ');
+}

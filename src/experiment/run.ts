@@ -1,0 +1,121 @@
+/**
+ * Run an experiment's stages in order, each as a `selfcest` child process (a crash loses at most the stage in
+ * flight: train stages resume from their latest checkpoint, finished stages are skipped). Every stage's output
+ * goes to the terminal with a `[k/N stage]` prefix and to logs/<stage>.log; its CPU seconds (all threads of the
+ * child, from process.resourceUsage) and wall seconds go to stages.jsonl.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findLatest, loadCheckpoint } from '../checkpoint/store.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { writeFileAtomic } from '../util/jsonl.ts';
+import { formatDuration } from '../util/progress.ts';
+import { commandLine, type Stage } from './plan.ts';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/selfcest.mjs');
+
+export interface StageRecord {
+  stage: string;
+  status: 'done' | 'skipped';
+  command: string;
+  cpu_s: number;
+  wall_s: number;
+  finished_at: string;
+}
+
+/** Whether a stage's output is already complete (then it is skipped). */
+export function stageDone(s: Stage): boolean {
+  if (s.kind === 'train') {
+    const latest = fs.existsSync(s.out) ? findLatest(s.out) : null;
+    return latest !== null && loadCheckpoint(latest).state.step >= (s.steps ?? Infinity);
+  }
+  if (s.kind === 'eval') {
+    const f = path.join(s.out, 'eval.json');
+    if (!fs.existsSync(f)) return false;
+    try {
+      return (JSON.parse(fs.readFileSync(f, 'utf8')) as { complete?: boolean }).complete === true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+export interface RunOptions {
+  dir: string;
+  log?: (line: string) => void;
+  /** run the CLI with these extra arguments appended to every stage (e.g. --backend wasm) */
+  extraArgs?: string[];
+}
+
+export async function runStages(stages: readonly Stage[], o: RunOptions): Promise<StageRecord[]> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  fs.mkdirSync(path.join(o.dir, 'logs'), { recursive: true });
+  writeFileAtomic(path.join(o.dir, 'commands.sh'), `#!/bin/sh\n# every stage of this experiment, in order (written by selfcest experiment)\nset -e\n${stages.map(commandLine).join('\n')}\n`);
+  const records: StageRecord[] = [];
+  const t0 = performance.now();
+  for (const [k, s] of stages.entries()) {
+    const tag = `[${k + 1}/${stages.length} ${s.name}]`;
+    if (s.config) {
+      fs.mkdirSync(path.dirname(s.config.file), { recursive: true });
+      writeFileAtomic(s.config.file, JSON.stringify(s.config.value, null, 2) + '\n');
+    }
+    const rec = { stage: s.name, command: commandLine(s), finished_at: '' };
+    if (stageDone(s)) {
+      log(`${tag} already complete in ${s.out}: skipped`);
+      records.push({ ...rec, status: 'skipped', cpu_s: 0, wall_s: 0, finished_at: new Date().toISOString() });
+      continue;
+    }
+    log(`${tag} ${rec.command}   (elapsed ${formatDuration((performance.now() - t0) / 1000)})`);
+    const args = [...s.args, ...(s.kind === 'eval' ? ['--overwrite'] : []), ...(s.kind !== 'compare' ? (o.extraArgs ?? []) : [])];
+    const usage = await runChild(args, path.join(o.dir, 'logs', `${s.name}.log`), tag, log);
+    const r: StageRecord = { ...rec, status: 'done', cpu_s: usage.cpu, wall_s: usage.wall, finished_at: new Date().toISOString() };
+    records.push(r);
+    fs.appendFileSync(path.join(o.dir, 'stages.jsonl'), JSON.stringify(r) + '\n');
+    log(`${tag} done: ${r.cpu_s.toFixed(0)} CPU s, ${formatDuration(r.wall_s)} wall`);
+  }
+  return records;
+}
+
+/** Run `selfcest <args>`, teeing its output; resolves with CPU seconds (user + system, all threads) and wall seconds. */
+function runChild(args: string[], logFile: string, tag: string, log: (l: string) => void): Promise<{ cpu: number; wall: number }> {
+  const usageFile = `${logFile}.rusage.json`;
+  fs.rmSync(usageFile, { force: true });
+  const out = fs.createWriteStream(logFile);
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, SELFCEST_RUSAGE: usageFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const pipe = (stream: NodeJS.ReadableStream) => {
+      let buf = '';
+      stream.on('data', (d: Buffer) => {
+        out.write(d);
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop()!;
+        for (const l of lines) if (!l.startsWith('var Module')) log(`${tag} ${l.slice(0, 400)}`);
+      });
+      stream.on('end', () => buf && log(`${tag} ${buf.slice(0, 400)}`));
+    };
+    pipe(child.stdout!);
+    pipe(child.stderr!);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      out.end();
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) {
+        reject(new SelfcestError(`stage ${tag} failed (${signal ?? `exit ${code}`}); its output is in ${logFile}. Fix the cause and rerun: finished stages are skipped, train stages resume.`));
+        return;
+      }
+      let cpu = NaN;
+      try {
+        const u = JSON.parse(fs.readFileSync(usageFile, 'utf8')) as { userCPUTime: number; systemCPUTime: number };
+        cpu = (u.userCPUTime + u.systemCPUTime) / 1e6;
+      } catch {
+        /* the child could not report: CPU time unknown */
+      }
+      resolve({ cpu, wall });
+    });
+  });
+}

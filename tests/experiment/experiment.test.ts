@@ -1,0 +1,91 @@
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadExperiment } from '../../src/experiment/config.ts';
+import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
+import { stageDone } from '../../src/experiment/run.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'exp-'));
+
+/** A tiny experiment: a 1-layer model, a few steps, 2 eval items; `extra` merges over it. */
+function tinyConfig(extra: Record<string, unknown> = {}) {
+  return {
+    name: 'tiny',
+    seeds: [1],
+    sft: {
+      model: { vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 },
+      train: { task: 'sft', steps: 2, batchSize: 4, evalItems: 2, heldOutEvery: 0, logEvery: 1 },
+      sft: { name: 'arith', preset: 'sums' },
+    },
+    grpo: { grpo: { prompts: 1, groupSize: 2 }, task: { name: 'arith', preset: 'sums' }, train: { steps: 1 }, rollout: { rootBudget: 24, defaultCloneBudget: 16 } },
+    eval: { splits: ['data/eval/arith-sums-id.jsonl'], n: 2, scSamples: [2], bootstrap: 20, traces: 1 },
+    quick: ['grpo.train.steps=2'],
+    ...extra,
+  };
+}
+
+function writeConfig(value: unknown): string {
+  const f = path.join(tmp(), 'exp.json');
+  fs.writeFileSync(f, JSON.stringify(value));
+  return f;
+}
+
+describe('experiment config and plan', () => {
+  it('validates every stage config up front and applies quick overrides only without --full', () => {
+    const f = writeConfig(tinyConfig());
+    expect(loadExperiment(f, { full: true }).grpo).toMatchObject({ train: { steps: 1 } });
+    expect(loadExperiment(f, { full: false }).grpo).toMatchObject({ train: { steps: 2 } });
+    expect(loadExperiment(f, { full: true, set: ['seeds=[4,5]'] }).seeds).toEqual([4, 5]);
+    expect(() => loadExperiment(writeConfig(tinyConfig({ arms: [{ name: 'x', set: ['rollout.allowSpawn=false'], eval: 'clones' }] })), { full: true })).toThrow(
+      /arm x is evaluated as clones but trains with rollout.allowSpawn false/,
+    );
+    expect(() => loadExperiment(writeConfig(tinyConfig({ arms: [{ name: 'a', eval: 'clones' }, { name: 'a', eval: 'clones' }] })), { full: true })).toThrow(/"a" appears twice/);
+    const badTask = tinyConfig();
+    (badTask.grpo as { task: unknown }).task = { name: 'countdown', preset: 'tiny' };
+    expect(() => loadExperiment(writeConfig(badTask), { full: true })).toThrow(/grpo.task.name is "countdown" but sft.sft.name is "arith"/);
+    expect(() => loadExperiment(writeConfig(tinyConfig({ seeds: [] })), { full: true })).toThrow(/seeds/);
+  });
+
+  it('plans SFT once per seed, every arm from that start with the same steps and seed, evals per split, one compare', () => {
+    const cfg = loadExperiment(writeConfig(tinyConfig({ seeds: [1, 2] })), { full: true });
+    const stages = planExperiment(cfg, { dir: 'X', report: 'R', source: 'exp.json' });
+    expect(stages.map((s) => s.name)).toEqual([
+      'sft-s1', 'grpo-clones-s1', 'eval-clones-s1-arith-sums-id', 'grpo-mono-s1', 'eval-mono-s1-arith-sums-id', 'eval-mono-sc-s1-arith-sums-id',
+      'sft-s2', 'grpo-clones-s2', 'eval-clones-s2-arith-sums-id', 'grpo-mono-s2', 'eval-mono-s2-arith-sums-id', 'eval-mono-sc-s2-arith-sums-id',
+      'compare',
+    ]);
+    const byName = new Map(stages.map((s) => [s.name, s]));
+    const arm = (n: string) => byName.get(n)!.config!.value as { init: string; train: { seed: number; steps: number }; rollout: { allowSpawn: boolean } };
+    expect(arm('grpo-clones-s2').init).toBe(path.join('X', 'seed-2', 'sft'));
+    expect(arm('grpo-mono-s2').init).toBe(path.join('X', 'seed-2', 'sft'));
+    expect([arm('grpo-clones-s2').train, arm('grpo-mono-s2').train].map((t) => [t.seed, t.steps])).toEqual([[2, 1], [2, 1]]);
+    expect([arm('grpo-clones-s1').rollout.allowSpawn, arm('grpo-mono-s1').rollout.allowSpawn]).toEqual([true, false]);
+    expect((byName.get('sft-s2')!.config!.value as { train: { seed: number } }).train.seed).toBe(2);
+    expect(byName.get('eval-mono-sc-s1-arith-sums-id')!.args).toEqual(expect.arrayContaining(['--mode', 'sc', '--sweep', 'samples=2']));
+    expect(byName.get('compare')!.args.filter((a) => a.startsWith('X/eval/'))).toHaveLength(6);
+    expect(commandLine(byName.get('eval-clones-s1-arith-sums-id')!)).toContain("--label 'clones s1'");
+  });
+});
+
+describe('selfcest experiment (child processes, end to end)', () => {
+  it('runs every stage, records CPU time, writes the report, and skips finished stages on a rerun', () => {
+    const dir = tmp();
+    const f = writeConfig(tinyConfig());
+    const run = () => execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', f, '--full', '--out', dir, '--backend', 'wasm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = run();
+    expect(out).toMatch(/\[1\/7 sft-s1\] .*step 2\/2/);
+    expect(out).toMatch(new RegExp(`report: ${path.join(dir, 'report', 'index.html')}`));
+    expect(fs.existsSync(path.join(dir, 'report', 'index.html'))).toBe(true);
+    const recs = fs.readFileSync(path.join(dir, 'stages.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(recs.map((r) => r.stage)).toHaveLength(7);
+    expect(recs.every((r) => r.cpu_s > 0 && r.wall_s > 0)).toBe(true);
+    const stages = planExperiment(loadExperiment(f, { full: true }), { dir, report: path.join(dir, 'report'), source: f });
+    expect(stages.filter((s) => s.kind !== 'compare').every(stageDone)).toBe(true);
+    // a rerun skips the 6 finished stages and rebuilds only the report
+    const again = run();
+    expect(again.match(/skipped/g)).toHaveLength(6);
+    expect(fs.readFileSync(path.join(dir, 'commands.sh'), 'utf8')).toContain('selfcest -- eval');
+  }, 240_000);
+});
