@@ -122,14 +122,19 @@ function budgetTokens(p: ProtocolTokens, budgets: readonly number[]): Map<number
   return byGrant;
 }
 
+/** The budget the engine gives a clone whose spec names `n` tokens (cloneBudgets 'fixed': always defaultCloneBudget). */
+function grantedBudget(n: number, cfg: RolloutConfig): number {
+  return cfg.cloneBudgets === 'fixed' ? cfg.defaultCloneBudget : Math.min(n, cfg.cloneBudgetCap);
+}
+
 /** Each clone gets a budget drawn from those that cover its work and fit the clone window; or the reason none fits. */
 function budgetedSpecs(works: readonly CloneWork[], budgets: readonly number[], cfg: RolloutConfig, rng: Rng): { ok: true; specs: CloneSpec[] } | { ok: false; reason: string } {
   const specs: CloneSpec[] = [];
   for (const w of works) {
     const need = w.tokens.length;
     const promptLength = w.objective.length + 2 + (w.refs ?? []).reduce((n, r) => n + 1 + r.doc.length, 0);
-    const fits = budgets.filter((n) => Math.min(n, cfg.cloneBudgetCap) >= need && promptLength + need <= cfg.cloneWindow);
-    if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (cap ${cfg.cloneBudgetCap}, window ${cfg.cloneWindow})` };
+    const fits = budgets.filter((n) => grantedBudget(n, cfg) >= need && promptLength + need <= cfg.cloneWindow);
+    if (!fits.length) return { ok: false, reason: `a clone needs ${need} tokens after a ${promptLength}-token prompt; no budget of ${budgets.join('/')} fits (${cfg.cloneBudgets === 'fixed' ? `fixed budgets of ${cfg.defaultCloneBudget}` : `cap ${cfg.cloneBudgetCap}`}, window ${cfg.cloneWindow})` };
     if (w.answer.length > cfg.returnTokens) return { ok: false, reason: `a clone's answer has ${w.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
     specs.push({ ...w, budget: rng.pick(fits) });
   }
@@ -149,7 +154,7 @@ function delegate(b: TreeBuilder, root: Context, specs: readonly CloneSpec[], bu
   const record: CallRecord = { index, start, end: root.ids.length, clones: [], malformed: null, injected: 0 };
   root.calls.push(record);
   const clones = specs.map((s) => {
-    const c = b.add(root, index, [p.clone, ...s.objective, ...refs(s).flatMap((r) => [p.doc, ...r.doc]), p.think], Math.min(s.budget, cfg.cloneBudgetCap));
+    const c = b.add(root, index, [p.clone, ...s.objective, ...refs(s).flatMap((r) => [p.doc, ...r.doc]), p.think], grantedBudget(s.budget, cfg));
     record.clones.push(c.id);
     b.sample(c, s.tokens);
     c.finish = 'answer';

@@ -349,6 +349,15 @@ describe('multihop delegation traces', () => {
     expect(blocks).toEqual(made.map((r) => (r.ok ? traceText(r.trace, tok) : r.reason)));
   });
 
+  it('with fixed clone budgets, every clone gets defaultCloneBudget, as the engine grants it', async () => {
+    const fixed = RolloutConfigSchema.parse({ cloneBudgets: 'fixed', defaultCloneBudget: 48 });
+    const { pairs, trees } = await replayed(evalId.slice(0, 30), (item, i) => delegationTrace(item, tok, fixed, Rng.fromSeed(i)), fixed);
+    trees.forEach((tree, t) => {
+      expect(tree.contexts).toEqual(pairs[t].trace.tree.contexts);
+      expect(tree.contexts.slice(1).every((c) => c.budget === 48)).toBe(true);
+    });
+  });
+
   it('refuses, naming why: more hops than calls, spawning off, a window too small', () => {
     expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] })).toMatchObject({ ok: false, reason: '5 calls (5 of one hop), maxCallsPerTree is 4' });
     expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/^no plan fits: /) });
