@@ -115,6 +115,8 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   const p = protocolTokens(tok);
   const rewardFn = makeReward(cfg.reward);
+  // with spawning masked the root cannot hand documents to clones: it sees them inlined (as far as they fit)
+  const view = cfg.rollout.allowSpawn ? {} : ({ view: 'inline', window: cfg.rollout.rootWindow } as const);
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
@@ -126,7 +128,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     for (let step = startStep; step < lastStep; step++) {
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
-      const { metrics } = await grpoStep(model, opt, dec, items.map((it) => rolloutItem(it, tok)), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
+      const { metrics } = await grpoStep(model, opt, dec, items.map((it) => rolloutItem(it, tok, view)), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
