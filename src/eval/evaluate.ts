@@ -92,8 +92,7 @@ export const EvalIndexSchema = z.looseObject({
         accuracy: EstimateSchema,
         passAtN: EstimateSchema,
         reward: EstimateSchema,
-        tokens: z.looseObject({ total: EstimateSchema, root: z.number().nullable(), clone: z.number().nullable() }),
-        criticalPath: EstimateSchema,
+        tokens: z.looseObject({ total: EstimateSchema, critical: EstimateSchema, root: z.number().nullable(), clone: z.number().nullable() }),
         calls: z.number().nullable(),
         clones: z.number().nullable(),
         malformedRate: z.number(),
@@ -208,7 +207,7 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     const a = summary.accuracy;
     log(
       `  accuracy ${pct(a.mean)} [${pct(a.lo)}, ${pct(a.hi)}]${pt.samples > 1 ? ` pass@${pt.samples} ${pct(summary.passAtN.mean)}` : ''}, ` +
-        `${summary.tokens.total.mean.toFixed(1)} tokens (critical path ${summary.criticalPath.mean.toFixed(1)}), ` +
+        `${summary.tokens.total.mean.toFixed(1)} tokens (critical path ${summary.tokens.critical.mean.toFixed(1)}), ` +
         `${summary.clones.toFixed(2)} clones/item, ${summary.itemsPerSecond.toFixed(2)} items/s`,
     );
   }

@@ -46,7 +46,7 @@ export interface CostAxis {
 
 export const COST_AXES: CostAxis[] = [
   { key: 'total', title: 'mean total tokens per item (log)', file: 'accuracy-vs-total.svg', cost: (s) => s.tokens.total.mean },
-  { key: 'critical', title: 'mean critical-path tokens per item (log)', file: 'accuracy-vs-critical.svg', cost: (s) => s.criticalPath.mean },
+  { key: 'critical', title: 'mean critical-path tokens per item (log)', file: 'accuracy-vs-critical.svg', cost: (s) => s.tokens.critical.mean },
 ];
 
 /** Splits in report order: id, ood, then the others by name. */
@@ -126,7 +126,7 @@ export function tableCells(r: ReportRow): string[] {
     r.samples > 1 ? `${pct(s.passAtN.mean)} (n=${r.samples})` : '–',
     ci(s.tokens.total, (x) => fmt(x)),
     `${fmt(s.tokens.root)} / ${fmt(s.tokens.clone)}`,
-    ci(s.criticalPath, (x) => fmt(x)),
+    ci(s.tokens.critical, (x) => fmt(x)),
     fmt(s.calls, 2),
     fmt(s.clones, 2),
     fmt(s.malformedRate, 3),

@@ -48,12 +48,13 @@ export interface ExampleRecord {
   /** sc: votes of the winning answer (0 when no sample answered) and which sample gave it (0 otherwise) */
   votes: number;
   sample: number;
-  /** tokens held by all contexts (prompt + sampled + injected), the root's and the clones' */
-  tokens: { total: number; root: number; clone: number };
+  /**
+   * tokens held by all contexts (prompt + sampled + injected), the root's and the clones', and the tokens on
+   * the tree's critical path (sc: the longest sample)
+   */
+  tokens: { total: number; critical: number; root: number; clone: number };
   /** tokens sampled by the policy, root and clones */
   generated: { root: number; clone: number };
-  /** tokens on the tree's critical path (sc: the longest sample) */
-  criticalPath: number;
   calls: number;
   clones: number;
   malformed: number;
@@ -103,9 +104,13 @@ export function exampleRecords(items: readonly TaskItem[], trees: readonly Tree[
       passAtN: right > 0 ? 1 : 0,
       votes: vote.votes,
       sample: Math.max(0, vote.index),
-      tokens: { total: sum((t) => t.cost.processedTokens), root: sum((t) => t.cost.rootTokens), clone: sum((t) => t.cost.cloneTokens) },
+      tokens: {
+        total: sum((t) => t.cost.processedTokens),
+        critical: max((t) => t.cost.criticalPathTokens),
+        root: sum((t) => t.cost.rootTokens),
+        clone: sum((t) => t.cost.cloneTokens),
+      },
       generated: { root: sum((t) => t.cost.rootGenerated), clone: sum((t) => t.cost.cloneGenerated) },
-      criticalPath: max((t) => t.cost.criticalPathTokens),
       calls: sum((t) => t.cost.calls),
       clones: sum((t) => t.cost.clones),
       malformed: sum((t) => t.cost.malformed),

@@ -14,12 +14,13 @@ export interface PointSummary {
   /** share of items with at least one right sample (= accuracy with one sample): the upper bound of a vote */
   passAtN: Estimate;
   reward: Estimate;
-  /** mean tokens per item held by all contexts (sc: summed over samples), with the root/clone split */
-  tokens: { total: Estimate; root: number; clone: number };
+  /**
+   * mean tokens per item held by all contexts (sc: summed over samples), on the critical path (sc: the longest
+   * sample), and the root/clone split of the total
+   */
+  tokens: { total: Estimate; critical: Estimate; root: number; clone: number };
   /** mean tokens per item sampled by the policy */
   generated: { root: number; clone: number };
-  /** mean critical-path tokens per item (sc: the longest sample) */
-  criticalPath: Estimate;
   /** means per item */
   calls: number;
   clones: number;
@@ -45,7 +46,7 @@ export function summarize(records: readonly ExampleRecord[], wallSeconds: number
       passAtN: col((r) => r.passAtN),
       reward: col((r) => r.reward),
       total: col((r) => r.tokens.total),
-      critical: col((r) => r.criticalPath),
+      critical: col((r) => r.tokens.critical),
     },
     Rng.fromSeed(`${seed}:bootstrap`),
     { resamples },
@@ -60,9 +61,8 @@ export function summarize(records: readonly ExampleRecord[], wallSeconds: number
     accuracy: ci.accuracy,
     passAtN: ci.passAtN,
     reward: ci.reward,
-    tokens: { total: ci.total, root: m((r) => r.tokens.root), clone: m((r) => r.tokens.clone) },
+    tokens: { total: ci.total, critical: ci.critical, root: m((r) => r.tokens.root), clone: m((r) => r.tokens.clone) },
     generated: { root: m((r) => r.generated.root), clone: m((r) => r.generated.clone) },
-    criticalPath: ci.critical,
     calls: m((r) => r.calls),
     clones: m((r) => r.clones),
     malformed: m((r) => r.malformed),

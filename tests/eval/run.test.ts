@@ -42,13 +42,13 @@ describe('evalPoint with scripted policies (known correctness and cost)', () => 
     res.records.forEach((r, i) => {
       const c = ref[i].cost;
       expect(r.id).toBe(items[i].id);
-      expect(r.tokens).toEqual({ total: c.processedTokens, root: c.rootTokens, clone: c.cloneTokens });
+      expect(r.tokens).toEqual({ total: c.processedTokens, critical: c.criticalPathTokens, root: c.rootTokens, clone: c.cloneTokens });
       expect(r.generated).toEqual({ root: c.rootGenerated, clone: c.cloneGenerated });
-      expect([r.criticalPath, r.calls, r.clones, r.malformed]).toEqual([c.criticalPathTokens, c.calls, c.clones, c.malformed]);
+      expect([r.calls, r.clones, r.malformed]).toEqual([c.calls, c.clones, c.malformed]);
       expect(r.finish).toBe('answer');
       expect([r.samples, r.right, r.passAtN]).toEqual([1, 1, 1]);
     });
-    expect(res.records.some((r) => r.clones > 0 && r.criticalPath < r.tokens.total)).toBe(true);
+    expect(res.records.some((r) => r.clones > 0 && r.tokens.critical < r.tokens.total)).toBe(true);
   });
 
   it('a wrong answer scores 0; mono mode needs spawning masked', async () => {
@@ -77,8 +77,8 @@ describe('evalPoint with scripted policies (known correctness and cost)', () => 
     expect([b.correct, b.right, b.passAtN, b.votes, b.answer, b.sample]).toEqual([0, 1, 1, 2, '55', 0]);
     const trees = res.trees.slice(3, 6);
     expect(b.tokens.total).toBe(trees.reduce((s, t) => s + t.cost.processedTokens, 0));
-    expect(b.criticalPath).toBe(Math.max(...trees.map((t) => t.cost.criticalPathTokens)));
-    expect(b.criticalPath).toBeLessThan(b.tokens.total);
+    expect(b.tokens.critical).toBe(Math.max(...trees.map((t) => t.cost.criticalPathTokens)));
+    expect(b.tokens.critical).toBeLessThan(b.tokens.total);
   });
 });
 
