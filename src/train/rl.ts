@@ -13,7 +13,9 @@ import { ModelConfigSchema } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
 import { loadPolicy } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
-import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
+import type { RolloutItem } from '../rollout/engine.ts';
+import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
+import type { TaskItem } from '../tasks/types.ts';
 import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.ts';
 import { rolloutItem } from '../tasks/traces.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
@@ -68,6 +70,14 @@ export interface RlOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The engine inputs of a step's items. With spawning masked the root cannot hand documents to clones, so a
+ * document task's root sees its paragraphs inlined (as far as they fit the root window): the monolithic view.
+ */
+export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, rollout: RolloutConfig): RolloutItem[] {
+  return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
+}
+
 export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   let cfg = cfgIn;
@@ -115,8 +125,6 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   const p = protocolTokens(tok);
   const rewardFn = makeReward(cfg.reward);
-  // with spawning masked the root cannot hand documents to clones: it sees them inlined (as far as they fit)
-  const view = cfg.rollout.allowSpawn ? {} : ({ view: 'inline', window: cfg.rollout.rootWindow } as const);
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
@@ -128,7 +136,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     for (let step = startStep; step < lastStep; step++) {
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
-      const { metrics } = await grpoStep(model, opt, dec, items.map((it) => rolloutItem(it, tok, view)), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
+      const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');

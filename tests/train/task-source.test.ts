@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { loadRunConfig } from '../../src/train/config.ts';
-import { RlConfigSchema } from '../../src/train/rl.ts';
+import { RlConfigSchema, rlRolloutItems } from '../../src/train/rl.ts';
 import { sftBatch } from '../../src/train/supervised.ts';
 import { taskItems, TaskSourceSchema } from '../../src/train/task-source.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
@@ -31,5 +31,20 @@ describe('task sources of training runs', () => {
     expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
     const mono = sftBatch({ ...cfg, sft: { ...cfg.sft, delegation: 0 } }, tok, Rng.fromSeed(3), 'train');
     expect(mono.B).toBe(6);
+  });
+});
+
+describe('GRPO rollout items', () => {
+  it('give a document task the keys view with spawning allowed and the inline (monolithic) view with it masked', () => {
+    const tok = loadTokenizer();
+    const items = taskItems(TaskSourceSchema.parse({ name: 'multihop' }), 'train', 2, 5);
+    const doc = items[0].docs![0].text;
+    const cfg = RlConfigSchema.parse({ mode: 'grpo', task: { name: 'multihop' } });
+    const [keys] = rlRolloutItems(items, tok, cfg.rollout);
+    const [inline] = rlRolloutItems(items, tok, { ...cfg.rollout, allowSpawn: false });
+    expect(tok.decode(keys.prompt)).not.toContain(doc);
+    expect(keys.docs).toBeDefined();
+    expect(tok.decode(inline.prompt)).toContain(doc);
+    expect(inline.prompt.length).toBeLessThanOrEqual(cfg.rollout.rootWindow);
   });
 });
