@@ -49,22 +49,32 @@ export const COST_AXES: CostAxis[] = [
   { key: 'critical', title: 'mean critical-path tokens per item (log)', file: 'accuracy-vs-critical.svg', cost: (s) => s.tokens.critical.mean },
 ];
 
-/** Splits in report order: id, ood, then the others by name. */
+/** Split columns in report order: by task prefix (if any), then id, ood, the others by name. */
 export function orderSplits(names: Iterable<string>): string[] {
-  const rank = (s: string) => (s === 'id' ? 0 : s === 'ood' ? 1 : 2);
-  return [...new Set(names)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const parts = (s: string) => {
+    const k = s.lastIndexOf(' ');
+    const split = s.slice(k + 1);
+    return { task: k < 0 ? '' : s.slice(0, k), rank: split === 'id' ? 0 : split === 'ood' ? 1 : 2 };
+  };
+  return [...new Set(names)].sort((a, b) => parts(a).task.localeCompare(parts(b).task) || parts(a).rank - parts(b).rank || a.localeCompare(b));
+}
+
+/** The column an eval is plotted in: its split, prefixed by its task when the report holds several tasks. */
+export function splitColumn(e: Pick<EvalIndex, 'task' | 'splitName'>, tasks: number): string {
+  return tasks > 1 ? `${e.task} ${e.splitName}` : e.splitName;
 }
 
 /** Table rows with frontier flags (per split and cost axis, over every series). */
 export function reportRows(evals: readonly EvalIndex[]): ReportRow[] {
+  const tasks = new Set(evals.map((e) => e.task)).size;
   const seen = new Map<string, number>();
   evals.forEach((e, i) => {
-    const key = `${e.label}\u0000${e.splitName}`;
-    if (seen.has(key)) throw new SelfcestError(`evals ${seen.get(key)! + 1} and ${i + 1} both have label "${e.label}" on split ${e.splitName}: give one another --label`);
+    const key = `${e.label}\u0000${splitColumn(e, tasks)}`;
+    if (seen.has(key)) throw new SelfcestError(`evals ${seen.get(key)! + 1} and ${i + 1} both have label "${e.label}" on split ${splitColumn(e, tasks)}: give one another --label`);
     seen.set(key, i);
   });
   const rows: ReportRow[] = evals.flatMap((e, i) =>
-    e.points.map((p) => ({ eval: i, series: e.label, split: e.splitName, mode: e.mode, point: p.name, samples: p.samples, items: p.summary.items, summary: p.summary, frontierTotal: false, frontierCritical: false })),
+    e.points.map((p) => ({ eval: i, series: e.label, split: splitColumn(e, tasks), mode: e.mode, point: p.name, samples: p.samples, items: p.summary.items, summary: p.summary, frontierTotal: false, frontierCritical: false })),
   );
   for (const split of orderSplits(rows.map((r) => r.split))) {
     const mine = rows.filter((r) => r.split === split);
@@ -182,6 +192,7 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
     if (!e.complete) opts.log?.(`note: ${dirs[i]} is incomplete (${e.points.length} points written)`);
   });
   const rows = reportRows(evals);
+  const tasks = new Set(evals.map((e) => e.task)).size;
   const splits = orderSplits(rows.map((r) => r.split));
   const title = opts.title ?? `Accuracy–cost report: ${[...new Set(evals.map((e) => e.task))].join(', ')}`;
   fs.mkdirSync(out, { recursive: true });
@@ -207,7 +218,7 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
         .forEach((tree, k) => {
           const href = `traces/${String(i + 1).padStart(2, '0')}-${safe(e.label)}-${safe(e.splitName)}/${safe(p.name)}-${k}.html`;
           writeFileAtomic(path.join(out, href), renderTreeHtml(tree, tok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
-          traces.push({ series: e.label, split: e.splitName, point: p.name, itemId: tree.itemId, href });
+          traces.push({ series: e.label, split: splitColumn(e, tasks), point: p.name, itemId: tree.itemId, href });
         });
     }
   });

@@ -97,3 +97,32 @@ describe('Pareto frontier', () => {
     expect(paretoFrontier([{ cost: 30, accuracy: 0.6 }, { cost: 20, accuracy: 0.6 }])).toEqual([1]);
   });
 });
+
+describe('report columns', () => {
+  it('orders split columns id, ood, others; by task when several tasks share a report', async () => {
+    const { orderSplits, splitColumn } = await import('../../src/eval/report.ts');
+    expect(orderSplits(['hard', 'ood', 'id', 'easy', 'id'])).toEqual(['id', 'ood', 'easy', 'hard']);
+    expect(orderSplits(['countdown ood', 'arith ood', 'countdown id', 'arith id'])).toEqual(['arith id', 'arith ood', 'countdown id', 'countdown ood']);
+    expect(splitColumn({ task: 'arith', splitName: 'ood' }, 1)).toBe('ood');
+    expect(splitColumn({ task: 'arith', splitName: 'ood' }, 2)).toBe('arith ood');
+  });
+
+  it('refuses two evals with one label on one split, and marks frontiers per split', async () => {
+    const { reportRows } = await import('../../src/eval/report.ts');
+    const est = (m: number) => ({ mean: m, lo: m, hi: m });
+    const point = (name: string, acc: number, total: number, critical: number) => ({ name, summary: { items: 1, accuracy: est(acc), tokens: { total: est(total), critical: est(critical) } } });
+    const ev = (label: string, splitName: string, points: ReturnType<typeof point>[]) => ({ label, task: 'arith', splitName, mode: 'clones', points }) as never;
+    expect(() => reportRows([ev('a', 'id', []), ev('a', 'id', [])])).toThrow(/both have label "a" on split id/);
+    const rows = reportRows([
+      ev('a', 'id', [point('p1', 0.5, 100, 40), point('p2', 0.6, 200, 90)]),
+      ev('b', 'id', [point('q1', 0.6, 150, 150)]),
+      ev('a', 'ood', [point('p1', 0.1, 300, 300)]),
+    ]);
+    expect(rows.map((r) => [r.series, r.split, r.point, r.frontierTotal, r.frontierCritical])).toEqual([
+      ['a', 'id', 'p1', true, true],
+      ['a', 'id', 'p2', false, true], // by total tokens, b's q1 is as accurate and cheaper
+      ['b', 'id', 'q1', true, false], // by critical path, a's p2 is as accurate and shorter
+      ['a', 'ood', 'p1', true, true],
+    ]);
+  });
+});
