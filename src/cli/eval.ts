@@ -66,6 +66,7 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('seed', { type: 'number', default: 1, describe: 'seed of the sampling and of the bootstrap; every sweep point uses the same seed' })
       .option('n', { type: 'number', describe: 'evaluate only the first N items of the split' })
       .option('sweep', {
+        alias: 'budget',
         type: 'string',
         array: true,
         default: [] as string[],
