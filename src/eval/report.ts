@@ -49,12 +49,12 @@ export const COST_AXES: CostAxis[] = [
   { key: 'critical', title: 'mean critical-path tokens per item (log)', file: 'accuracy-vs-critical.svg', cost: (s) => s.tokens.critical.mean },
 ];
 
-/** Split columns in report order: by task prefix (if any), then id, ood, the others by name. */
+/** Split columns in report order: by task prefix (if any), then id (or *-id), ood (or *-ood), the others by name. */
 export function orderSplits(names: Iterable<string>): string[] {
   const parts = (s: string) => {
     const k = s.lastIndexOf(' ');
     const split = s.slice(k + 1);
-    return { task: k < 0 ? '' : s.slice(0, k), rank: split === 'id' ? 0 : split === 'ood' ? 1 : 2 };
+    return { task: k < 0 ? '' : s.slice(0, k), rank: /(^|-)id$/.test(split) ? 0 : /(^|-)ood$/.test(split) ? 1 : 2 };
   };
   return [...new Set(names)].sort((a, b) => parts(a).task.localeCompare(parts(b).task) || parts(a).rank - parts(b).rank || a.localeCompare(b));
 }

@@ -102,6 +102,7 @@ describe('report columns', () => {
   it('orders split columns id, ood, others; by task when several tasks share a report', async () => {
     const { orderSplits, splitColumn } = await import('../../src/eval/report.ts');
     expect(orderSplits(['hard', 'ood', 'id', 'easy', 'id'])).toEqual(['id', 'ood', 'easy', 'hard']);
+    expect(orderSplits(['arith-sums-ood', 'hard', 'arith-sums-id'])).toEqual(['arith-sums-id', 'arith-sums-ood', 'hard']);
     expect(orderSplits(['countdown ood', 'arith ood', 'countdown id', 'arith id'])).toEqual(['arith id', 'arith ood', 'countdown id', 'countdown ood']);
     expect(splitColumn({ task: 'arith', splitName: 'ood' }, 1)).toBe('ood');
     expect(splitColumn({ task: 'arith', splitName: 'ood' }, 2)).toBe('arith ood');
