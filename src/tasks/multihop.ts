@@ -10,10 +10,10 @@
  *   docs                                                  the paragraphs by key; a clone receives one with `<ctx> KEY`
  *   monolithic view (multihopMonoText)                    the question and every paragraph that fits a window
  *
- * tiny, terse style (what a ~100k-parameter char-level model sees):
- *   question  Bo.p.d?                 prompt  Bo.p.d?Ka,Bo,Zu,Mi,Le        answer  Mi
- *   paragraph Bo:pKa,bZu   (Bo's p is Ka, Bo's b is Zu)
- *   a step    Bo.p=Ka;     (what a monolithic root or a clone writes for one hop)
+ * tiny (what a ~100k-parameter char-level model sees): one-letter names, facts written as steps
+ *   question  B.p.d?                  prompt  B.p.d?K,B,Z,M,L              answer  M
+ *   paragraph B.p=K,B.b=Z   (B's p is K, B's b is Z)
+ *   a step    B.p=K;        (what a monolithic root or a clone writes for one hop)
  *
  * Everything is ASCII letters, digits and punctuation, so it round-trips through the char-level tokenizer.
  * Pure TypeScript: no tfjs.
@@ -40,21 +40,25 @@ export const MultihopKnobsSchema = z
     maxFacts: z.int().min(1).default(3),
     /** the relation names (lowercase words); facts of one paragraph use distinct relations */
     relations: z.array(z.string().regex(RELATION, 'a relation is 1-8 lowercase letters')).min(1).default(['pal', 'boss', 'mom', 'dad', 'kin', 'tutor']),
-    /** name shape: 2 = consonant + vowel (`Bo`, 75 names), 3 = consonant + vowel + consonant (`Bok`, 1050 names) */
-    nameLength: z.union([z.literal(2), z.literal(3)]).default(2),
+    /** name shape: 1 = a capital letter (`B`, 26 names), 2 = consonant + vowel (`Bo`, 75), 3 = consonant + vowel + consonant (`Bok`, 1050) */
+    nameLength: z.union([z.literal(1), z.literal(2), z.literal(3)]).default(2),
     /** the names an item draws from: the first `names` of the fixed name list for `nameLength` */
     names: z.int().min(2).default(40),
     /** paragraph keys: `name` (the key is the entity's name, also the paragraph's title), `code` (a 2-character code `q7`; the prompt lists `code:Name`) */
     keys: z.enum(['name', 'code']).default('name'),
-    /** text style: `terse` (`Bo.p.d?`, `Bo:pKa,dMi`) or `prose` (`Who is the d of the p of Bo?`, `Bo's p is Ka. Bo's d is Mi.`) */
-    style: z.enum(['terse', 'prose']).default('terse'),
+    /**
+     * text style: `facts` (question `Bo.p.d?`, paragraph `Bo.p=Ka,Bo.d=Mi`: every fact written as the step that
+     * uses it), `terse` (`Bo.p.d?`, `Bo:pKa,dMi`: a title, then relation and value) or `prose`
+     * (`Who is the d of the p of Bo?`, `Bo's p is Ka. Bo's d is Mi.`)
+     */
+    style: z.enum(['facts', 'terse', 'prose']).default('terse'),
   })
   .refine((k) => k.minHops <= k.maxHops, { message: 'minHops must be <= maxHops', path: ['minHops'] })
   .refine((k) => k.minDistractors <= k.maxDistractors, { message: 'minDistractors must be <= maxDistractors', path: ['minDistractors'] })
   .refine((k) => k.minFacts <= k.maxFacts, { message: 'minFacts must be <= maxFacts', path: ['minFacts'] })
   .refine((k) => new Set(k.relations).size === k.relations.length, { message: 'relations must be distinct', path: ['relations'] })
   .refine((k) => k.maxFacts <= k.relations.length, { message: 'maxFacts must be <= the number of relations', path: ['maxFacts'] })
-  .refine((k) => k.names <= namePool(k.nameLength).length, { message: 'more names than the name list holds (75 of length 2, 1050 of length 3)', path: ['names'] })
+  .refine((k) => k.names <= namePool(k.nameLength).length, { message: 'more names than the name list holds (26 of length 1, 75 of length 2, 1050 of length 3)', path: ['names'] })
   .refine((k) => k.maxHops + 1 + k.maxDistractors <= k.names, { message: 'names must cover maxHops + 1 + maxDistractors entities', path: ['names'] })
   .refine((k) => k.keys === 'name' || k.maxHops + 1 + k.maxDistractors <= 260, { message: 'at most 260 paragraphs with code keys', path: ['maxDistractors'] });
 export type MultihopKnobs = z.infer<typeof MultihopKnobsSchema>;
@@ -62,17 +66,18 @@ export type MultihopKnobsInput = z.input<typeof MultihopKnobsSchema>;
 
 /**
  * Named knob settings per split (train uses the id knobs). ID: 2–4 hops; OOD: more hops and more distractors.
- * `tiny`: 2-character names from 20, 4 one-letter relations (p b m d), 2 facts per paragraph, terse text, names
- *   as keys. One hop is one lookup a tiny model can learn; ID items fit one 128-token window as the monolithic
- *   view (question + every paragraph + the chain), OOD items do not (docs/tasks.md has the numbers).
+ * `tiny`: one-letter names from 20, 4 one-letter relations (p b m d), 2 facts per paragraph written as steps
+ *   (`facts`: `B.p=K`), names as keys. One hop is one copy a tiny model can learn (the step's left side appears
+ *   once in the context, followed by the answer); ID items fit one 128-token window as the monolithic view
+ *   (question + every paragraph + the chain), OOD items do not (docs/tasks.md has the numbers).
  * `reference`: 3-character names from 300, 6 relation words, 3–4 facts per paragraph, prose, code keys, 8–16
  *   distractors (like 2WikiMultihopQA/MuSiQue's 10–20 paragraphs): every item is far beyond 128 tokens.
  */
 export type MultihopPreset = 'tiny' | 'reference';
 export const MULTIHOP_PRESETS: Record<MultihopPreset, { id: MultihopKnobsInput; ood: MultihopKnobsInput }> = {
   tiny: {
-    id: { minHops: 2, maxHops: 4, minDistractors: 1, maxDistractors: 2, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 2, names: 20, keys: 'name', style: 'terse' },
-    ood: { minHops: 5, maxHops: 5, minDistractors: 3, maxDistractors: 6, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 2, names: 20, keys: 'name', style: 'terse' },
+    id: { minHops: 2, maxHops: 4, minDistractors: 1, maxDistractors: 2, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+    ood: { minHops: 5, maxHops: 6, minDistractors: 3, maxDistractors: 6, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
   },
   reference: {
     id: { minHops: 2, maxHops: 4, minDistractors: 8, maxDistractors: 16, minFacts: 3, maxFacts: 4, nameLength: 3, names: 300, keys: 'code', style: 'prose' },
@@ -92,11 +97,11 @@ const FINALS = 'bdgklmnprstvxz';
 const pools = new Map<number, string[]>();
 
 /** The fixed name list for a length (shuffled once with a fixed seed, so the first N names are varied). */
-export function namePool(length: 2 | 3): string[] {
+export function namePool(length: 1 | 2 | 3): string[] {
   let pool = pools.get(length);
   if (!pool) {
-    const all: string[] = [];
-    for (const c of CONSONANTS) for (const v of VOWELS) {
+    const all: string[] = length === 1 ? [...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'] : [];
+    if (length > 1) for (const c of CONSONANTS) for (const v of VOWELS) {
       if (length === 2) all.push(c + v);
       else for (const f of FINALS) all.push(c + v + f);
     }
@@ -124,14 +129,15 @@ export interface Entity {
   facts: [string, string][];
 }
 
-/** The question: terse `Bo.p.d?` (hop order), prose `Who is the d of the p of Bo?`. */
+/** The question: terse and facts `Bo.p.d?` (hop order), prose `Who is the d of the p of Bo?`. */
 export function multihopQuestion(start: string, path: readonly string[], style: MultihopKnobs['style']): string {
-  if (style === 'terse') return `${[start, ...path].join('.')}?`;
+  if (style !== 'prose') return `${[start, ...path].join('.')}?`;
   return `Who is ${[...path].reverse().map((r) => `the ${r} of `).join('')}${start}?`;
 }
 
-/** A paragraph: terse `Bo:pKa,dMi`, prose `Bo's p is Ka. Bo's d is Mi.` */
+/** A paragraph: facts `Bo.p=Ka,Bo.d=Mi`, terse `Bo:pKa,dMi`, prose `Bo's p is Ka. Bo's d is Mi.` */
 export function multihopParagraph(e: Pick<Entity, 'name' | 'facts'>, style: MultihopKnobs['style']): string {
+  if (style === 'facts') return e.facts.map(([r, v]) => `${e.name}.${r}=${v}`).join(',');
   if (style === 'terse') return `${e.name}:${e.facts.map(([r, v]) => r + v).join(',')}`;
   return e.facts.map(([r, v]) => `${e.name}'s ${r} is ${v}.`).join(' ');
 }
@@ -139,7 +145,7 @@ export function multihopParagraph(e: Pick<Entity, 'name' | 'facts'>, style: Mult
 /** The key list the root sees: `Ka,Bo,Zu` (name keys) or `q7:Ka,a3:Bo` (code keys, with titles); prose puts ` Keys: ` before it and spaces after commas. */
 export function multihopKeyList(world: readonly Entity[], keys: MultihopKnobs['keys'], style: MultihopKnobs['style']): string {
   const parts = world.map((e) => (keys === 'name' ? e.key : `${e.key}:${e.name}`));
-  return style === 'terse' ? parts.join(',') : ` Keys: ${parts.join(', ')}.`;
+  return style !== 'prose' ? parts.join(',') : ` Keys: ${parts.join(', ')}.`;
 }
 
 /** The root's prompt of a delegation rollout: the question, then the keys. */
@@ -278,7 +284,7 @@ export function generateMultihop(opts: { split: Split; n: number; seed: number |
 
 // ---------------------------------------------------------------------------------------------------- checks
 
-const NAME = { 2: /^[A-Z][a-z]$/, 3: /^[A-Z][a-z][a-z]$/ } as const;
+const NAME = { 1: /^[A-Z]$/, 2: /^[A-Z][a-z]$/, 3: /^[A-Z][a-z][a-z]$/ } as const;
 
 /**
  * Task-level check of a record: meta fields; the world (names from the knobs' list, distinct; keys distinct and

@@ -196,8 +196,8 @@ function arithSetup(item: TaskItem): { expr: Expr; reversed: boolean } | string 
   return { expr: parseExpr(item.prompt, meta.knobs.reversed), reversed: meta.knobs.reversed };
 }
 
-/** Tokens the monolithic view leaves free for the root to write by default: a 4-hop tiny chain (4 steps of 8 tokens, then `<answer> NAME <eos>`). */
-export const MONO_VIEW_RESERVE = 36;
+/** Tokens the monolithic view leaves free for the root to write by default: a 4-hop tiny chain (4 steps `B.p=K;` of 6 tokens, then `<answer> NAME <eos>`). */
+export const MONO_VIEW_RESERVE = 28;
 
 export interface RolloutViewOptions {
   /**

@@ -49,6 +49,8 @@ describe('multihop text format', () => {
     expect(multihopQuestion('Bo', ['p', 'd'], 'terse')).toBe('Bo.p.d?');
     expect(multihopQuestion('Bok', ['pal', 'dad'], 'prose')).toBe('Who is the dad of the pal of Bok?');
     expect(multihopParagraph(WORLD[0], 'terse')).toBe('Ka:dMi,pLe');
+    expect(multihopParagraph(WORLD[0], 'facts')).toBe('Ka.d=Mi,Ka.p=Le');
+    expect(multihopQuestion('B', ['p', 'd'], 'facts')).toBe('B.p.d?');
     expect(multihopParagraph({ name: 'Kab', facts: [['pal', 'Lom'], ['boss', 'Sir']] }, 'prose')).toBe("Kab's pal is Lom. Kab's boss is Sir.");
     expect(multihopPrompt('Bo', ['p', 'd'], WORLD, { keys: 'name', style: 'terse' })).toBe('Bo.p.d?Ka,Le,Bo,Zu,Mi');
     const coded = WORLD.map((e, i) => ({ ...e, key: `k${i}` }));
@@ -57,6 +59,7 @@ describe('multihop text format', () => {
   });
 
   it('name lists are fixed, distinct and of the right shape', () => {
+    expect([...namePool(1)].sort().join('')).toBe('ABCDEFGHIJKLMNOPQRSTUVWXYZ');
     const two = namePool(2);
     const three = namePool(3);
     expect(two).toHaveLength(75);
@@ -86,7 +89,7 @@ describe('multihop solver', () => {
   });
 
   it('an item built from a hand-written world has the chain and answer of the solver and passes the check', () => {
-    const k = multihopKnobs('tiny', 'id', { minDistractors: 1, maxDistractors: 1, minHops: 3, maxHops: 3, names: 75 });
+    const k = multihopKnobs('tiny', 'id', { minDistractors: 1, maxDistractors: 1, minHops: 3, maxHops: 3, nameLength: 2, names: 75, style: 'terse' });
     const item = multihopItemFrom(WORLD, 'Bo', ['p', 'd', 'm'], k, 'id', 'hand-1');
     expect(item.answer).toBe('Zu');
     expect(item.meta.chain).toEqual(['Bo', 'Ka', 'Mi', 'Zu']);
@@ -112,7 +115,7 @@ describe('multihop generator', () => {
 
   it.each([
     ['tiny', 'id', [2, 4], [1, 2]],
-    ['tiny', 'ood', [5, 5], [3, 6]],
+    ['tiny', 'ood', [5, 6], [3, 6]],
     ['reference', 'id', [2, 4], [8, 16]],
     ['reference', 'ood', [5, 6], [16, 24]],
   ] as const)('%s %s: hops and distractors within the knobs, every record passes the check, every string round-trips', (preset, split, hops, distractors) => {
@@ -335,7 +338,7 @@ describe('multihop delegation traces', () => {
 
   it('reads as one call per hop, or one call with every paragraph', () => {
     const chain = delegationTrace(evalId[1], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] });
-    expect(chain.ok && traceText(chain.trace, tok)).toMatch(/gen     <spawn><obj>(\w\w)\.\w<b\d+><ctx>\1<\/spawn>\n  eng     <ret>\w\w<\/ret>/);
+    expect(chain.ok && traceText(chain.trace, tok)).toMatch(/gen     <spawn><obj>(\w+)\.\w<b\d+><ctx>\1<\/spawn>\n  eng     <ret>\w+<\/ret>/);
     const whole = delegationTrace(evalId[1], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['whole'] });
     const keys = evalId[1].docs.map((d) => `<ctx>${d.key}`).join('');
     expect(whole.ok && traceText(whole.trace, tok)).toMatch(new RegExp(`gen     <spawn><obj>${esc(evalId[1].prompt.split('?')[0])}<b(32|64)>${esc(keys)}</spawn>\n  eng     <ret>${evalId[1].answer}</ret>\n  gen     <answer>${evalId[1].answer}<eos>`));
@@ -359,7 +362,8 @@ describe('multihop delegation traces', () => {
   });
 
   it('refuses, naming why: more hops than calls, spawning off, a window too small', () => {
-    expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] })).toMatchObject({ ok: false, reason: '5 calls (5 of one hop), maxCallsPerTree is 4' });
+    const h = evalOod[0].meta.hops;
+    expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1), { multihopPlans: ['chain'] })).toMatchObject({ ok: false, reason: `${h} calls (${h} of one hop), maxCallsPerTree is 4` });
     expect(delegationTrace(evalOod[0], tok, cfg, Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/^no plan fits: /) });
     expect(delegationTrace(evalId[0], tok, RolloutConfigSchema.parse({ allowSpawn: false }), Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/spawn/) });
     expect(delegationTrace(evalId[0], tok, RolloutConfigSchema.parse({ cloneWindow: 20 }), Rng.fromSeed(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/window/) });
