@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadExperiment } from '../experiment/config.ts';
 import { commandLine, planExperiment } from '../experiment/plan.ts';
+import { publishExperiment } from '../experiment/publish.ts';
 import { runStages } from '../experiment/run.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { formatDuration } from '../util/progress.ts';
@@ -14,6 +15,7 @@ interface Args {
   report?: string;
   set: string[];
   'dry-run': boolean;
+  publish: boolean;
   backend?: string;
 }
 
@@ -28,6 +30,11 @@ export const experimentCommand: CommandModule<object, Args> = {
       .option('report', { type: 'string', describe: 'report directory [default: <out>/report]' })
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override an experiment config key, e.g. --set seeds=[1] (repeatable)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the stage commands and exit' })
+      .option('publish', {
+        type: 'boolean',
+        default: false,
+        describe: 'afterwards copy the report and run records to docs/results/<name> and every run\'s final weights (no optimizer) to checkpoints/results/<name>, to commit',
+      })
       .option('backend', { type: 'string', choices: ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'], describe: 'passed to every stage' })
       .example('$0 experiment', 'the quick version (minutes on 2 cores); prints where the report is')
       .example('$0 experiment --full --config configs/experiments/arith.json', 'the full recipe (hours); rerun the same command to continue after an interruption') as never,
@@ -46,8 +53,13 @@ export const experimentCommand: CommandModule<object, Args> = {
     console.log(`experiment ${cfg.name} (${a.full ? 'full recipe' : 'quick version'}): ${stages.length} stages, seeds ${cfg.seeds.join(', ')}, arms ${cfg.arms.map((x) => x.name).join(', ')} -> ${dir}`);
     const t0 = performance.now();
     const recs = await runStages(stages, { dir, extraArgs: a.backend ? ['--backend', a.backend] : [] });
-    const cpu = recs.reduce((s, r) => s + (Number.isFinite(r.cpu_s) ? r.cpu_s : 0), 0);
+    const cpu = recs.reduce((s, r) => s + (r.cpu_s ?? 0), 0);
     console.log(`experiment ${cfg.name} done in ${formatDuration((performance.now() - t0) / 1000)} (${cpu.toFixed(0)} CPU s in the stages run now); stage times in ${path.join(dir, 'stages.jsonl')}`);
+    if (a.publish) {
+      const name = path.basename(dir);
+      const written = publishExperiment(stages, { dir, report, results: path.join('docs', 'results', name), checkpoints: path.join('checkpoints', 'results', name) });
+      console.log(`published: ${written.join(', ')}`);
+    }
     console.log(`report: ${path.join(report, 'index.html')} (markdown: ${path.join(report, 'report.md')})`);
   },
 };

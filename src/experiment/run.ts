@@ -8,22 +8,26 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { findLatest, loadCheckpoint } from '../checkpoint/store.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { writeFileAtomic } from '../util/jsonl.ts';
+import { validate } from '../util/config-file.ts';
+import { readJsonl, writeFileAtomic } from '../util/jsonl.ts';
 import { formatDuration } from '../util/progress.ts';
 import { commandLine, type Stage } from './plan.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/selfcest.mjs');
 
-export interface StageRecord {
-  stage: string;
-  status: 'done' | 'skipped';
-  command: string;
-  cpu_s: number;
-  wall_s: number;
-  finished_at: string;
-}
+export const StageRecordSchema = z.object({
+  stage: z.string(),
+  status: z.enum(['done', 'skipped']),
+  command: z.string(),
+  /** null when the child could not report its CPU time */
+  cpu_s: z.number().nullable(),
+  wall_s: z.number(),
+  finished_at: z.string(),
+});
+export type StageRecord = z.infer<typeof StageRecordSchema>;
 
 /** Whether a stage's output is already complete (then it is skipped). */
 export function stageDone(s: Stage): boolean {
@@ -74,13 +78,13 @@ export async function runStages(stages: readonly Stage[], o: RunOptions): Promis
     const r: StageRecord = { ...rec, status: 'done', cpu_s: usage.cpu, wall_s: usage.wall, finished_at: new Date().toISOString() };
     records.push(r);
     fs.appendFileSync(path.join(o.dir, 'stages.jsonl'), JSON.stringify(r) + '\n');
-    log(`${tag} done: ${r.cpu_s.toFixed(0)} CPU s, ${formatDuration(r.wall_s)} wall`);
+    log(`${tag} done: ${r.cpu_s === null ? '?' : r.cpu_s.toFixed(0)} CPU s, ${formatDuration(r.wall_s)} wall`);
   }
   return records;
 }
 
 /** Run `selfcest <args>`, teeing its output; resolves with CPU seconds (user + system, all threads) and wall seconds. */
-function runChild(args: string[], logFile: string, tag: string, log: (l: string) => void): Promise<{ cpu: number; wall: number }> {
+function runChild(args: string[], logFile: string, tag: string, log: (l: string) => void): Promise<{ cpu: number | null; wall: number }> {
   const usageFile = `${logFile}.rusage.json`;
   fs.rmSync(usageFile, { force: true });
   const out = fs.createWriteStream(logFile);
@@ -108,7 +112,7 @@ function runChild(args: string[], logFile: string, tag: string, log: (l: string)
         reject(new SelfcestError(`stage ${tag} failed (${signal ?? `exit ${code}`}); its output is in ${logFile}. Fix the cause and rerun: finished stages are skipped, train stages resume.`));
         return;
       }
-      let cpu = NaN;
+      let cpu: number | null = null;
       try {
         const u = JSON.parse(fs.readFileSync(usageFile, 'utf8')) as { userCPUTime: number; systemCPUTime: number };
         cpu = (u.userCPUTime + u.systemCPUTime) / 1e6;
@@ -118,4 +122,10 @@ function runChild(args: string[], logFile: string, tag: string, log: (l: string)
       resolve({ cpu, wall });
     });
   });
+}
+
+/** The stage records of an experiment directory (stages.jsonl), checked line by line. */
+export function readStageRecords(dir: string): StageRecord[] {
+  const f = path.join(dir, 'stages.jsonl');
+  return fs.existsSync(f) ? readJsonl(f, (obj, where) => validate(StageRecordSchema, obj, where)) : [];
 }

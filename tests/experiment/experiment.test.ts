@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadExperiment } from '../../src/experiment/config.ts';
 import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
+import { publishExperiment } from '../../src/experiment/publish.ts';
 import { stageDone } from '../../src/experiment/run.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'exp-'));
@@ -87,5 +88,13 @@ describe('selfcest experiment (child processes, end to end)', () => {
     const again = run();
     expect(again.match(/skipped/g)).toHaveLength(6);
     expect(fs.readFileSync(path.join(dir, 'commands.sh'), 'utf8')).toContain('selfcest -- eval');
+    // publishing: the report and records, and each run's weights without optimizer moments
+    const pub = tmp();
+    publishExperiment(stages, { dir, report: path.join(dir, 'report'), results: path.join(pub, 'results'), checkpoints: path.join(pub, 'ckpt') });
+    expect(fs.existsSync(path.join(pub, 'results', 'report', 'index.html'))).toBe(true);
+    const readme = fs.readFileSync(path.join(pub, 'results', 'README.md'), 'utf8');
+    expect(readme).toMatch(/\| sft-s1 \| \d+ \| \d+ \| `npm run -s selfcest -- train/);
+    expect(fs.readdirSync(path.join(pub, 'ckpt', 'seed-1', 'mono')).sort()).toEqual(['model.safetensors', 'state.json']);
+    expect(fs.existsSync(path.join(pub, 'ckpt', 'seed-1', 'sft', 'model.safetensors'))).toBe(true);
   }, 240_000);
 });

@@ -1,0 +1,65 @@
+/**
+ * Publish a finished experiment into the repository: the report and the run records under docs/results/<name>/,
+ * and each run's final weights (model.safetensors + state.json, no optimizer moments) under
+ * checkpoints/results/<name>/seed-<s>/<run>/. A README in the results dir lists every stage with its command,
+ * CPU seconds and wall seconds (from stages.jsonl).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findLatest, MODEL_FILE, STATE_FILE } from '../checkpoint/store.ts';
+import { SelfcestError } from '../util/errors.ts';
+import type { Stage } from './plan.ts';
+import { readStageRecords } from './run.ts';
+
+export interface PublishOptions {
+  /** the experiment directory (runs/experiments/<name>) */
+  dir: string;
+  report: string;
+  results: string;
+  checkpoints: string;
+}
+
+export function publishExperiment(stages: readonly Stage[], o: PublishOptions): string[] {
+  if (!fs.existsSync(path.join(o.report, 'index.html'))) throw new SelfcestError(`${o.report}: no report to publish (run the experiment first)`);
+  const written: string[] = [];
+  fs.rmSync(o.results, { recursive: true, force: true });
+  fs.mkdirSync(o.results, { recursive: true });
+  fs.cpSync(o.report, path.join(o.results, 'report'), { recursive: true });
+  for (const f of ['experiment.json', 'commands.sh', 'stages.jsonl']) {
+    if (fs.existsSync(path.join(o.dir, f))) fs.copyFileSync(path.join(o.dir, f), path.join(o.results, f));
+  }
+  written.push(o.results);
+  for (const s of stages) {
+    if (s.kind !== 'train') continue;
+    const latest = findLatest(s.out);
+    if (!latest) throw new SelfcestError(`${s.out}: stage ${s.name} has no checkpoint to publish`);
+    const to = path.join(o.checkpoints, path.relative(o.dir, s.out));
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.mkdirSync(to, { recursive: true });
+    for (const f of [MODEL_FILE, STATE_FILE]) fs.copyFileSync(path.join(latest, f), path.join(to, f));
+    written.push(to);
+  }
+  const recs = readStageRecords(o.dir);
+  // the newest record of each stage (a stage rerun after a crash appends a second line)
+  const last = new Map(recs.map((r) => [r.stage, r]));
+  const rows = stages.map((s) => {
+    const r = last.get(s.name);
+    return `| ${s.name} | ${r?.cpu_s != null ? r.cpu_s.toFixed(0) : '–'} | ${r ? r.wall_s.toFixed(0) : '–'} | \`${(r?.command ?? '').replace(/\|/g, '\\|')}\` |`;
+  });
+  const cpu = [...last.values()].reduce((t, r) => t + (r.cpu_s ?? 0), 0);
+  const readme = [
+    `# Results: ${path.basename(o.results)}`,
+    '',
+    `Report: [report/index.html](report/index.html) ([markdown](report/report.md)). Final weights of every run: \`${o.checkpoints}/\`.`,
+    `The resolved experiment config is experiment.json; commands.sh reruns every stage by hand.`,
+    '',
+    `| stage | CPU s | wall s | command |`,
+    `|---|---|---|---|`,
+    ...rows,
+    '',
+    `Total: ${cpu.toFixed(0)} CPU s over the stages recorded in stages.jsonl (CPU s count every thread of the stage's process).`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(o.results, 'README.md'), readme);
+  return written;
+}
