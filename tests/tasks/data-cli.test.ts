@@ -88,7 +88,7 @@ describe('selfcest data', () => {
   it('the committed evaluation sets are what the documented commands generate, byte for byte', async () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^selfcest (data gen .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-ood.jsonl']);
     const dir = tmp();
     for (const [, command, file] of commands) {
       const out = path.join(dir, path.basename(file));
