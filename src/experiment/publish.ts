@@ -46,6 +46,7 @@ export function publishExperiment(stages: readonly Stage[], o: PublishOptions): 
     const r = last.get(s.name);
     return `| ${s.name} | ${r?.cpu_s != null ? r.cpu_s.toFixed(0) : '–'} | ${r ? r.wall_s.toFixed(0) : '–'} | \`${(r?.command ?? '').replace(/\|/g, '\\|')}\` |`;
   });
+  const curves = trainingCurves(stages);
   const cpu = [...last.values()].reduce((t, r) => t + (r.cpu_s ?? 0), 0);
   const readme = [
     `# Results: ${path.basename(o.results)}`,
@@ -59,7 +60,35 @@ export function publishExperiment(stages: readonly Stage[], o: PublishOptions): 
     '',
     `Total: ${cpu.toFixed(0)} CPU s over the stages recorded in stages.jsonl (CPU s count every thread of the stage's process).`,
     '',
+    ...curves,
   ].join('\n');
   fs.writeFileSync(path.join(o.results, 'README.md'), readme);
   return written;
+}
+
+const CURVE_KEYS = ['reward_mean', 'acc', 'clones_per_tree', 'calls_per_tree', 'malformed_rate', 'tokens_total', 'tokens_critical'] as const;
+
+/**
+ * GRPO training at a glance: per run, the means of the reward, accuracy, spawn rates and costs over the first and
+ * the last tenth of its steps (from metrics.jsonl), so a report can say how delegation moved during training.
+ */
+export function trainingCurves(stages: readonly Stage[]): string[] {
+  const rows: string[] = [];
+  for (const s of stages) {
+    const f = path.join(s.out, 'metrics.jsonl');
+    if (s.kind !== 'train' || !s.name.startsWith('grpo-') || !fs.existsSync(f)) continue;
+    const lines = fs
+      .readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    if (!lines.length) continue;
+    const k = Math.max(1, Math.round(lines.length / 10));
+    const mean = (part: Record<string, number>[], key: string) => part.reduce((t, m) => t + (m[key] ?? NaN), 0) / part.length;
+    for (const [when, part] of [[`steps 1–${k}`, lines.slice(0, k)], [`steps ${lines.length - k + 1}–${lines.length}`, lines.slice(-k)]] as const) {
+      rows.push(`| ${s.name} | ${when} | ${CURVE_KEYS.map((key) => mean(part, key).toFixed(key.startsWith('tokens') ? 1 : 3)).join(' | ')} |`);
+    }
+  }
+  if (!rows.length) return [];
+  return ['## GRPO training: first and last tenth of the steps (means)', '', `| run | steps | ${CURVE_KEYS.join(' | ')} |`, `|---|---|${CURVE_KEYS.map(() => '---|').join('')}`, ...rows, ''];
 }

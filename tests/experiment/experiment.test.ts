@@ -95,6 +95,9 @@ describe('selfcest experiment (child processes, end to end)', () => {
     const readme = fs.readFileSync(path.join(pub, 'results', 'README.md'), 'utf8');
     expect(readme).toMatch(/\| sft-s1 \| \d+ \| \d+ \| `npm run -s selfcest -- train/);
     expect(fs.readdirSync(path.join(pub, 'ckpt', 'seed-1', 'mono')).sort()).toEqual(['model.safetensors', 'state.json']);
+    // the GRPO curves table: one row per run for its first and its last tenth of the steps
+    expect(readme).toMatch(/\| grpo-clones-s1 \| steps 1–1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    expect(readme.match(/^\| grpo-(clones|mono)-s1 \| steps/gm)).toHaveLength(4);
     expect(fs.existsSync(path.join(pub, 'ckpt', 'seed-1', 'sft', 'model.safetensors'))).toBe(true);
   }, 240_000);
 });
