@@ -279,6 +279,15 @@ describe('checkpoint store', () => {
     expect(Array.from(got.optimizer[1].data)).toEqual([200]);
   });
 
+  it('loads a weights-only checkpoint only when the optimizer is optional', () => {
+    const dir = saveCheckpoint(path.join(tmp, 'weights'), data(5));
+    fs.rmSync(path.join(dir, 'optimizer.safetensors'));
+    expect(() => loadCheckpoint(dir)).toThrow(/optimizer.safetensors: missing/);
+    const got = loadCheckpoint(dir, { model: modelExpect }, { optimizer: 'optional' });
+    expect(got.optimizer).toEqual([]);
+    expect(got.model.map((t) => t.name)).toEqual(data(5).model.map((t) => t.name));
+  });
+
   it('reads a NaN metric (written as null) back as NaN', () => {
     const dir = saveCheckpoint(tmp, data(1, { metrics: { loss: NaN, acc: 0.5 } }));
     expect(loadCheckpoint(dir).state.metrics).toEqual({ loss: NaN, acc: 0.5 });

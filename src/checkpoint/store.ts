@@ -211,7 +211,15 @@ export function resolveCheckpointDir(pathOrRun: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Load + validate
 
-export function loadCheckpoint(dir: string, expect: { model?: ExpectedTensor[]; optimizer?: ExpectedTensor[] } = {}): CheckpointData {
+/**
+ * Load and validate a step directory. `optimizer: 'optional'` also accepts a weights-only checkpoint (no
+ * optimizer.safetensors, as `selfcest experiment --publish` writes them): its optimizer list is empty.
+ */
+export function loadCheckpoint(
+  dir: string,
+  expect: { model?: ExpectedTensor[]; optimizer?: ExpectedTensor[] } = {},
+  opts: { optimizer?: 'required' | 'optional' } = {},
+): CheckpointData {
   const statePath = path.join(dir, STATE_FILE);
   const stateText = readOrFail(statePath).toString('utf8');
   let state: unknown;
@@ -225,7 +233,8 @@ export function loadCheckpoint(dir: string, expect: { model?: ExpectedTensor[]; 
   for (const [k, v] of Object.entries(state.metrics)) if (v === null) state.metrics[k] = NaN;
 
   const model = loadTensors(path.join(dir, MODEL_FILE), expect.model);
-  const optimizer = loadTensors(path.join(dir, OPTIMIZER_FILE), expect.optimizer);
+  const optFile = path.join(dir, OPTIMIZER_FILE);
+  const optimizer = opts.optimizer === 'optional' && !fs.existsSync(optFile) ? [] : loadTensors(optFile, expect.optimizer);
   return { model, optimizer, state };
 }
 

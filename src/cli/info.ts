@@ -34,13 +34,13 @@ export const infoCommand: CommandModule<object, Args> = {
       return;
     }
     const dir = resolveCheckpointDir(a.checkpoint);
-    const data = loadCheckpoint(dir);
+    const data = loadCheckpoint(dir, {}, { optimizer: 'optional' });
     const mc = checkpointModelConfig(data, dir);
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);
     console.log(`model: ${JSON.stringify(mc)}`);
-    console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length} tensors)`);
+    console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);
     console.log(`metrics: ${JSON.stringify(s.metrics)}`);
     if (a.tensors) for (const t of data.model) console.log(`  ${t.name} ${t.dtype} [${t.shape.join(', ')}]`);
   },

@@ -28,12 +28,12 @@ export interface LoadedPolicy {
   data: CheckpointData;
 }
 
-/** Load a policy from a step directory or a run directory (its `latest`). */
+/** Load a policy from a step directory or a run directory (its `latest`); weights-only checkpoints work too. */
 export function loadPolicy(pathOrRun: string): LoadedPolicy {
   const dir = resolveCheckpointDir(pathOrRun);
-  const probe = loadCheckpoint(dir);
+  const probe = loadCheckpoint(dir, {}, { optimizer: 'optional' });
   const config = checkpointModelConfig(probe, dir);
-  const data = loadCheckpoint(dir, { model: expectedModelTensors(config) });
+  const data = loadCheckpoint(dir, { model: expectedModelTensors(config) }, { optimizer: 'optional' });
   const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   return { dir, model: GPT.fromArrays(config, arrays, `${dir}/${MODEL_FILE}`), data };
 }

@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { loadExperiment } from '../../src/experiment/config.ts';
 import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
 import { publishExperiment } from '../../src/experiment/publish.ts';
+import { loadPolicy } from '../../src/model/io.ts';
+import { selectBackend } from '../../src/backend/select.ts';
 import { stageDone } from '../../src/experiment/run.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'exp-'));
@@ -71,7 +73,7 @@ describe('experiment config and plan', () => {
 });
 
 describe('selfcest experiment (child processes, end to end)', () => {
-  it('runs every stage, records CPU time, writes the report, and skips finished stages on a rerun', () => {
+  it('runs every stage, records CPU time, writes the report, and skips finished stages on a rerun', async () => {
     const dir = tmp();
     const f = writeConfig(tinyConfig());
     const run = () => execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', f, '--full', '--out', dir, '--backend', 'wasm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -99,5 +101,11 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(readme).toMatch(/\| grpo-clones-s1 \| steps 1–1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
     expect(readme.match(/^\| grpo-(clones|mono)-s1 \| steps/gm)).toHaveLength(4);
     expect(fs.existsSync(path.join(pub, 'ckpt', 'seed-1', 'sft', 'model.safetensors'))).toBe(true);
+    // a weights-only checkpoint loads as a policy (eval, sample, rollout, GRPO init take it)
+    await selectBackend('cpu');
+    const { model, data } = loadPolicy(path.join(pub, 'ckpt', 'seed-1', 'mono'));
+    expect(model.config.dModel).toBe(16);
+    expect(data.optimizer).toEqual([]);
+    model.dispose();
   }, 240_000);
 });

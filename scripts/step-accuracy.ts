@@ -1,0 +1,77 @@
+/**
+ * Per-step skill of a checkpoint, teacher-forced: for each item of a JSONL split, the monolithic trace is fed to
+ * the model and every step's result (the tokens after `=` up to and including `;`, and the final answer up to
+ * `<eos>`) counts as right when the greedy (argmax) prediction of each of its tokens is right given the true
+ * prefix. This is the number ../shared/notes/tiny-scale-calibration.md says must be high before RL can see
+ * reward: a tree of k steps is right at greedy decoding only about (per-step)^k of the time.
+ *
+ *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/arith-sums-id.jsonl [--n 200]
+ */
+import * as tf from '@tensorflow/tfjs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { initBackend } from '../src/cli/common.ts';
+import { loadPolicy } from '../src/model/io.ts';
+import { protocolTokens, RolloutConfigSchema } from '../src/rollout/protocol.ts';
+import { checkItem } from '../src/tasks/registry.ts';
+import { monolithicTrace } from '../src/tasks/traces.ts';
+import { readItemsJsonl } from '../src/tasks/types.ts';
+import { loadTokenizer } from '../src/tokenizer/index.ts';
+
+const a = await yargs(hideBin(process.argv))
+  .option('checkpoint', { type: 'string', demandOption: true })
+  .option('items', { type: 'string', demandOption: true, describe: 'JSONL file of task items' })
+  .option('n', { type: 'number', default: 200 })
+  .strict()
+  .parseAsync();
+
+await initBackend('auto');
+const tok = loadTokenizer();
+const p = protocolTokens(tok);
+const { model, dir } = loadPolicy(a.checkpoint);
+const big = RolloutConfigSchema.parse({ rootWindow: model.config.ctx, cloneWindow: model.config.ctx, rootBudget: model.config.ctx });
+const [semi] = tok.encode(';');
+const [eq] = tok.encode('=');
+const items = readItemsJsonl(a.items, checkItem).slice(0, a.n);
+let steps = 0;
+let right = 0;
+let answers = 0;
+let answersRight = 0;
+let traces = 0;
+const byIndex: { n: number; ok: number }[] = [];
+for (const it of items) {
+  const r = monolithicTrace(it, tok, big);
+  if (!r.ok) continue;
+  traces++;
+  const ids = r.trace.tree.contexts[0].ids;
+  const pred = tf.tidy(() => Array.from(tf.argMax(model.forward(tf.tensor2d([ids], [1, ids.length], 'int32')), 2).dataSync()));
+  // pred[t] is the prediction for ids[t + 1]
+  const ok = (from: number, to: number) => {
+    for (let t = from; t <= to; t++) if (pred[t - 1] !== ids[t]) return false;
+    return true;
+  };
+  let k = 0;
+  for (let t = 0; t < ids.length; t++) {
+    if (ids[t] === eq) {
+      let end = t + 1;
+      while (end < ids.length && ids[end] !== semi) end++;
+      const good = ok(t + 1, end);
+      steps++;
+      right += good ? 1 : 0;
+      byIndex[k] ??= { n: 0, ok: 0 };
+      byIndex[k].n++;
+      byIndex[k].ok += good ? 1 : 0;
+      k++;
+    }
+    if (ids[t] === p.answer) {
+      let end = t + 1;
+      while (end < ids.length && ids[end] !== p.eos) end++;
+      answers++;
+      answersRight += ok(t + 1, end) ? 1 : 0;
+    }
+  }
+}
+console.log(`${dir}: ${traces} monolithic traces of ${a.items}`);
+console.log(`per-step accuracy (teacher-forced, greedy): ${((100 * right) / steps).toFixed(1)}% of ${steps} steps`);
+console.log(`by step index: ${byIndex.map((b, i) => `${i + 1}: ${((100 * b.ok) / b.n).toFixed(0)}%`).join(', ')}`);
+console.log(`final answer copied right (teacher-forced): ${((100 * answersRight) / answers).toFixed(1)}% of ${answers}`);
