@@ -211,15 +211,8 @@ export function resolveCheckpointDir(pathOrRun: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Load + validate
 
-/**
- * Load and validate a step directory. `optimizer: 'optional'` also accepts a weights-only checkpoint (no
- * optimizer.safetensors, as `selfcest experiment --publish` writes them): its optimizer list is empty.
- */
-export function loadCheckpoint(
-  dir: string,
-  expect: { model?: ExpectedTensor[]; optimizer?: ExpectedTensor[] } = {},
-  opts: { optimizer?: 'required' | 'optional' } = {},
-): CheckpointData {
+/** A step directory's validated state.json alone (step, config, rngs, metrics), without reading any tensors. */
+export function readCheckpointState(dir: string): CheckpointState {
   const statePath = path.join(dir, STATE_FILE);
   const stateText = readOrFail(statePath).toString('utf8');
   let state: unknown;
@@ -231,7 +224,19 @@ export function loadCheckpoint(
   validateState(state, statePath);
   // JSON has no NaN/Infinity: a diverged metric was written as null. Read it back as NaN.
   for (const [k, v] of Object.entries(state.metrics)) if (v === null) state.metrics[k] = NaN;
+  return state;
+}
 
+/**
+ * Load and validate a step directory. `optimizer: 'optional'` also accepts a weights-only checkpoint (no
+ * optimizer.safetensors, as `selfcest experiment --publish` writes them): its optimizer list is empty.
+ */
+export function loadCheckpoint(
+  dir: string,
+  expect: { model?: ExpectedTensor[]; optimizer?: ExpectedTensor[] } = {},
+  opts: { optimizer?: 'required' | 'optional' } = {},
+): CheckpointData {
+  const state = readCheckpointState(dir);
   const model = loadTensors(path.join(dir, MODEL_FILE), expect.model);
   const optFile = path.join(dir, OPTIMIZER_FILE);
   const optimizer = opts.optimizer === 'optional' && !fs.existsSync(optFile) ? [] : loadTensors(optFile, expect.optimizer);

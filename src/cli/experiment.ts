@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { BACKEND_CHOICES } from '../backend/select.ts';
 import { loadExperiment } from '../experiment/config.ts';
 import { commandLine, planExperiment } from '../experiment/plan.ts';
 import { publishExperiment } from '../experiment/publish.ts';
@@ -35,7 +36,7 @@ export const experimentCommand: CommandModule<object, Args> = {
         default: false,
         describe: 'afterwards copy the report and run records to docs/results/<name> and every run\'s final weights (no optimizer) to checkpoints/results/<name>, to commit',
       })
-      .option('backend', { type: 'string', choices: ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'], describe: 'passed to every stage' })
+      .option('backend', { choices: BACKEND_CHOICES, describe: 'compute backend passed to every train and eval stage (default: their own, auto)' })
       .example('$0 experiment', 'the quick version (minutes on 2 cores); prints where the report is')
       .example('$0 experiment --full --config configs/experiments/arith.json', 'the full recipe (hours); rerun the same command to continue after an interruption') as never,
   handler: async (a) => {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findLatest, MODEL_FILE, STATE_FILE } from '../checkpoint/store.ts';
 import { SelfcestError } from '../util/errors.ts';
+import { readJsonl } from '../util/jsonl.ts';
 import type { Stage } from './plan.ts';
 import { readStageRecords } from './run.ts';
 
@@ -77,11 +78,7 @@ export function trainingCurves(stages: readonly Stage[]): string[] {
   for (const s of stages) {
     const f = path.join(s.out, 'metrics.jsonl');
     if (s.kind !== 'train' || !s.name.startsWith('grpo-') || !fs.existsSync(f)) continue;
-    const lines = fs
-      .readFileSync(f, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as Record<string, number>);
+    const lines = readJsonl(f, (obj) => obj as Record<string, number>);
     if (!lines.length) continue;
     const k = Math.max(1, Math.round(lines.length / 10));
     const mean = (part: Record<string, number>[], key: string) => part.reduce((t, m) => t + (m[key] ?? NaN), 0) / part.length;

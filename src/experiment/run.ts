@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { findLatest, loadCheckpoint } from '../checkpoint/store.ts';
+import { findLatest, readCheckpointState } from '../checkpoint/store.ts';
+import { readEvalIndex } from '../eval/evaluate.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { validate } from '../util/config-file.ts';
 import { readJsonl, writeFileAtomic } from '../util/jsonl.ts';
@@ -33,15 +34,13 @@ export type StageRecord = z.infer<typeof StageRecordSchema>;
 export function stageDone(s: Stage): boolean {
   if (s.kind === 'train') {
     const latest = fs.existsSync(s.out) ? findLatest(s.out) : null;
-    return latest !== null && loadCheckpoint(latest).state.step >= (s.steps ?? Infinity);
+    return latest !== null && readCheckpointState(latest).step >= (s.steps ?? Infinity);
   }
   if (s.kind === 'eval') {
-    const f = path.join(s.out, 'eval.json');
-    if (!fs.existsSync(f)) return false;
     try {
-      return (JSON.parse(fs.readFileSync(f, 'utf8')) as { complete?: boolean }).complete === true;
+      return readEvalIndex(s.out).complete;
     } catch {
-      return false;
+      return false; // no index yet, or one this version cannot read: evaluate again
     }
   }
   return false;

@@ -3,7 +3,7 @@
  * a policy (config + weights) from a checkpoint directory with full validation.
  */
 import type { NamedTensor } from '../checkpoint/safetensors.ts';
-import { loadCheckpoint, resolveCheckpointDir, MODEL_FILE, type CheckpointData } from '../checkpoint/store.ts';
+import { loadCheckpoint, readCheckpointState, resolveCheckpointDir, MODEL_FILE, type CheckpointData } from '../checkpoint/store.ts';
 import { validate } from '../util/config-file.ts';
 import { ModelConfigSchema, parameterShapes, type ModelConfig } from './config.ts';
 import { GPT } from './decoder.ts';
@@ -17,7 +17,7 @@ export function expectedModelTensors(c: ModelConfig) {
 }
 
 /** The model config stored in a checkpoint's state.json (`config.model`). */
-export function checkpointModelConfig(data: CheckpointData, dir: string): ModelConfig {
+export function checkpointModelConfig(data: Pick<CheckpointData, 'state'>, dir: string): ModelConfig {
   const cfg = (data.state.config as { model?: unknown } | null)?.model;
   return validate(ModelConfigSchema, cfg, `${dir}/state.json: config.model`);
 }
@@ -31,8 +31,7 @@ export interface LoadedPolicy {
 /** Load a policy from a step directory or a run directory (its `latest`); weights-only checkpoints work too. */
 export function loadPolicy(pathOrRun: string): LoadedPolicy {
   const dir = resolveCheckpointDir(pathOrRun);
-  const probe = loadCheckpoint(dir, {}, { optimizer: 'optional' });
-  const config = checkpointModelConfig(probe, dir);
+  const config = checkpointModelConfig({ state: readCheckpointState(dir) }, dir);
   const data = loadCheckpoint(dir, { model: expectedModelTensors(config) }, { optimizer: 'optional' });
   const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   return { dir, model: GPT.fromArrays(config, arrays, `${dir}/${MODEL_FILE}`), data };

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { findLatest, loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { findLatest, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { ModelConfigSchema } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
 import { loadPolicy } from '../model/io.ts';
@@ -91,7 +91,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   let sampleRng: Rng;
   let startStep = 0;
   if (resumeDir) {
-    const saved = validate(RlConfigSchema, loadCheckpoint(resumeDir).state.config, `${resumeDir}/state.json: config`);
+    const saved = validate(RlConfigSchema, readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
-import { findLatest, loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { findLatest, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { GPT } from '../model/decoder.ts';
 import { generate } from '../model/generate.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
@@ -153,8 +153,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   let startStep = 0;
   const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
   if (resumeDir) {
-    const probe = loadCheckpoint(resumeDir);
-    const saved = runConfig(probe.state.config, `${resumeDir}/state.json: config`);
+    const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
     const ignored = changedKeys(saved, cfg).filter((k) => k !== 'train.steps');
     if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
