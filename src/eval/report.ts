@@ -8,7 +8,9 @@
  *
  * Every eval point is one plotted point: series = the eval's label, column = its split; a self-consistency
  * point also plots its pass@n (an upper bound, never on the frontier). The frontier of a split is taken over
- * the accuracy points of every series, once per cost axis (total tokens, critical-path tokens).
+ * the accuracy points of every series, once per cost axis (total tokens, critical-path tokens). With
+ * `poolSeeds`, evals of several training seeds (labels `<series> s<seed>`) become one series each
+ * (src/eval/pool.ts) and the per-seed points follow in their own tables.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +21,7 @@ import { SelfcestError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
 import { readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
 import { paretoFrontier } from './pareto.ts';
+import { poolSeeds } from './pool.ts';
 import { paretoSpec, renderSvg, type PlotRow } from './plots.ts';
 import type { Estimate } from './stats.ts';
 
@@ -173,6 +176,13 @@ export interface ReportOptions {
   title?: string;
   /** trace pages per eval point (from its trees.jsonl) */
   traces?: number;
+  /**
+   * pool evals whose labels differ only in a seed tag (`clones s1`, `clones s2`) into one series per split
+   * (src/eval/pool.ts): plots and frontiers use the pooled points, a per-seed table follows
+   */
+  poolSeeds?: boolean;
+  /** bootstrap resamples of pooled points (default 1000) */
+  resamples?: number;
   log?: (line: string) => void;
 }
 
@@ -180,6 +190,8 @@ export interface ReportResult {
   html: string;
   markdown: string;
   rows: ReportRow[];
+  /** with poolSeeds: the rows of every eval as given (one series per seed) */
+  seedRows: ReportRow[];
   plots: string[];
   traces: TraceLink[];
 }
@@ -191,7 +203,8 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
   evals.forEach((e, i) => {
     if (!e.complete) opts.log?.(`note: ${dirs[i]} is incomplete (${e.points.length} points written)`);
   });
-  const rows = reportRows(evals);
+  const seedRows = opts.poolSeeds ? reportRows(evals) : [];
+  const rows = opts.poolSeeds ? reportRows(poolSeeds(evals, dirs, { resamples: opts.resamples }).map((p) => p.index)) : reportRows(evals);
   const tasks = new Set(evals.map((e) => e.task)).size;
   const splits = orderSplits(rows.map((r) => r.split));
   const title = opts.title ?? `Accuracy–cost report: ${[...new Set(evals.map((e) => e.task))].join(', ')}`;
@@ -223,11 +236,11 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
     }
   });
 
-  const html = reportHtml(title, evals, dirs, rows, splits, svgs, traces);
-  const markdown = reportMarkdown(title, evals, dirs, rows, splits, traces);
+  const html = reportHtml(title, evals, dirs, rows, seedRows, splits, svgs, traces);
+  const markdown = reportMarkdown(title, evals, dirs, rows, seedRows, splits, traces);
   writeFileAtomic(path.join(out, 'index.html'), html);
   writeFileAtomic(path.join(out, 'report.md'), markdown);
-  return { html, markdown, rows, plots: COST_AXES.map((a) => a.file), traces };
+  return { html, markdown, rows, seedRows, plots: COST_AXES.map((a) => a.file), traces };
 }
 
 function evalLine(e: EvalIndex, dir: string): string[] {
@@ -240,8 +253,10 @@ const NOTES = [
   'Total tokens: tokens held by every context of the tree (prompt + sampled + injected), summed over samples for self-consistency. Critical path: the root plus, per call, the longest clone (recursively); for self-consistency the longest sample.',
   'Cost-of-pass: mean tokens per item / accuracy, the expected tokens per correct answer. Frontier: no other point of the split is at least as cheap and as accurate and strictly better in one.',
 ];
+const POOL_NOTE =
+  'Pooled series (“(k seeds)”): evals whose labels differ only in the seed tag, one point per sweep point; means are the mean over seeds of the per-seed means, 95% CIs a two-level bootstrap (seeds with replacement, then items within each seed); items counts every seed’s items. The per-seed tables list each seed’s own points.';
 
-function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[]): string {
+function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[]): string {
   const esc = escapeHtml;
   const table = (head: string[], body: string[][], cls: (i: number) => string = () => '') =>
     `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
@@ -257,15 +272,16 @@ function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly s
       const mine = rows.filter((r) => r.split === s);
       return `<h2>Split ${esc(s)}</h2>` + table(TABLE_HEAD, mine.map(tableCells), (i) => (mine[i].frontierTotal || mine[i].frontierCritical ? 'front' : ''));
     }),
+    ...splits.filter((s) => seedRows.some((r) => r.split === s)).map((s) => `<h2>Split ${esc(s)}, per seed</h2>` + table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells))),
     `<h2>Example traces</h2>`,
     traces.length ? `<ul>${traces.map((t) => `<li><a href="${esc(t.href)}">${esc(`${t.series} · ${t.split} · ${t.point} · ${t.itemId}`)}</a></li>`).join('')}</ul>` : '<p class="note">No trees were written by these evals.</p>',
-    `<h2>Definitions</h2><ul class="note">${NOTES.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
+    `<h2>Definitions</h2><ul class="note">${[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
     '</body></html>\n',
   ];
   return parts.join('\n');
 }
 
-function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], splits: string[], traces: TraceLink[]): string {
+function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[]): string {
   const cell = (c: string) => c.replace(/\|/g, '\\|');
   const table = (head: string[], body: string[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
   return [
@@ -275,13 +291,14 @@ function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readon
     '',
     ...COST_AXES.flatMap((a) => [`![accuracy vs ${a.key} tokens](${a.file})`, '']),
     ...splits.flatMap((s) => [`## Split ${s}`, '', table(TABLE_HEAD, rows.filter((r) => r.split === s).map(tableCells)), '']),
+    ...splits.filter((s) => seedRows.some((r) => r.split === s)).flatMap((s) => [`## Split ${s}, per seed`, '', table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells)), '']),
     '## Example traces',
     '',
     ...(traces.length ? traces.map((t) => `- [${t.series} · ${t.split} · ${t.point} · ${t.itemId}](${t.href})`) : ['No trees were written by these evals.']),
     '',
     '## Definitions',
     '',
-    ...NOTES.map((n) => `- ${n}`),
+    ...[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `- ${n}`),
     '',
   ].join('\n');
 }

@@ -83,7 +83,7 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
       }
     }
   }
-  stages.push({ name: 'compare', kind: 'compare', out: o.report, args: ['compare', ...evalDirs, '--out', o.report] });
+  stages.push({ name: 'compare', kind: 'compare', out: o.report, args: ['compare', ...evalDirs, ...(cfg.seeds.length > 1 ? ['--pool-seeds', '--bootstrap', String(ev.bootstrap)] : []), '--out', o.report] });
   return stages;
 }
 

@@ -68,6 +68,9 @@ describe('experiment config and plan', () => {
     expect((byName.get('sft-s2')!.config!.value as { train: { seed: number } }).train.seed).toBe(2);
     expect(byName.get('eval-mono-sc-s1-arith-sums-id')!.args).toEqual(expect.arrayContaining(['--mode', 'sc', '--sweep', 'samples=2']));
     expect(byName.get('compare')!.args.filter((a) => a.startsWith('X/eval/'))).toHaveLength(6);
+    expect(byName.get('compare')!.args).toContain('--pool-seeds'); // two seeds: one series per arm
+    const one = planExperiment(loadExperiment(writeConfig(tinyConfig({ seeds: [1] })), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' });
+    expect(one.at(-1)!.args).not.toContain('--pool-seeds');
     expect(commandLine(byName.get('eval-clones-s1-arith-sums-id')!)).toContain("--label 'clones s1'");
   });
 });
