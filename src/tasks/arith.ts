@@ -62,7 +62,10 @@ export type ArithKnobsInput = z.input<typeof ArithKnobsSchema>;
  * the reference generator's operands (3–7 digits, values ≤ 16 digits). `sums`: signed sums of 1–2-digit operands
  * (no ×, no parentheses; every value ≤ 3 digits), ID 2–7 operations, OOD 10–14: the calibration run's task
  * (../shared/notes/tiny-scale-calibration.md), whose per-step skill a tiny model learns; a monolithic OOD
- * solution passes the 128-token window while a delegation still fits.
+ * solution passes the 128-token window while a delegation still fits. `sums-long`: the same sums with ID 2–11
+ * operations and OOD 12–14, so that the hardest ID items do not fit one 128-token context (a monolithic trace
+ * fits 98 % at 8 operations, 80 % at 9, 38 % at 10, 4 % at 11) while a one-call delegation fits up to 13 (88 % at
+ * 14): delegation pays off inside the training distribution, not only out of it.
  */
 export const ARITH_PRESETS = {
   tiny: {
@@ -72,6 +75,10 @@ export const ARITH_PRESETS = {
   sums: {
     id: { minOps: 2, maxOps: 7, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
     ood: { minOps: 10, maxOps: 14, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
+  },
+  'sums-long': {
+    id: { minOps: 2, maxOps: 11, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
+    ood: { minOps: 12, maxOps: 14, minDigits: 1, maxDigits: 2, maxResultDigits: 3, maxStepDigits: 3, maxParens: 0, weights: { add: 1, sub: 1, mul: 0 } },
   },
   reference: {
     id: { minOps: 3, maxOps: 6 },

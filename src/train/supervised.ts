@@ -97,8 +97,9 @@ export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 't
   const rollout = traceRollout(cfg);
   const trees = items.flatMap((it) => {
     const want = rng.next() < cfg.sft.delegation;
+    // items too small to split are solved directly; items too long for one context are delegated
     const r = want ? delegationTrace(it, tok, rollout, rng) : monolithicTrace(it, tok, rollout);
-    const fallback = r.ok ? r : monolithicTrace(it, tok, rollout); // items too small to split are solved directly
+    const fallback = r.ok ? r : want ? monolithicTrace(it, tok, rollout) : delegationTrace(it, tok, rollout, rng);
     return fallback.ok ? [fallback.trace.tree] : [];
   });
   if (trees.length === 0) throw new SelfcestError(`no ${cfg.sft.name} trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);

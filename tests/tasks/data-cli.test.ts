@@ -65,7 +65,7 @@ describe('selfcest data', () => {
     expect((await gen('--n', '3', '--n', '4')).err).toBe('--n given more than once (3, 4)');
     expect((await gen('--set', 'maxOps=abc')).err).toBe('arith knobs (preset tiny, split id): maxOps: Invalid input: expected number, received string');
     expect((await gen('--set', 'minOps=9')).err).toBe('arith knobs (preset tiny, split id): minOps: minOps must be <= maxOps');
-    expect((await gen('--preset', 'huge')).err).toBe('--preset huge: task arith has no such preset (known: tiny, sums, reference)');
+    expect((await gen('--preset', 'huge')).err).toBe('--preset huge: task arith has no such preset (known: tiny, sums, sums-long, reference)');
     expect((await cli(['data', 'gen', '--task', 'arith', '--split', 'dev', '--n', '3', '--seed', '1', '--out', f])).err).toMatch(/Invalid values:[\s\S]*split/);
     expect((await cli(['data'])).err).toBe('name a data command: gen or validate');
     expect(fs.existsSync(f)).toBe(false);
@@ -88,7 +88,7 @@ describe('selfcest data', () => {
   it('the committed evaluation sets are what the documented commands generate, byte for byte', async () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^selfcest (data gen .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-long-id.jsonl', 'data/eval/arith-sums-long-ood.jsonl', 'data/eval/arith-sums-ood.jsonl']);
     const dir = tmp();
     for (const [, command, file] of commands) {
       const out = path.join(dir, path.basename(file));

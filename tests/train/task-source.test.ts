@@ -32,6 +32,16 @@ describe('task sources of training runs', () => {
     const mono = sftBatch({ ...cfg, sft: { ...cfg.sft, delegation: 0 } }, tok, Rng.fromSeed(3), 'train');
     expect(mono.B).toBe(6);
   });
+
+  it('demonstrates a delegation when the monolithic trace does not fit the window, even with delegation 0', () => {
+    const tok = loadTokenizer();
+    // sums-long ID items (2–11 operations): ~19 % have no monolithic trace within 128 tokens, all a delegation
+    const cfg = loadRunConfig(undefined, ['train.task="sft"', 'train.batchSize=64', 'sft.name="arith"', 'sft.preset="sums-long"', 'sft.delegation=0']);
+    const b = sftBatch(cfg, tok, Rng.fromSeed(3), 'train');
+    // every item is kept (64 roots) and the long ones bring clone rows; dropping them would leave B < 64
+    expect(b.B).toBeGreaterThan(64);
+    expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
+  });
 });
 
 describe('GRPO rollout items', () => {
