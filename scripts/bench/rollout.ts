@@ -10,7 +10,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
-import { LocalDecoder, type RowDecoder } from '../../src/model/row-decoder.ts';
+import { kvCacheKind, LocalDecoder, type RowDecoder } from '../../src/model/row-decoder.ts';
 import { ShardedDecoder } from '../../src/model/sharded-decoder.ts';
 import { ModelPolicy, runTrees, type RolloutItem } from '../../src/rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
@@ -37,6 +37,7 @@ async function run(batch: RolloutItem[], seed: number, dec: RowDecoder): Promise
   return runTrees(batch, new ModelPolicy(model, dec, cfg, Rng.fromSeed(seed)), cfg, p);
 }
 const single = new LocalDecoder(model);
+console.log(`KV cache: ${kvCacheKind()} (SELFCEST_KV_CACHE=host|tensor to choose)`);
 const sharded = await ShardedDecoder.start(model, a.threads - 1, a.backend);
 const sampled = (ts: Tree[]) => ts.reduce((n, t) => n + t.cost.rootGenerated + t.cost.cloneGenerated, 0);
 

@@ -1,4 +1,4 @@
-/** Worker entry of ShardedDecoder: one DecodeBatch over its own model copy, driven by messages. */
+/** Worker entry of ShardedDecoder: one LocalDecoder (host or tensor KV cache, as on the main thread) over its own model copy, driven by messages. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { selectBackend, type BackendChoice } from '../backend/select.ts';
 import type { ModelConfig } from './config.ts';

@@ -4,8 +4,34 @@
  * this thread and worker threads. Logits come back on the host ([rows, V] row-major) because sampling runs
  * there anyway.
  */
+import * as tf from '@tensorflow/tfjs';
+import { SelfcestError } from '../util/errors.ts';
 import { DecodeBatch } from './decode.ts';
 import type { GPT } from './decoder.ts';
+import { HostDecodeBatch } from './host-decode.ts';
+
+export type KvCacheKind = 'host' | 'tensor';
+
+/**
+ * Where a decoder keeps its KV cache: `host` (host-decode.ts: WebAssembly memory and a SIMD attention kernel)
+ * on the CPU backends (wasm, cpu), `tensor` (decode.ts: tensors on the backend) elsewhere (GPU backends).
+ * SELFCEST_KV_CACHE=host|tensor overrides.
+ */
+export function kvCacheKind(backend = tf.getBackend()): KvCacheKind {
+  const env = process.env.SELFCEST_KV_CACHE;
+  if (env !== undefined && env !== '') {
+    if (env !== 'host' && env !== 'tensor') throw new SelfcestError(`SELFCEST_KV_CACHE=${env}: expected host or tensor`);
+    return env;
+  }
+  return backend === 'wasm' || backend === 'cpu' ? 'host' : 'tensor';
+}
+
+/** The batch-decoding contract both caches implement. */
+export type BatchDecode = Pick<DecodeBatch, 'size' | 'handles' | 'position' | 'join' | 'step' | 'leave' | 'clear' | 'dispose'>;
+
+export function createDecodeBatch(model: GPT, kind: KvCacheKind = kvCacheKind()): BatchDecode {
+  return kind === 'host' ? new HostDecodeBatch(model) : new DecodeBatch(model);
+}
 
 export interface RowDecoder {
   /** Row handles in the order of step()'s tokens and of the logits rows. */
@@ -23,10 +49,10 @@ export interface RowDecoder {
 }
 
 export class LocalDecoder implements RowDecoder {
-  private readonly db: DecodeBatch;
+  private readonly db: BatchDecode;
 
-  constructor(model: GPT) {
-    this.db = new DecodeBatch(model);
+  constructor(model: GPT, kind?: KvCacheKind) {
+    this.db = createDecodeBatch(model, kind);
   }
 
   get handles(): number[] {

@@ -4,6 +4,7 @@ import { selectBackend } from '../../src/backend/select.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { modelConfig, parameterCount, type ModelConfig } from '../../src/model/config.ts';
 import { DecodeBatch } from '../../src/model/decode.ts';
+import { HostDecodeBatch } from '../../src/model/host-decode.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep, type TokenBatch } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -63,16 +64,18 @@ describe('GPT policy', () => {
     m.dispose();
   });
 
+  for (const [cache, Impl] of [['tensor cache', DecodeBatch], ['host cache', HostDecodeBatch]] as const)
   for (const backend of ['wasm', 'cpu'] as const) {
     for (const positions of ['learned', 'rope'] as const) {
-      it(`incremental decode logits equal the full forward for ragged rows joining and leaving (${backend}, ${positions})`, async () => {
+      it(`incremental decode logits equal the full forward for ragged rows joining and leaving (${cache}, ${backend}, ${positions})`, async () => {
         await selectBackend(backend);
         const cfg = tiny({ positions });
         const m = GPT.init(cfg, Rng.fromSeed(2));
         const rng = Rng.fromSeed(4);
         const seqs = [20, 14, 18, 9, 22].map((n) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1)));
         const full = seqs.map((s) => tf.tidy(() => m.forward(tf.tensor2d([s], [1, s.length], 'int32')).arraySync()[0]));
-        const db = new DecodeBatch(m);
+        // host cache: one initial page, so joins grow the memory and move the layer regions
+        const db = cache === 'host cache' ? new HostDecodeBatch(m, 1) : new Impl(m);
         const cursor = new Map<number, { s: number; n: number }>();
         let maxErr = 0;
         let compared = 0;
@@ -180,14 +183,15 @@ describe('GPT policy', () => {
     });
   }
 
-  it('refuses to decode past the context window', async () => {
+  it('refuses to decode past the context window (both caches)', async () => {
     await selectBackend('wasm');
     const m = GPT.init(tiny({ ctx: 4 }), Rng.fromSeed(1));
-    const db = new DecodeBatch(m);
-    db.join([[1, 2, 3, 4]]).logits.dispose();
-    expect(() => db.step([5])).toThrow(/context window/);
-    expect(() => db.join([[1, 2, 3, 4, 5]])).toThrow(/context window/);
-    db.dispose();
+    for (const db of [new DecodeBatch(m), new HostDecodeBatch(m)]) {
+      db.join([[1, 2, 3, 4]]).logits.dispose();
+      expect(() => db.step([5])).toThrow(/context window/);
+      expect(() => db.join([[1, 2, 3, 4, 5]])).toThrow(/context window/);
+      db.dispose();
+    }
     m.dispose();
   });
 
@@ -225,7 +229,7 @@ describe('GPT policy', () => {
     for (let i = 0; i < 100; i++) await trainStep(m, opt, batch, 1e-3);
     expect(tf.memory().numTensors).toBe(before);
 
-    const db = new DecodeBatch(m);
+    for (const db of [new DecodeBatch(m), new HostDecodeBatch(m, 1)]) {
     const rng = Rng.fromSeed(1);
     for (let i = 0; i < 100; i++) {
       if (db.size < 4) db.join([[rng.int(0, 31), rng.int(0, 31)]]).logits.dispose();
@@ -236,6 +240,7 @@ describe('GPT policy', () => {
     }
     db.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    }
     opt.dispose();
     m.dispose();
   }, 120_000);

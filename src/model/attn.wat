@@ -1,0 +1,225 @@
+;; Decode attention over a host-side KV cache (src/model/host-decode.ts), WebAssembly with 128-bit SIMD.
+;; Compiled by scripts/build-wasm.ts into src/model/attn-wasm.ts (base64); a test recompiles and compares.
+;;
+;; One call handles one layer for every row of the batch: for row b (cache page pages[b], lens[b] valid slots)
+;; and head h,
+;;   s_t    = scale · q[b,h,:] · K[page,h,t,:]            t < len
+;;   p_t    = exp(s_t − max s) / Σ exp(s − max s)
+;;   out[b,h,:] = Σ_t p_t V[page,h,t,:]
+;; Layouts (f32, byte addresses): q and out [B,H,hd]; K and V [pages,H,C,hd]; pages, lens i32 [B];
+;; scratch holds C f32. hd must be a multiple of 4.
+(module
+  (memory (export "memory") 1)
+
+  ;; exp(x) for x <= 0 (x − max is never positive): 2^n · e^r, n = round(x·log2 e), |r| <= ln2/2,
+  ;; e^r by its degree-7 Taylor polynomial (relative error < 2e-8 before f32 rounding); 0 below −87
+  (func $exp (param $x f32) (result f32)
+    (local $n f32) (local $r f32) (local $p f32)
+    (if (f32.lt (local.get $x) (f32.const -87)) (then (return (f32.const 0))))
+    (local.set $n (f32.nearest (f32.mul (local.get $x) (f32.const 1.4426950408889634))))
+    ;; r = x − n·ln2 with ln2 split in two for precision
+    (local.set $r (f32.sub (f32.sub (local.get $x) (f32.mul (local.get $n) (f32.const 0.693145751953125)))
+                           (f32.mul (local.get $n) (f32.const 1.428606765330187e-06))))
+    (local.set $p (f32.const 1.984126984126984e-04))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 1.388888888888889e-03)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 8.333333333333333e-03)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 4.166666666666666e-02)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 1.666666666666667e-01)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 0.5)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 1)))
+    (local.set $p (f32.add (f32.mul (local.get $p) (local.get $r)) (f32.const 1)))
+    ;; · 2^n (n >= −126 here since x >= −87)
+    (f32.mul (local.get $p)
+      (f32.reinterpret_i32 (i32.shl (i32.add (i32.trunc_f32_s (local.get $n)) (i32.const 127)) (i32.const 23)))))
+
+  (func (export "attend")
+    (param $B i32) (param $H i32) (param $hd i32) (param $C i32)
+    (param $q i32) (param $K i32) (param $V i32) (param $pages i32) (param $lens i32)
+    (param $out i32) (param $scr i32) (param $scale f32)
+    (local $b i32) (local $h i32) (local $t i32) (local $j i32)
+    (local $len i32) (local $head i32) (local $qo i32) (local $kb i32) (local $vb i32) (local $oo i32)
+    (local $row i32) (local $acc v128) (local $s f32) (local $max f32) (local $sum f32) (local $w v128)
+    ;; row = hd·4 bytes
+    (local.set $row (i32.shl (local.get $hd) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $len (i32.load (i32.add (local.get $lens) (i32.shl (local.get $b) (i32.const 2)))))
+      (local.set $h (i32.const 0))
+      (block $hdone (loop $hloop
+        (br_if $hdone (i32.ge_u (local.get $h) (local.get $H)))
+        ;; head = (page·H + h)·C rows of hd floats
+        (local.set $head (i32.mul
+          (i32.mul (i32.add (i32.mul (i32.load (i32.add (local.get $pages) (i32.shl (local.get $b) (i32.const 2)))) (local.get $H)) (local.get $h)) (local.get $C))
+          (local.get $row)))
+        (local.set $kb (i32.add (local.get $K) (local.get $head)))
+        (local.set $vb (i32.add (local.get $V) (local.get $head)))
+        (local.set $qo (i32.add (local.get $q) (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $h)) (local.get $row))))
+        (local.set $oo (i32.add (local.get $out) (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $h)) (local.get $row))))
+
+        ;; pass 1: scores and their max
+        (local.set $max (f32.const -inf))
+        (local.set $t (i32.const 0))
+        (block $sdone (loop $sloop
+          (br_if $sdone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $acc (v128.const f32x4 0 0 0 0))
+          (local.set $j (i32.const 0))
+          (block $ddone (loop $dloop
+            (br_if $ddone (i32.ge_u (local.get $j) (local.get $row)))
+            (local.set $acc (f32x4.add (local.get $acc)
+              (f32x4.mul (v128.load (i32.add (local.get $qo) (local.get $j)))
+                         (v128.load (i32.add (local.get $kb) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $dloop)))
+          (local.set $s (f32.mul (local.get $scale)
+            (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                     (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc))))))
+          (f32.store (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
+          (local.set $max (f32.max (local.get $max) (local.get $s)))
+          (local.set $kb (i32.add (local.get $kb) (local.get $row)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $sloop)))
+
+        ;; pass 2: exp(s − max) and the sum
+        (local.set $sum (f32.const 0))
+        (local.set $t (i32.const 0))
+        (block $edone (loop $eloop
+          (br_if $edone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $s (call $exp (f32.sub (f32.load (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2)))) (local.get $max))))
+          (f32.store (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
+          (local.set $sum (f32.add (local.get $sum) (local.get $s)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $eloop)))
+
+        ;; pass 3: out = Σ p_t V_t, accumulated in place over hd
+        (local.set $j (i32.const 0))
+        (block $zdone (loop $zloop
+          (br_if $zdone (i32.ge_u (local.get $j) (local.get $row)))
+          (v128.store (i32.add (local.get $oo) (local.get $j)) (v128.const f32x4 0 0 0 0))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $zloop)))
+        (local.set $t (i32.const 0))
+        (block $vdone (loop $vloop
+          (br_if $vdone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $w (f32x4.splat (f32.div (f32.load (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2)))) (local.get $sum))))
+          (local.set $j (i32.const 0))
+          (block $adone (loop $aloop
+            (br_if $adone (i32.ge_u (local.get $j) (local.get $row)))
+            (v128.store (i32.add (local.get $oo) (local.get $j))
+              (f32x4.add (v128.load (i32.add (local.get $oo) (local.get $j)))
+                         (f32x4.mul (local.get $w) (v128.load (i32.add (local.get $vb) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $aloop)))
+          (local.set $vb (i32.add (local.get $vb) (local.get $row)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $vloop)))
+
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hloop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop)))
+  )
+
+  ;; the same for hd = 32 (d 128 / 4 heads): q and the output accumulators held in registers, no inner loops
+  (func (export "attend32")
+    (param $B i32) (param $H i32) (param $C i32)
+    (param $q i32) (param $K i32) (param $V i32) (param $pages i32) (param $lens i32)
+    (param $out i32) (param $scr i32) (param $scale f32)
+    (local $b i32) (local $h i32) (local $t i32)
+    (local $len i32) (local $head i32) (local $qo i32) (local $kb i32) (local $vb i32) (local $oo i32)
+    (local $acc v128) (local $s f32) (local $max f32) (local $sum f32) (local $w v128)
+    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128) (local $q4 v128) (local $q5 v128) (local $q6 v128) (local $q7 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $b (i32.const 0))
+    (block $bdone (loop $bloop
+      (br_if $bdone (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $len (i32.load (i32.add (local.get $lens) (i32.shl (local.get $b) (i32.const 2)))))
+      (local.set $h (i32.const 0))
+      (block $hdone (loop $hloop
+        (br_if $hdone (i32.ge_u (local.get $h) (local.get $H)))
+        ;; head = (page·H + h)·C rows of 128 bytes
+        (local.set $head (i32.shl
+          (i32.mul (i32.add (i32.mul (i32.load (i32.add (local.get $pages) (i32.shl (local.get $b) (i32.const 2)))) (local.get $H)) (local.get $h)) (local.get $C))
+          (i32.const 7)))
+        (local.set $kb (i32.add (local.get $K) (local.get $head)))
+        (local.set $vb (i32.add (local.get $V) (local.get $head)))
+        (local.set $qo (i32.add (local.get $q) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $h)) (i32.const 7))))
+        (local.set $oo (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $h)) (i32.const 7))))
+        (local.set $q0 (v128.load offset=0 (local.get $qo)))
+        (local.set $q1 (v128.load offset=16 (local.get $qo)))
+        (local.set $q2 (v128.load offset=32 (local.get $qo)))
+        (local.set $q3 (v128.load offset=48 (local.get $qo)))
+        (local.set $q4 (v128.load offset=64 (local.get $qo)))
+        (local.set $q5 (v128.load offset=80 (local.get $qo)))
+        (local.set $q6 (v128.load offset=96 (local.get $qo)))
+        (local.set $q7 (v128.load offset=112 (local.get $qo)))
+        ;; pass 1: scores and their max
+        (local.set $max (f32.const -inf))
+        (local.set $t (i32.const 0))
+        (block $sdone (loop $sloop
+          (br_if $sdone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $acc (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.mul (local.get $q0) (v128.load (local.get $kb)))
+            (f32x4.mul (local.get $q1) (v128.load offset=16 (local.get $kb))))
+            (f32x4.mul (local.get $q2) (v128.load offset=32 (local.get $kb))))
+            (f32x4.mul (local.get $q3) (v128.load offset=48 (local.get $kb))))
+            (f32x4.mul (local.get $q4) (v128.load offset=64 (local.get $kb))))
+            (f32x4.mul (local.get $q5) (v128.load offset=80 (local.get $kb))))
+            (f32x4.mul (local.get $q6) (v128.load offset=96 (local.get $kb))))
+            (f32x4.mul (local.get $q7) (v128.load offset=112 (local.get $kb)))))
+          (local.set $s (f32.mul (local.get $scale)
+            (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                     (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc))))))
+          (f32.store (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
+          (local.set $max (f32.max (local.get $max) (local.get $s)))
+          (local.set $kb (i32.add (local.get $kb) (i32.const 128)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $sloop)))
+        ;; pass 2: exp(s − max) and the sum
+        (local.set $sum (f32.const 0))
+        (local.set $t (i32.const 0))
+        (block $edone (loop $eloop
+          (br_if $edone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $s (call $exp (f32.sub (f32.load (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2)))) (local.get $max))))
+          (f32.store (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
+          (local.set $sum (f32.add (local.get $sum) (local.get $s)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $eloop)))
+        ;; pass 3: out = Σ p_t V_t / Σ p
+        (local.set $sum (f32.div (f32.const 1) (local.get $sum)))
+        (local.set $a0 (v128.const f32x4 0 0 0 0))
+        (local.set $a1 (v128.const f32x4 0 0 0 0))
+        (local.set $a2 (v128.const f32x4 0 0 0 0))
+        (local.set $a3 (v128.const f32x4 0 0 0 0))
+        (local.set $a4 (v128.const f32x4 0 0 0 0))
+        (local.set $a5 (v128.const f32x4 0 0 0 0))
+        (local.set $a6 (v128.const f32x4 0 0 0 0))
+        (local.set $a7 (v128.const f32x4 0 0 0 0))
+        (local.set $t (i32.const 0))
+        (block $vdone (loop $vloop
+          (br_if $vdone (i32.ge_u (local.get $t) (local.get $len)))
+          (local.set $w (f32x4.splat (f32.mul (f32.load (i32.add (local.get $scr) (i32.shl (local.get $t) (i32.const 2)))) (local.get $sum))))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w) (v128.load offset=0 (local.get $vb)))))
+          (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $vb)))))
+          (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $w) (v128.load offset=32 (local.get $vb)))))
+          (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $w) (v128.load offset=48 (local.get $vb)))))
+          (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $w) (v128.load offset=64 (local.get $vb)))))
+          (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $w) (v128.load offset=80 (local.get $vb)))))
+          (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $w) (v128.load offset=96 (local.get $vb)))))
+          (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $w) (v128.load offset=112 (local.get $vb)))))
+          (local.set $vb (i32.add (local.get $vb) (i32.const 128)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $vloop)))
+        (v128.store offset=0 (local.get $oo) (local.get $a0))
+        (v128.store offset=16 (local.get $oo) (local.get $a1))
+        (v128.store offset=32 (local.get $oo) (local.get $a2))
+        (v128.store offset=48 (local.get $oo) (local.get $a3))
+        (v128.store offset=64 (local.get $oo) (local.get $a4))
+        (v128.store offset=80 (local.get $oo) (local.get $a5))
+        (v128.store offset=96 (local.get $oo) (local.get $a6))
+        (v128.store offset=112 (local.get $oo) (local.get $a7))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hloop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bloop)))
+  )
+)
