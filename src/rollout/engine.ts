@@ -21,6 +21,7 @@ import {
   type DocStore,
   type ProtocolTokens,
   type RolloutConfig,
+  type Splitter,
 } from './protocol.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Finish, type Tree } from './tree.ts';
 
@@ -29,6 +30,9 @@ export interface RolloutItem {
   /** the root's prompt ids */
   prompt: number[];
   docs?: DocStore;
+  /** the root's question (its objective, what a split call splits) and the task's splitter */
+  question?: number[];
+  split?: Splitter;
 }
 
 /** A context asking for its next token. `key` is unique across the trees of one run. */
@@ -58,6 +62,8 @@ interface Live {
   pending: Set<number> | null;
   window: number;
   done: boolean;
+  /** what a split call of this context splits: the root's question, a clone's objective */
+  objective: readonly number[] | null;
 }
 
 /** Optional observers of a run (e.g. a progress bar). */
@@ -73,12 +79,12 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
   const byKey = new Map<number, Live>();
   const engineOnly = [...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t));
 
-  const addContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number): Live => {
+  const addContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number, objective: readonly number[] | null): Live => {
     const t = trees[tree];
     const ctx = newContext(t.contexts.length, parent, callIndex, prompt, budget);
     t.contexts.push(ctx);
     t.tokens += prompt.length;
-    const s: Live = { tree, ctx, key: states.length, openCall: -1, pending: null, window: parent ? cfg.cloneWindow : cfg.rootWindow, done: false };
+    const s: Live = { tree, ctx, key: states.length, openCall: -1, pending: null, window: parent ? cfg.cloneWindow : cfg.rootWindow, done: false, objective };
     states.push(s);
     byKey.set(s.key, s);
     return s;
@@ -127,7 +133,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     const call: CallRecord = { index: s.ctx.calls.length, start, end, clones: [], malformed: null, injected: 0 };
     s.ctx.calls.push(call);
     t.calls++;
-    const parsed = parseCall(s.ctx.ids.slice(start + 1, end - 1), p, cfg, t.item.docs);
+    const parsed = parseCall(s.ctx.ids.slice(start + 1, end - 1), p, cfg, t.item.docs, { objective: s.objective, split: t.item.split });
     if (s.ctx.depth >= cfg.maxDepth) call.malformed = 'depth';
     else if (t.calls > cfg.maxCallsPerTree) call.malformed = 'calls-limit';
     else if (!parsed.ok) call.malformed = parsed.reason;
@@ -138,7 +144,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
         s.pending = new Set();
         if (!toRelease.includes(s.key)) toRelease.push(s.key);
         parsed.specs.forEach((spec, i) => {
-          const c = addContext(s.tree, s.ctx, call.index, prompts[i], spec.budget);
+          const c = addContext(s.tree, s.ctx, call.index, prompts[i], spec.budget, spec.objective);
           call.clones.push(c.ctx.id);
           s.pending!.add(c.ctx.id);
         });
@@ -150,7 +156,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     if (cfg.malformed === 'end') finish(s, 'malformed');
   };
 
-  items.forEach((it, i) => addContext(i, null, null, it.prompt, cfg.rootBudget));
+  items.forEach((it, i) => addContext(i, null, null, it.prompt, cfg.rootBudget, it.question ?? null));
 
   for (;;) {
     // contexts ready to sample: end those out of budget, window or tree tokens first

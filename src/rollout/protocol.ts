@@ -3,6 +3,9 @@
  *
  *   call     <spawn> SPEC+ </spawn>
  *   SPEC     <obj> OBJECTIVE [BUDGET] (<ctx> KEY)*        BUDGET ∈ <b16> <b32> <b64> <b128>
+ *   split    <spawn> [BUDGET] </spawn>                     the task splits the caller's objective (its question)
+ *                                                          into parts, one clone each with that budget; a
+ *                                                          length-free call (tasks with a Splitter only)
  *   clone    <clone> OBJECTIVE (<doc> DOCUMENT)* <think>   then the clone generates ... <answer> A <eos>
  *   returns  <ret> A1 </ret> <ret> A2 </ret> ...           injected into the parent, one per spec, in order
  *   error    <err>                                         injected instead when the call is malformed
@@ -102,6 +105,18 @@ export function docStore(docs: { key: number[]; doc: number[] }[]): DocStore {
   return { get: (key) => m.get(key.join(',')) };
 }
 
+/**
+ * A task's split of an objective (a root's question or a clone's objective, token ids) into the objectives of
+ * the clones of a split call, in the same format, so clones can split again; null when it cannot be split.
+ */
+export type Splitter = (objective: readonly number[]) => number[][] | null;
+
+/** What a split call needs: the caller's objective and the task's splitter (either may be missing). */
+export interface SplitSource {
+  objective: readonly number[] | null;
+  split?: Splitter;
+}
+
 export interface CloneSpec {
   objective: number[];
   budget: number;
@@ -110,12 +125,28 @@ export interface CloneSpec {
 
 export type ParsedCall = { ok: true; specs: CloneSpec[] } | { ok: false; reason: MalformedReason };
 
+/** The budget a spec or split call grants for its budget token (undefined: none named). */
+function grant(token: number | undefined, p: ProtocolTokens, cfg: RolloutConfig): number {
+  if (token === undefined || cfg.cloneBudgets === 'fixed') return cfg.defaultCloneBudget;
+  return Math.min(p.budgets.get(token)!, cfg.cloneBudgetCap);
+}
+
 /**
  * Parse the tokens strictly between <spawn> and </spawn>. Budgets are capped by cloneBudgetCap; a spec
- * without one gets defaultCloneBudget.
+ * without one gets defaultCloneBudget. An empty body (or a budget token alone) is a split call: with the
+ * task's splitter and the caller's objective it becomes one spec per part (no refs); without them it is
+ * malformed ('parse'), and an objective the task cannot split is 'unsplittable'.
  */
-export function parseCall(body: readonly number[], p: ProtocolTokens, cfg: RolloutConfig, docs?: DocStore): ParsedCall {
-  if (body.length === 0 || body[0] !== p.obj) return { ok: false, reason: 'parse' };
+export function parseCall(body: readonly number[], p: ProtocolTokens, cfg: RolloutConfig, docs?: DocStore, split?: SplitSource): ParsedCall {
+  if (body.length === 0 || (body.length === 1 && p.budgets.has(body[0]))) {
+    if (!split?.split) return { ok: false, reason: 'parse' };
+    const parts = split.objective ? split.split(split.objective) : null;
+    if (!parts || parts.length < 2 || parts.some((o) => o.length === 0)) return { ok: false, reason: 'unsplittable' };
+    if (parts.length > cfg.maxClonesPerCall) return { ok: false, reason: 'too-many-clones' };
+    const budget = grant(body[0], p, cfg);
+    return { ok: true, specs: parts.map((objective) => ({ objective, budget, refs: [] })) };
+  }
+  if (body[0] !== p.obj) return { ok: false, reason: 'parse' };
   const specs: CloneSpec[] = [];
   let i = 0;
   while (i < body.length) {
@@ -123,11 +154,7 @@ export function parseCall(body: readonly number[], p: ProtocolTokens, cfg: Rollo
     const objective: number[] = [];
     while (i < body.length && !p.special.has(body[i])) objective.push(body[i++]);
     if (objective.length === 0) return { ok: false, reason: 'empty-objective' };
-    let budget = cfg.defaultCloneBudget;
-    if (i < body.length && p.budgets.has(body[i])) {
-      const asked = p.budgets.get(body[i++])!;
-      if (cfg.cloneBudgets === 'learned') budget = Math.min(asked, cfg.cloneBudgetCap);
-    }
+    const budget = grant(i < body.length && p.budgets.has(body[i]) ? body[i++] : undefined, p, cfg);
     const refs: number[][] = [];
     while (i < body.length && body[i] === p.ctx) {
       i++;

@@ -14,6 +14,10 @@
  *             that slice of the prompt, with a budget from <b16>/<b32>/<b64>; a clone solves its slice like
  *             a mono root; the root then folds the returned values (and any bare-number groups it kept) with
  *             `+` (sum) or `*` (product) steps and answers.
+ *   delegate, split style (DelegationOptions.arithStyle 'split'): the root writes the length-free split call
+ *             `<spawn> BUDGET </spawn>`; the task halves its question (arithSplitter) into two clones whose prompts
+ *             are questions too; a clone with more than leafTerms terms calls again while its depth allows, else
+ *             solves alone; every caller adds its two returns in one step and answers.
  * Countdown, two kinds:
  *   mono      the root writes the operations of the item's canonical answer as `a op b=c;` steps (in the
  *             order the answer expression evaluates them), then `<answer> EXPR <eos>`
@@ -37,7 +41,7 @@
  * Pure TS: no tfjs.
  */
 import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
-import { docStore, protocolTokens, returnSegment, type DocStore, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
+import { docStore, protocolTokens, returnSegment, type DocStore, type ProtocolTokens, type RolloutConfig, type Splitter } from '../rollout/protocol.ts';
 import type { RolloutItem } from '../rollout/engine.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
@@ -71,6 +75,13 @@ export interface DelegationOptions {
    * one clone gets the rest of the path and every paragraph)
    */
   multihopPlans?: ('chain' | 'whole' | 'chain-rest')[];
+  /**
+   * arithmetic: `copy` (default) writes each clone's slice of the prompt as its objective; `split` uses the
+   * length-free split call `<spawn> BUDGET </spawn>` (the task halves the caller's question, arithSplitter),
+   * recursively while a context holds more than `leafTerms` terms (default 4) and its depth allows a call
+   */
+  arithStyle?: 'copy' | 'split';
+  leafTerms?: number;
 }
 
 export const DEFAULT_TRACE_BUDGETS = [16, 32, 64];
@@ -241,7 +252,33 @@ export function itemDocStore(item: TaskItem, tok: TextTokenizer): DocStore | und
 export function rolloutItem(item: TaskItem, tok: TextTokenizer, opts: RolloutViewOptions = {}): RolloutItem {
   const prompt = opts.view === 'inline' ? monolithicPromptIds(item, tok, opts).ids : rootPromptIds(item, tok);
   const docs = itemDocStore(item, tok);
-  return { itemId: item.id, prompt, ...(docs ? { docs } : {}) };
+  const meta = item.task === 'arith' ? ArithMetaSchema.safeParse(item.meta) : null; // the split call needs the digit order
+  const split = meta?.success ? { question: encodeChecked(tok, item.prompt), split: arithSplitter(tok, meta.data.knobs.reversed) } : {};
+  return { itemId: item.id, prompt, ...(docs ? { docs } : {}), ...split };
+}
+
+/**
+ * Arithmetic's split of an objective (the split call): the terms of its top-level sum in two contiguous halves,
+ * the first ceil(n/2) terms, then the rest, each written exactly as a prompt is, so a clone can split again.
+ * null with fewer than 2 terms or when the objective is not an expression. The objective is task text (a root's
+ * question or an earlier split), never model output.
+ */
+export function arithSplitter(tok: TextTokenizer, reversed: boolean): Splitter {
+  return (objective) => {
+    let e: Expr;
+    try {
+      e = parseExpr(tok.decode([...objective]), reversed);
+    } catch {
+      return null;
+    }
+    if (e.terms.length < 2) return null;
+    return halves(e.terms).map((ts) => encodeChecked(tok, renderTerms(ts, reversed)));
+  };
+}
+
+function halves<T>(xs: readonly T[]): T[][] {
+  const h = Math.ceil(xs.length / 2);
+  return [xs.slice(0, h), xs.slice(h)];
 }
 
 /** Countdown's monolithic trace: the canonical answer's operations as steps, then the answer expression. */
@@ -375,6 +412,7 @@ export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: Rollout
   if (item.task === 'multihop') return multihopDelegationTrace(item, tok, cfg, rng, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
+  if (opts.arithStyle === 'split') return arithSplitTrace(item, setup.expr.terms, setup.reversed, tok, cfg, rng, opts);
   const p = protocolTokens(tok);
   const minClones = opts.minClones ?? 2;
   const maxClones = Math.min(opts.maxClones ?? 3, cfg.maxClonesPerCall);
@@ -438,6 +476,105 @@ function buildDelegation(
   b.sample(root, [...encodeChecked(tok, steps), p.answer, ...answer, p.eos]);
   root.finish = 'answer';
   root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/** A context of a split-call trace: its terms, its children when it calls, what it samples before and after the returns. */
+interface SplitNode {
+  terms: Term[];
+  kids: SplitNode[];
+  /** sampled before the returns: the call `<spawn> BUDGET </spawn>`, or the whole solution of a leaf */
+  before: number[];
+  /** sampled after the returns: the combine step and the answer */
+  after: number[];
+  answer: number[];
+  /** the budget the engine grants each child */
+  budget: number;
+}
+
+/**
+ * Split-call delegation for arithmetic: the root calls `<spawn> BUDGET </spawn>` (always, so the trace delegates);
+ * the task halves its question (arithSplitter) and each half is a clone that calls again while it holds more than
+ * `leafTerms` terms and its depth is below cfg.maxDepth, or solves alone; a caller adds the two returns in one
+ * step and answers. Budgets are drawn among those covering the children's work. Contexts are created level by
+ * level, as the engine creates them: every call is 3 tokens, so the calls of one level close at the same step.
+ */
+function arithSplitTrace(item: TaskItem, terms: Term[], reversed: boolean, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions): TraceResult {
+  const p = protocolTokens(tok);
+  const budgets = opts.budgets ?? [...DEFAULT_TRACE_BUDGETS, 128];
+  const budgetToken = budgetTokens(p, budgets);
+  const leaf = opts.leafTerms ?? 4;
+  if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
+  if (terms.length < 2) return { ok: false, reason: 'the prompt has fewer than 2 terms to split' };
+  let refused = '';
+  const plan = (ts: Term[], depth: number): SplitNode | null => {
+    const e: Expr = { terms: ts };
+    if (!(depth === 0 || (ts.length > leaf && depth < cfg.maxDepth))) {
+      const sol = solutionTokens(e, reversed, tok, p);
+      return { terms: ts, kids: [], before: sol.tokens, after: [], answer: sol.answer, budget: 0 };
+    }
+    const kids: SplitNode[] = [];
+    for (const half of halves(ts)) {
+      const k = plan(half, depth + 1);
+      if (!k) return null;
+      kids.push(k);
+    }
+    const need = Math.max(...kids.map((k) => k.before.length + k.after.length));
+    const fits = budgets.filter((n) => grantedBudget(n, cfg) >= need);
+    if (!fits.length) {
+      refused = `a clone samples ${need} tokens; no budget of ${budgets.join('/')} grants that (cap ${cfg.cloneBudgetCap})`;
+      return null;
+    }
+    const asked = rng.pick(fits);
+    const [a, b] = kids.map((k) => solve({ terms: k.terms }).value);
+    const c = applyOp(a, '+', b);
+    const answer = encodeChecked(tok, writeInt(c, reversed));
+    return {
+      terms: ts,
+      kids,
+      before: [p.spawn, budgetToken.get(asked)!, p.endSpawn],
+      after: [...encodeChecked(tok, stepText({ a, op: '+', b, c }, reversed)), p.answer, ...answer, p.eos],
+      answer,
+      budget: grantedBudget(asked, cfg),
+    };
+  };
+  const root = plan(terms, 0);
+  if (!root) return { ok: false, reason: refused };
+
+  const b = new TreeBuilder();
+  const made: [SplitNode, Context][] = [];
+  let level: [SplitNode, Context][] = [[root, b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget)]];
+  while (level.length) {
+    const next: [SplitNode, Context][] = [];
+    for (const [node, ctx] of level) {
+      made.push([node, ctx]);
+      b.sample(ctx, node.before);
+      if (!node.kids.length) continue;
+      const record: CallRecord = { index: ctx.calls.length, start: ctx.ids.length - node.before.length, end: ctx.ids.length, clones: [], malformed: null, injected: 0 };
+      ctx.calls.push(record);
+      for (const kid of node.kids) {
+        const c = b.add(ctx, record.index, [p.clone, ...encodeChecked(tok, renderTerms(kid.terms, reversed)), p.think], node.budget);
+        record.clones.push(c.id);
+        next.push([kid, c]);
+      }
+    }
+    level = next;
+  }
+  for (const [node, ctx] of made) {
+    if (node.kids.length) {
+      const returns = node.kids.flatMap((k) => returnSegment(k.answer, p, cfg));
+      if (node.kids.some((k) => k.answer.length > cfg.returnTokens)) return { ok: false, reason: `a clone's answer is longer than returnTokens ${cfg.returnTokens}` };
+      ctx.calls[0].injected = returns.length;
+      b.inject(ctx, returns);
+      b.sample(ctx, node.after);
+    }
+    ctx.finish = 'answer';
+    ctx.answer = node.answer;
+  }
+  const calls = made.filter(([n]) => n.kids.length).length;
+  if (calls > cfg.maxCallsPerTree) return { ok: false, reason: `the split tree makes ${calls} calls, maxCallsPerTree is ${cfg.maxCallsPerTree}` };
   const bad = treeFits(b, cfg);
   if (bad) return { ok: false, reason: bad };
   return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };

@@ -24,9 +24,19 @@ function checkTask(t: { name: string; preset: string }, ctx: z.RefinementCtx): v
 export const TaskSourceSchema = z.strictObject(fields).superRefine(checkTask);
 export type TaskSource = z.infer<typeof TaskSourceSchema>;
 
-/** The SFT data source: a task plus the share of delegation traces (the rest are monolithic traces). */
+/**
+ * The SFT data source: a task plus the share of delegation traces (the rest are monolithic traces), the form of
+ * arithmetic delegations (`copy`: objectives copy slices of the prompt; `split`: the length-free split call,
+ * recursing while the depth allows) and the deepest clone a demonstration may have (`maxDepth`, also the
+ * rollout depth of the held-out tree evaluation).
+ */
 export const SftSourceSchema = z
-  .strictObject({ ...fields, delegation: z.number().min(0).max(1).default(0.5) })
+  .strictObject({
+    ...fields,
+    delegation: z.number().min(0).max(1).default(0.5),
+    delegationStyle: z.enum(['copy', 'split']).default('copy'),
+    maxDepth: z.int().min(1).max(8).default(1),
+  })
   .superRefine(checkTask);
 export type SftSource = z.infer<typeof SftSourceSchema>;
 

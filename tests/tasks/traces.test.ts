@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../../src/rollout/protocol.ts';
@@ -6,7 +7,7 @@ import type { Tree } from '../../src/rollout/tree.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { arithItemFromExpr, arithKnobs, ArithKnobsSchema, generateArith, parseExpr, readInt, solve, writeInt, type ArithItem, type ArithKnobs } from '../../src/tasks/arith.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
-import { delegationTrace, monolithicTrace, replayInputs, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { delegationTrace, monolithicTrace, replayInputs, rolloutItem, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
 
 const tok = loadTokenizer();
 const p = protocolTokens(tok);
@@ -228,3 +229,68 @@ describe('arithmetic demonstration traces replay through the rollout engine', ()
     expect(items.filter((x) => monolithicTrace(x, tok, DEFAULTS).ok)).toHaveLength(0);
   });
 });
+
+describe('split-call delegation traces (arithmetic, length-free calls)', () => {
+  const cfg = RolloutConfigSchema.parse({ maxDepth: 2 });
+  const split = (it: ArithItem) => rolloutItem(it, tok).split!;
+
+  it('the splitter halves the top-level terms, in prompt format, and refuses what it cannot split', () => {
+    const [item] = generateArith({ split: 'id', n: 1, seed: 2, knobs: arithKnobs('sums-long', 'id', { minOps: 6, maxOps: 6 }) });
+    const s = split(item);
+    const parts = s(tok.encode(item.prompt))!;
+    expect(parts.map(dec).join('+').replace(/\+-/g, '-')).toBe(item.prompt.replace(/^\+/, ''));
+    expect(parts.map((x) => parseExpr(dec(x), true).terms.length)).toEqual([4, 3]); // 7 terms: ceil(7/2), rest
+    expect(s(tok.encode('12'))).toBeNull();
+    expect(s(tok.encode('1+'))).toBeNull();
+  });
+
+  it('replays through the engine into exactly the promised tree: recursion to depth 2, every answer right', async () => {
+    const items = loadSet('data/eval/arith-sums-long-ood.jsonl').slice(0, 40);
+    const rng = Rng.fromSeed(3);
+    const pairs: { item: ArithItem; trace: Trace }[] = [];
+    for (const item of items) {
+      const r = delegationTrace(item, tok, cfg, rng, { arithStyle: 'split' });
+      if (r.ok) pairs.push({ item, trace: r.trace });
+    }
+    expect(pairs.length).toBeGreaterThanOrEqual(36); // 12-14 operations: a few need more than the 128-token windows
+    const { items: inputs, scripts } = replayInputs(pairs, tok);
+    const trees = await runTrees(inputs, new ScriptedPolicy(scripts), cfg, p);
+    trees.forEach((tree, t) => {
+      const { item, trace } = pairs[t];
+      expect(tree.contexts).toEqual(trace.tree.contexts);
+      expect(taskReward(item, tree, tok).components.correct).toBe(1);
+      expect(tree.cost.malformed).toBe(0);
+      // the root's call names nothing but a budget; 13+ terms: both halves (> 4 terms) call again
+      const root = tree.contexts[0];
+      expect(root.ids.slice(root.calls[0].start, root.calls[0].end).map((x) => (budgetOf.has(x) ? 'B' : x))).toEqual([p.spawn, 'B', p.endSpawn]);
+      expect(Math.max(...tree.contexts.map((c) => c.depth))).toBe(2);
+      expect(Math.max(...tree.contexts.map((c) => c.ids.length))).toBeLessThanOrEqual(128);
+    });
+    // with depth 1 the halves solve alone, and long halves no longer fit a clone's budget or window
+    const flat = delegationTrace(pairs[0].item, tok, RolloutConfigSchema.parse({}), Rng.fromSeed(1), { arithStyle: 'split' });
+    if (flat.ok) expect(Math.max(...flat.trace.tree.contexts.map((c) => c.depth))).toBe(1);
+  });
+
+  it('an empty call without a splitter, or on an unsplittable objective, is malformed and the context goes on', async () => {
+    const [item] = generateArith({ split: 'id', n: 1, seed: 4, knobs: arithKnobs('sums-long', 'id', { minOps: 1, maxOps: 1 }) });
+    const input = rolloutItem(item, tok);
+    const call = [p.spawn, p.endSpawn];
+    // the root splits its 2 terms into 2 clones of 1 term; a clone's empty call cannot split 1 term
+    const answer = [p.answer, ...tok.encode('0'), p.eos];
+    const scripts = new Map([
+      ['0:0', [...call, ...answer]],
+      ['0:1', [...call, ...answer]],
+      ['0:2', answer],
+    ]);
+    const [tree] = await runTrees([input], new ScriptedPolicy(scripts), cfg, p);
+    expect(tree.contexts.map((c) => c.depth)).toEqual([0, 1, 1]);
+    expect(tree.contexts[1].calls[0].malformed).toBe('unsplittable');
+    expect(tree.contexts[0].calls[0].malformed).toBeNull();
+    const [plain] = await runTrees([{ itemId: 'x', prompt: input.prompt }], new ScriptedPolicy(new Map([['0:0', [...call, ...answer]]])), cfg, p);
+    expect(plain.contexts[0].calls[0].malformed).toBe('parse');
+  });
+});
+
+function loadSet(file: string): ArithItem[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ArithItem);
+}

@@ -42,6 +42,16 @@ describe('task sources of training runs', () => {
     expect(b.B).toBeGreaterThan(64);
     expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
   });
+
+  it('split-style delegations recurse as deep as sft.maxDepth allows', () => {
+    const tok = loadTokenizer();
+    const base = ['train.task="sft"', 'train.batchSize=16', 'sft.name="arith"', 'sft.preset="sums-long"', 'sft.delegation=1', 'sft.delegationStyle="split"'];
+    const rows = (depth: number) => sftBatch(loadRunConfig(undefined, [...base, `sft.maxDepth=${depth}`]), tok, Rng.fromSeed(5), 'train').B;
+    // depth 1: root + 2 halves per item; depth 2: halves of more than 4 terms split again
+    expect(rows(1)).toBeLessThanOrEqual(16 * 3);
+    expect(rows(2)).toBeGreaterThan(rows(1));
+    expect(() => loadRunConfig(undefined, [...base, 'sft.delegationStyle="paste"'])).toThrow(/delegationStyle/);
+  });
 });
 
 describe('GRPO rollout items', () => {
