@@ -15,12 +15,16 @@
  *   spawns      coef × max(0, calls (or clones) − free)
  *   malformed   coef × malformed calls
  * with the saturating pen(t) = coef × (1 − exp(−(t − free)/scale)) for t > free, else 0 (coef when scale = 0).
+ * Clone-local rewards (`clones: "checked"`, the default): where the task can check a clone's answer on its own —
+ * arithmetic, whose clone objectives are expressions (copied slices or split halves) — each clone gets the
+ * accuracy (with partial credit) of its answer against its objective's value, for the credit assigners that use
+ * them (src/train/advantage.ts: selfcest's ratio, loo's sibling baseline); `none` leaves every clone the root's.
  * docs/tasks.md. Pure TS: no tfjs.
  */
 import { z } from 'zod';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import type { Tree } from '../rollout/tree.ts';
-import { readInt, ArithMetaSchema } from './arith.ts';
+import { evaluate, parseExpr, readInt, ArithMetaSchema } from './arith.ts';
 import { checkCdAnswer, CountdownMetaSchema } from './countdown.ts';
 import type { TaskItem } from './types.ts';
 
@@ -47,6 +51,7 @@ export const RewardConfigSchema = z.strictObject({
     })
     .prefault({}),
   malformed: z.strictObject({ coef: z.number().min(0).default(0) }).prefault({}),
+  clones: z.enum(['checked', 'none']).default('checked'),
 });
 export type RewardConfig = z.infer<typeof RewardConfigSchema>;
 export type RewardConfigInput = z.input<typeof RewardConfigSchema>;
@@ -66,6 +71,8 @@ export interface RewardComponents {
 export interface Reward {
   reward: number;
   components: RewardComponents;
+  /** clone-local rewards by context id, where the task can check a clone's answer */
+  perContext?: Map<number, number>;
 }
 
 /** The part of a tree a reward reads. */
@@ -143,8 +150,35 @@ export function makeReward(config: RewardConfigInput = {}): RewardFn {
     const acc = accuracyOf(item, answer);
     const costs = costTerms(tree, cfg);
     const reward = acc.accuracy - costs.rootLength - costs.clonePath - costs.spawns - costs.malformed;
-    return { reward, components: { ...acc, ...costs } };
+    const perContext = cfg.clones === 'checked' ? cloneRewards(item, tree, tok) : undefined;
+    return { reward, components: { ...acc, ...costs }, ...(perContext?.size ? { perContext } : {}) };
   };
+}
+
+/**
+ * Clone-local rewards of a tree: for arithmetic, every clone whose objective (its prompt between <clone> and
+ * <think>) is an expression gets the partial-credit accuracy of its answer against that expression's value
+ * (0 without an answer). Other tasks: none (empty map).
+ */
+export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenizer): Map<number, number> {
+  const out = new Map<number, number>();
+  if (item.task !== 'arith') return out;
+  const reversed = ArithMetaSchema.parse(item.meta).knobs.reversed;
+  const think = tok.id('<think>');
+  for (const c of tree.contexts) {
+    if (c.parent === null) continue;
+    const end = c.ids.indexOf(think);
+    if (end < 1 || end > c.promptLength) continue;
+    let value: bigint;
+    try {
+      value = evaluate(parseExpr(tok.decode(c.ids.slice(1, end)), reversed));
+    } catch {
+      continue; // not an expression (e.g. documents): no clone-local reward
+    }
+    const a = c.answer === null ? null : readInt(tok.decode(c.answer).replace(/\s+/g, ''), reversed);
+    out.set(c.id, a === null ? 0 : partialCredit(a, value));
+  }
+  return out;
 }
 
 /** Correctness only (every cost term off): the default reward. */
@@ -154,12 +188,12 @@ export const taskReward: RewardFn = makeReward();
  * The reward as the tree-GRPO step calls it (src/train/grpo.ts RewardFn: rollout item → {root}): looks the
  * task item up by the rollout item's id. Structural, so tasks do not import the trainer.
  */
-export function rolloutReward(items: readonly TaskItem[], tok: TextTokenizer, fn: RewardFn = taskReward): (rollout: { itemId: string }, tree: RewardTree) => { root: number; components: RewardComponents } {
+export function rolloutReward(items: readonly TaskItem[], tok: TextTokenizer, fn: RewardFn = taskReward): (rollout: { itemId: string }, tree: RewardTree) => { root: number; components: RewardComponents; perContext?: Map<number, number> } {
   const byId = new Map(items.map((it) => [it.id, it]));
   return (rollout, tree) => {
     const item = byId.get(rollout.itemId);
     if (!item) throw new Error(`rolloutReward: no task item with id ${JSON.stringify(rollout.itemId)}`);
     const r = fn(item, tree, tok);
-    return { root: r.reward, components: r.components };
+    return { root: r.reward, components: r.components, ...(r.perContext ? { perContext: r.perContext } : {}) };
   };
 }

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer, type SpecialToken } from '../../src/tokenizer/index.ts';
 import type { CallRecord, Context } from '../../src/rollout/tree.ts';
-import { arithItemFromExpr, arithKnobs, parseExpr } from '../../src/tasks/arith.ts';
+import { arithItemFromExpr, arithKnobs, parseExpr, readInt, writeInt } from '../../src/tasks/arith.ts';
 import { accuracyOf, costTerms, makeReward, partialCredit, RewardConfigSchema, rolloutReward, saturating, taskReward } from '../../src/tasks/reward.ts';
 import type { RewardFn as GrpoRewardFn } from '../../src/train/grpo.ts';
 import type { TaskItem } from '../../src/tasks/types.ts';
@@ -144,5 +144,33 @@ describe('rolloutReward', () => {
     expect(fn({ itemId: 'x', prompt: [] }, tree)).toMatchObject({ root: 1 });
     expect(fn({ itemId: 'y', prompt: [] }, tree)).toMatchObject({ root: expect.closeTo(0.07199, 5) }); // '314' read in normal order
     expect(() => fn({ itemId: 'z', prompt: [] }, tree)).toThrow(/no task item with id "z"/);
+  });
+});
+
+describe('clone-local rewards (arithmetic clones are checked against their objectives)', () => {
+  it('every clone of a replayed split trace is right; a wrong clone answer earns partial credit; none without the option', async () => {
+    const { delegationTrace } = await import('../../src/tasks/traces.ts');
+    const { RolloutConfigSchema } = await import('../../src/rollout/protocol.ts');
+    const { Rng } = await import('../../src/util/rng.ts');
+    const { cloneRewards } = await import('../../src/tasks/reward.ts');
+    const item = arithItemFromExpr(parseExpr('21+43-7+5-63+8-9+11-4+2+6', true), arithKnobs('sums-long', 'id'), 'id', 'c1');
+    const r = delegationTrace(item, tok, RolloutConfigSchema.parse({ maxDepth: 2 }), Rng.fromSeed(1), { arithStyle: 'split' });
+    expect(r.ok).toBe(true);
+    const tree = r.ok ? r.trace.tree : null!;
+    const clones = tree.contexts.filter((c) => c.parent !== null).map((c) => c.id);
+    expect(clones.length).toBeGreaterThanOrEqual(4); // 11 terms: 6 + 5, then 3 + 3 and 3 + 2
+    const right = cloneRewards(item, tree, tok);
+    expect([...right.keys()]).toEqual(clones);
+    expect([...right.values()].every((v) => v === 1)).toBe(true);
+    // the last clone answers 1 too much: partial credit below 0.2, the others stay 1
+    const last = tree.contexts[clones.at(-1)!];
+    const plusOne = writeInt(readInt(tok.decode(last.answer!), true)! + 1n, true);
+    const wrong = { contexts: tree.contexts.map((c) => (c === last ? { ...c, answer: tok.encode(plusOne) } : c)) };
+    const got = cloneRewards(item, wrong, tok);
+    expect(got.get(last.id)).toBeGreaterThan(0);
+    expect(got.get(last.id)).toBeLessThan(0.2);
+    expect(makeReward()(item, tree, tok).perContext).toEqual(right);
+    expect(makeReward({ clones: 'none' })(item, tree, tok).perContext).toBeUndefined();
+    expect(rolloutReward([item], tok)({ itemId: 'c1' }, tree).perContext).toEqual(right);
   });
 });
