@@ -55,6 +55,11 @@ export const ExperimentConfigSchema = z.strictObject({
       traces: z.int().min(0).default(2),
     })
     .prefault({}),
+  /**
+   * reuse the warm starts of another experiment directory (its `seed-<s>/sft` runs) instead of training SFT
+   * here, e.g. ablations from the main run's SFT; its SFT configs must equal this config's `sft` section
+   */
+  sftFrom: z.string().min(1).optional(),
   /** overrides of this config for the quick version, `key.path=value` (e.g. sft.train.steps=100) */
   quick: z.array(z.string()).default([]),
 });

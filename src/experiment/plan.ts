@@ -27,6 +27,11 @@ export interface Stage {
   config?: { file: string; value: unknown };
   /** train stages: the step the run must reach to count as done */
   steps?: number;
+  /**
+   * an SFT run of another experiment (sftFrom): never trained here; the stage checks that it is complete and was
+   * made from the same config (`config` names that experiment's config file and this experiment's value)
+   */
+  reused?: boolean;
 }
 
 export interface PlanOptions {
@@ -47,12 +52,14 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
   ];
   for (const seed of cfg.seeds) {
     const { sft, arms } = seedConfigs(cfg, seed, o.source);
-    const sftDir = path.join(o.dir, `seed-${seed}`, 'sft');
-    const sftFile = path.join(o.dir, 'configs', `seed-${seed}-sft.json`);
+    const home = cfg.sftFrom ?? o.dir;
+    const sftDir = path.join(home, `seed-${seed}`, 'sft');
+    const sftFile = path.join(home, 'configs', `seed-${seed}-sft.json`);
     stages.push({
       name: `sft-s${seed}`, kind: 'train', out: sftDir, config: { file: sftFile, value: sft },
       args: ['train', '--config', sftFile, '--out', sftDir, '--resume', 'auto'],
       steps: sft.train.steps,
+      ...(cfg.sftFrom ? { reused: true } : {}),
     });
     for (const arm of cfg.arms) {
       const runDir = path.join(o.dir, `seed-${seed}`, arm.name);

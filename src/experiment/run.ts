@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { findLatest, readCheckpointState } from '../checkpoint/store.ts';
 import { readEvalIndex } from '../eval/evaluate.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { validate } from '../util/config-file.ts';
+import { readJsonFile, validate } from '../util/config-file.ts';
 import { readJsonl, writeFileAtomic } from '../util/jsonl.ts';
 import { formatDuration } from '../util/progress.ts';
 import { commandLine, type Stage } from './plan.ts';
@@ -61,6 +61,12 @@ export async function runStages(stages: readonly Stage[], o: RunOptions): Promis
   const t0 = performance.now();
   for (const [k, s] of stages.entries()) {
     const tag = `[${k + 1}/${stages.length} ${s.name}]`;
+    if (s.reused) {
+      checkReused(s);
+      log(`${tag} reusing the complete warm start ${s.out}`);
+      records.push({ stage: s.name, command: commandLine(s), status: 'skipped', cpu_s: 0, wall_s: 0, finished_at: new Date().toISOString() });
+      continue;
+    }
     if (s.config) {
       fs.mkdirSync(path.dirname(s.config.file), { recursive: true });
       writeFileAtomic(s.config.file, JSON.stringify(s.config.value, null, 2) + '\n');
@@ -80,6 +86,15 @@ export async function runStages(stages: readonly Stage[], o: RunOptions): Promis
     log(`${tag} done: ${r.cpu_s === null ? '?' : r.cpu_s.toFixed(0)} CPU s, ${formatDuration(r.wall_s)} wall`);
   }
   return records;
+}
+
+/** A reused SFT stage (sftFrom) must be complete and made from the same config; it is never trained from here. */
+function checkReused(s: Stage): void {
+  const file = s.config!.file;
+  if (!fs.existsSync(file)) throw new SelfcestError(`sftFrom: ${file} does not exist: run that experiment's SFT first (its ${s.name} stage)`);
+  const theirs = JSON.stringify(readJsonFile(file));
+  if (theirs !== JSON.stringify(s.config!.value)) throw new SelfcestError(`sftFrom: ${file} differs from this experiment's sft section (seed included): the warm start would not be the same`);
+  if (!stageDone(s)) throw new SelfcestError(`sftFrom: ${s.out} has not reached step ${s.steps}: finish that experiment's SFT first (${commandLine(s)})`);
 }
 
 /** Run `selfcest <args>`, teeing its output; resolves with CPU seconds (user + system, all threads) and wall seconds. */

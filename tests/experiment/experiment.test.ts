@@ -110,5 +110,25 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(model.config.dModel).toBe(16);
     expect(data.optimizer).toEqual([]);
     model.dispose();
-  }, 240_000);
+
+    // another experiment (e.g. ablations) reuses this one's warm start instead of training SFT again
+    const abl = tmp();
+    const arms = [{ name: 'bc', set: ['rollout.allowSpawn=true', 'grpo.advantage.assigner="broadcast"'], eval: 'clones' }];
+    const reuse = execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', writeConfig(tinyConfig({ sftFrom: dir, arms })), '--full', '--out', abl, '--backend', 'wasm'], { encoding: 'utf8' });
+    expect(reuse).toMatch(/\[1\/4 sft-s1\] reusing the complete warm start/);
+    expect(fs.existsSync(path.join(abl, 'seed-1', 'sft'))).toBe(false);
+    expect(fs.existsSync(path.join(abl, 'seed-1', 'bc', 'latest'))).toBe(true);
+    // a warm start made from another SFT config is refused, naming the file
+    const other = tinyConfig({ sftFrom: dir, arms });
+    (other.sft as { train: { steps: number } }).train.steps = 3;
+    const bad = (() => {
+      try {
+        execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', writeConfig(other), '--full', '--out', tmp(), '--backend', 'wasm'], { encoding: 'utf8', stdio: 'pipe' });
+        return '';
+      } catch (e) {
+        return String((e as { stderr: string }).stderr);
+      }
+    })();
+    expect(bad).toMatch(/sftFrom: .*seed-1-sft\.json differs from this experiment's sft section/);
+  }, 300_000);
 });
