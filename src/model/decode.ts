@@ -27,16 +27,10 @@ interface Row {
   valid: Uint8Array;
 }
 
-export class DecodeBatch {
-  private readonly model: GPT;
-  private rows: Row[] = [];
-  private cache: CacheKV[] | null = null; // null while the batch is empty
-  private slots = 0;
-  private nextHandle = 1;
-
-  constructor(model: GPT) {
-    this.model = model;
-  }
+/** The rows of a batch decoder in batch order, addressed by handle (shared by both KV caches). */
+export abstract class RowBook<R extends { handle: number; pos: number }> {
+  protected rows: R[] = [];
+  protected nextHandle = 1;
 
   get size(): number {
     return this.rows.length;
@@ -52,15 +46,26 @@ export class DecodeBatch {
     return this.row(handle).pos;
   }
 
-  /** Cache slots currently allocated (for tests and diagnostics). */
-  get cacheSlots(): number {
-    return this.slots;
-  }
-
-  private row(handle: number): Row {
+  protected row(handle: number): R {
     const r = this.rows.find((x) => x.handle === handle);
     if (!r) throw new Error(`no row with handle ${handle}`);
     return r;
+  }
+}
+
+export class DecodeBatch extends RowBook<Row> {
+  private readonly model: GPT;
+  private cache: CacheKV[] | null = null; // null while the batch is empty
+  private slots = 0;
+
+  constructor(model: GPT) {
+    super();
+    this.model = model;
+  }
+
+  /** Cache slots currently allocated (for tests and diagnostics). */
+  get cacheSlots(): number {
+    return this.slots;
   }
 
   /**

@@ -19,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SelfcestError } from '../util/errors.ts';
 import { ATTN_WASM_BASE64 } from './attn-wasm.ts';
+import { RowBook } from './decode.ts';
 import type { GPT } from './decoder.ts';
 
 // the WebAssembly API as far as we use it (this project's TS libs do not declare it)
@@ -90,19 +91,18 @@ interface Row {
   page: number;
 }
 
-export class HostDecodeBatch {
+export class HostDecodeBatch extends RowBook<Row> {
   private readonly model: GPT;
   private readonly kernel: AttnKernel;
   private readonly H: number;
   private readonly hd: number;
   private readonly C: number;
-  private rows: Row[] = [];
   private free: number[] = [];
   private pages = 0;
   private queries = 0;
-  private nextHandle = 1;
 
   constructor(model: GPT, initialPages = 16) {
+    super();
     this.model = model;
     const { nHeads: H, dModel: d, ctx } = model.config;
     [this.H, this.hd, this.C] = [H, d / H, ctx];
@@ -111,27 +111,9 @@ export class HostDecodeBatch {
     this.grow(initialPages, initialPages);
   }
 
-  get size(): number {
-    return this.rows.length;
-  }
-
-  get handles(): number[] {
-    return this.rows.map((r) => r.handle);
-  }
-
-  position(handle: number): number {
-    return this.row(handle).pos;
-  }
-
   /** Pages allocated (rows the cache holds without growing). */
   get capacity(): number {
     return this.pages;
-  }
-
-  private row(handle: number): Row {
-    const r = this.rows.find((x) => x.handle === handle);
-    if (!r) throw new Error(`no row with handle ${handle}`);
-    return r;
   }
 
   // ---- memory layout (f32 offsets): per layer K and V for `pages` pages, then the query scratch for `queries`
