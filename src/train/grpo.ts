@@ -32,6 +32,12 @@ export const GrpoConfigSchema = z
     groupSize: z.number().int().min(1).default(8),
     /** rows per optimizer step (0: all rows in one minibatch) */
     minibatchRows: z.number().int().min(0).default(0),
+    /**
+     * rows per forward/backward pass inside a minibatch (0: the whole minibatch): gradients of the passes are
+     * summed, weighted so that the update equals the whole minibatch's, then one optimizer step — the memory
+     * bound of the learner without changing the algorithm (many rows of deep trees can exhaust the wasm heap)
+     */
+    microbatchRows: z.number().int().min(0).default(0),
     epochs: z.number().int().min(1).default(1),
     advantage: AdvantageConfigSchema.prefault({}),
     loss: PolicyLossConfigSchema.prefault({}),
@@ -157,32 +163,56 @@ export async function grpoStep(
   const vars = [...model.params.values()];
   const ourName = new Map([...model.params].map(([name, v]) => [v.name, name]));
   const acc = { kl: 0, clip: 0, ent: 0, norm: 0, n: 0 };
+  // a micro-batch's share of its minibatch's loss: the aggregation's denominator (masked tokens, or rows with any)
+  const weight = (rs: readonly Row[]) =>
+    cfg.loss.aggregation === 'token-mean' ? rs.reduce((n, r) => n + r.mask.reduce((a: number, b: number) => a + b, 0), 0) : rs.filter((r) => r.mask.some((m: number) => m > 0)).length;
   for (let e = 0; e < cfg.epochs; e++) {
     for (let s = 0; s < rows.length; s += per) {
-      const mb = padded(rows.slice(s, s + per));
-      const out = tf.tidy(() => {
-        const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
-        const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
-        const mask = tf.tensor2d(mb.mask, [mb.B, mb.T]);
-        const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
-        const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
-        const refLogprobs = ref ? tf.tensor2d(mb.ref, [mb.B, mb.T]) : undefined;
-        let kept: tf.Tensor[] = [];
-        const { grads } = tf.variableGrads(() => {
-          const st = tokenStats(model.forward(ids), targets, rollout.temperature);
-          const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
-          kept = [d.kl, d.clipFrac, d.entropy].map((x) => tf.keep(x)); // variableGrads disposes the rest
-          return d.loss;
-        }, vars);
-        const norm = opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [ourName.get(k)!, g])), lr);
-        return [...kept, norm];
-      });
-      const [kl, clip, ent, norm] = await Promise.all(out.map((x) => x.data()));
-      tf.dispose(out);
-      acc.kl += kl[0];
-      acc.clip += clip[0];
-      acc.ent += ent[0];
-      acc.norm += norm[0];
+      const part = rows.slice(s, s + per);
+      const micro = cfg.microbatchRows > 0 ? cfg.microbatchRows : part.length;
+      const total = weight(part);
+      let sum: Record<string, tf.Tensor> | null = null;
+      const stats = [0, 0, 0]; // kl, clip fraction, entropy: weighted like the loss
+      for (let m = 0; m < part.length; m += micro) {
+        const slice = part.slice(m, m + micro);
+        const w = micro >= part.length ? 1 : total > 0 ? weight(slice) / total : 0;
+        if (w === 0 && micro < part.length) continue; // nothing trained in this slice
+        const mb = padded(slice);
+        const { grads, kept } = tf.tidy(() => {
+          const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
+          const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
+          const mask = tf.tensor2d(mb.mask, [mb.B, mb.T]);
+          const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
+          const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
+          const refLogprobs = ref ? tf.tensor2d(mb.ref, [mb.B, mb.T]) : undefined;
+          let kept: tf.Tensor[] = [];
+          const { grads } = tf.variableGrads(() => {
+            const st = tokenStats(model.forward(ids), targets, rollout.temperature);
+            const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
+            kept = [d.kl, d.clipFrac, d.entropy].map((x) => tf.keep(x)); // variableGrads disposes the rest
+            return w === 1 ? d.loss : tf.mul(d.loss, w);
+          }, vars);
+          return { grads, kept };
+        });
+        const vals = await Promise.all(kept.map((x) => x.data()));
+        tf.dispose(kept);
+        vals.forEach((v, k) => (stats[k] += w * v[0]));
+        if (!sum) sum = grads;
+        else {
+          const prev: Record<string, tf.Tensor> = sum;
+          sum = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(prev[k], g)]));
+          tf.dispose([...Object.values(prev), ...Object.values(grads)]);
+        }
+      }
+      if (!sum) continue;
+      const grads: Record<string, tf.Tensor> = sum;
+      const norm = tf.tidy(() => opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [ourName.get(k)!, g])), lr));
+      tf.dispose(Object.values(grads));
+      acc.kl += stats[0];
+      acc.clip += stats[1];
+      acc.ent += stats[2];
+      acc.norm += (await norm.data())[0];
+      norm.dispose();
       acc.n++;
     }
   }

@@ -49,13 +49,47 @@ describe('tree GRPO', () => {
     model.dispose();
   }, 180_000);
 
+  for (const aggregation of ['token-mean', 'seq-mean-token-mean'] as const) {
+    it(`micro-batches give the same update as the whole minibatch (${aggregation})`, async () => {
+      await selectBackend('cpu');
+      const mc = modelConfig({ vocabSize: tok.vocabSize, ctx: 16, dModel: 16, nLayers: 1, nHeads: 2, initStd: 0.2 });
+      const rollout = RolloutConfigSchema.parse({ rootBudget: 4, rootWindow: 16, cloneWindow: 16, defaultCloneBudget: 3 });
+      const items = ['a=', 'b=', 'c='].map((q, i) => ({ itemId: `q${i}`, prompt: tok.encode(q) }));
+      // rewards vary with the tree, so advantages are nonzero; rows differ in length
+      const reward = (_: unknown, tree: { contexts: { ids: number[] }[] }) => ({ root: (tree.contexts[0].ids.length % 3) + tree.contexts.length });
+      const run = async (microbatchRows: number) => {
+        const model = GPT.init(mc, Rng.fromSeed(7));
+        const opt = new AdamW(OptimConfigSchema.parse({ lr: 0.01, gradClip: 0.5 }), model.params);
+        const dec = new LocalDecoder(model);
+        const cfg = GrpoConfigSchema.parse({ prompts: 3, groupSize: 4, microbatchRows, loss: { aggregation } });
+        const { metrics } = await grpoStep(model, opt, dec, items, reward, cfg, rollout, p, Rng.fromSeed(8), 0.01);
+        const w = (await model.toArrays()).map((x) => Array.from(x.data));
+        await dec.close();
+        opt.dispose();
+        model.dispose();
+        return { w, metrics };
+      };
+      const whole = await run(0);
+      const micro = await run(3);
+      expect(whole.metrics.rows).toBeGreaterThan(3); // several micro-batches
+      let err = 0;
+      whole.w.forEach((xs, i) => xs.forEach((x, j) => (err = Math.max(err, Math.abs(x - micro.w[i][j])))));
+      expect(err).toBeLessThan(1e-5);
+      expect(micro.metrics.grad_norm).toBeCloseTo(whole.metrics.grad_norm, 4);
+      expect(micro.metrics.entropy).toBeCloseTo(whole.metrics.entropy, 4);
+      // and it trained: the weights moved
+      const start = (await GPT.init(mc, Rng.fromSeed(7)).toArrays()).map((x) => Array.from(x.data));
+      expect(Math.max(...whole.w.flatMap((xs, i) => xs.map((x, j) => Math.abs(x - start[i][j]))))).toBeGreaterThan(1e-4);
+    }, 120_000);
+  }
+
   it('keeps tf.memory().numTensors flat over 200 GRPO steps', async () => {
     await selectBackend('wasm');
     const model = GPT.init(modelConfig({ vocabSize: tok.vocabSize, ctx: 16, dModel: 16, nLayers: 1, nHeads: 2 }), Rng.fromSeed(3));
     const opt = new AdamW(OptimConfigSchema.parse({ lr: 0.01 }), model.params);
     const dec = new LocalDecoder(model);
     const rollout = RolloutConfigSchema.parse({ rootBudget: 3, rootWindow: 16, cloneWindow: 16, defaultCloneBudget: 3 });
-    const cfg = GrpoConfigSchema.parse({ prompts: 2, groupSize: 4, minibatchRows: 4, epochs: 2 });
+    const cfg = GrpoConfigSchema.parse({ prompts: 2, groupSize: 4, minibatchRows: 4, microbatchRows: 3, epochs: 2 });
     const items = ['a=', 'b='].map((q, i) => ({ itemId: `q${i}`, prompt: tok.encode(q) }));
     const reward = (_: unknown, tree: { contexts: { ids: number[] }[] }) => ({ root: tree.contexts.length + (tree.contexts[0].ids.length % 2) });
     const rng = Rng.fromSeed(4);
