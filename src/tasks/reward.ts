@@ -101,16 +101,20 @@ export function normalizeText(s: string): string {
   return s.trim().toLowerCase().replace(/\s+/g, ' ');
 }
 
+/** An integer answer (white space removed, in the given digit order) against the truth, with partial credit. */
+function intAccuracy(answer: string | null, truth: bigint, reversed: boolean): { correct: number; accuracy: number } {
+  const a = answer === null ? null : readInt(answer.replace(/\s+/g, ''), reversed);
+  if (a === null) return { correct: 0, accuracy: 0 };
+  return { correct: a === truth ? 1 : 0, accuracy: partialCredit(a, truth) };
+}
+
 /** Correctness of an answer text (null: no answer) for an item. */
 export function accuracyOf(item: TaskItem, answer: string | null): { correct: number; accuracy: number } {
-  if (answer === null) return { correct: 0, accuracy: 0 };
   if (item.task === 'arith') {
     const meta = ArithMetaSchema.parse(item.meta);
-    const a = readInt(answer.replace(/\s+/g, ''), meta.knobs.reversed);
-    if (a === null) return { correct: 0, accuracy: 0 };
-    const b = BigInt(meta.value);
-    return { correct: a === b ? 1 : 0, accuracy: partialCredit(a, b) };
+    return intAccuracy(answer, BigInt(meta.value), meta.knobs.reversed);
   }
+  if (answer === null) return { correct: 0, accuracy: 0 };
   if (item.task === 'countdown') {
     const meta = CountdownMetaSchema.parse(item.meta);
     const ok = checkCdAnswer(answer.replace(/\s+/g, ''), meta.numbers, meta.target, meta.knobs.reversed).ok;
@@ -175,8 +179,7 @@ export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenize
     } catch {
       continue; // not an expression (e.g. documents): no clone-local reward
     }
-    const a = c.answer === null ? null : readInt(tok.decode(c.answer).replace(/\s+/g, ''), reversed);
-    out.set(c.id, a === null ? 0 : partialCredit(a, value));
+    out.set(c.id, intAccuracy(c.answer === null ? null : tok.decode(c.answer), value, reversed).accuracy);
   }
   return out;
 }
