@@ -51,6 +51,25 @@ export abstract class RowBook<R extends { handle: number; pos: number }> {
     if (!r) throw new Error(`no row with handle ${handle}`);
     return r;
   }
+
+  /** join's arguments: at least one prompt, each of 1..ctx tokens. */
+  protected checkPrompts(prompts: readonly (readonly number[])[], ctx: number): void {
+    if (prompts.length === 0) throw new Error('join: no prompts');
+    for (const [i, p] of prompts.entries()) {
+      if (p.length < 1) throw new SelfcestError(`join: prompt ${i} is empty`);
+      if (p.length > ctx) throw new SelfcestError(`join: prompt ${i} has ${p.length} tokens, more than the context window ${ctx}`);
+    }
+  }
+
+  /** step's arguments: one token per row of a non-empty batch, and no row already at the context window. */
+  protected checkStep(tokens: readonly number[], ctx: number): void {
+    const B = this.rows.length;
+    if (tokens.length !== B) throw new Error(`step: ${tokens.length} tokens for ${B} rows`);
+    if (B === 0) throw new Error('step: empty batch');
+    for (const r of this.rows) {
+      if (r.pos >= ctx) throw new SelfcestError(`row ${r.handle} is full: position ${r.pos} reaches the context window ${ctx}`);
+    }
+  }
 }
 
 export class DecodeBatch extends RowBook<Row> {
@@ -73,15 +92,11 @@ export class DecodeBatch extends RowBook<Row> {
    * Returns their handles and the logits [n, V] after each prompt's last token (caller disposes).
    */
   join(prompts: number[][]): { handles: number[]; logits: tf.Tensor2D } {
+    this.checkPrompts(prompts, this.model.config.ctx);
     const n = prompts.length;
-    if (n === 0) throw new Error('join: no prompts');
-    const { ctx, vocabSize: V } = this.model.config;
+    const { vocabSize: V } = this.model.config;
     const lens = prompts.map((p) => p.length);
     const T = Math.max(...lens);
-    for (const [i, l] of lens.entries()) {
-      if (l < 1) throw new SelfcestError(`join: prompt ${i} is empty`);
-      if (l > ctx) throw new SelfcestError(`join: prompt ${i} has ${l} tokens, more than the context window ${ctx}`);
-    }
     const flat = new Int32Array(n * T);
     prompts.forEach((p, i) => flat.set(p, i * T));
     const lastIdx = lens.map((l, i) => i * T + l - 1);
@@ -128,13 +143,10 @@ export class DecodeBatch extends RowBook<Row> {
    * A row whose position would pass the context window is an error: the caller must retire it first.
    */
   step(tokens: readonly number[]): tf.Tensor2D {
+    this.checkStep(tokens, this.model.config.ctx);
     const B = this.rows.length;
-    if (tokens.length !== B) throw new Error(`step: ${tokens.length} tokens for ${B} rows`);
-    if (!this.cache || B === 0) throw new Error('step: empty batch');
-    const { ctx, nHeads: H, dModel: d } = this.model.config;
-    for (const r of this.rows) {
-      if (r.pos >= ctx) throw new SelfcestError(`row ${r.handle} is full: position ${r.pos} reaches the context window ${ctx}`);
-    }
+    if (!this.cache) throw new Error('step: empty batch');
+    const { nHeads: H, dModel: d } = this.model.config;
     const S = this.slots + 1;
     const hd = d / H;
     const bias = new Float32Array(B * S);

@@ -228,11 +228,7 @@ export class HostDecodeBatch extends RowBook<Row> {
   }
 
   join(prompts: number[][]): { handles: number[]; logits: tf.Tensor2D } {
-    if (prompts.length === 0) throw new Error('join: no prompts');
-    for (const [i, p] of prompts.entries()) {
-      if (p.length < 1) throw new SelfcestError(`join: prompt ${i} is empty`);
-      if (p.length > this.C) throw new SelfcestError(`join: prompt ${i} has ${p.length} tokens, more than the context window ${this.C}`);
-    }
+    this.checkPrompts(prompts, this.C);
     const rows = prompts.map(() => ({ handle: this.nextHandle++, pos: 0, page: this.takePage() }));
     let logits: tf.Tensor2D;
     try {
@@ -246,12 +242,7 @@ export class HostDecodeBatch extends RowBook<Row> {
   }
 
   step(tokens: readonly number[]): tf.Tensor2D {
-    const B = this.rows.length;
-    if (tokens.length !== B) throw new Error(`step: ${tokens.length} tokens for ${B} rows`);
-    if (B === 0) throw new Error('step: empty batch');
-    for (const r of this.rows) {
-      if (r.pos >= this.C) throw new SelfcestError(`row ${r.handle} is full: position ${r.pos} reaches the context window ${this.C}`);
-    }
+    this.checkStep(tokens, this.C);
     return this.feed(this.rows, tokens.map((t) => [t]));
   }
 

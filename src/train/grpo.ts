@@ -176,7 +176,7 @@ export async function grpoStep(
       for (let m = 0; m < part.length; m += micro) {
         const slice = part.slice(m, m + micro);
         const w = micro >= part.length ? 1 : total > 0 ? weight(slice) / total : 0;
-        if (w === 0 && micro < part.length) continue; // nothing trained in this slice
+        if (w === 0) continue; // nothing trained in this slice
         const mb = padded(slice);
         const { grads, kept } = tf.tidy(() => {
           const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
