@@ -53,6 +53,11 @@ export const ExperimentConfigSchema = z.strictObject({
       bootstrap: z.int().min(1).default(1000),
       /** items whose trees each eval point keeps for trace pages */
       traces: z.int().min(0).default(2),
+      /**
+       * also evaluate each seed's SFT warm start, before any GRPO, once per eval mode of the arms (with the first
+       * such arm's rollout settings): what GRPO added on top of the shared start
+       */
+      sft: z.boolean().default(false),
     })
     .prefault({}),
   /**

@@ -61,6 +61,25 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
       steps: sft.train.steps,
       ...(cfg.sftFrom ? { reused: true } : {}),
     });
+    if (ev.sft) {
+      // the warm start itself, once per eval mode, under the rollout settings its arms train and evaluate with
+      const modes = new Map<string, (typeof arms)[string]>();
+      for (const arm of cfg.arms) if (!modes.has(arm.eval)) modes.set(arm.eval, arms[arm.name]);
+      for (const [mode, rl] of modes) {
+        const set = Object.entries(rl.rollout)
+          .filter(([k]) => k !== 'allowSpawn' && k !== 'temperature')
+          .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
+        for (const split of ev.splits) {
+          const out = path.join(o.dir, 'eval', `sft-${mode}-s${seed}-${splitName(split)}`);
+          evalDirs.push(out);
+          stages.push({
+            name: `eval-sft-${mode}-s${seed}-${splitName(split)}`, kind: 'eval', out,
+            args: ['eval', '--checkpoint', sftDir, ...common(split), '--mode', mode, '--temperature', '0', '--label', `sft-${mode} s${seed}`, '--out', out,
+              ...set, ...ev.sweep.flatMap((s) => ['--sweep', s])],
+          });
+        }
+      }
+    }
     for (const arm of cfg.arms) {
       const runDir = path.join(o.dir, `seed-${seed}`, arm.name);
       const file = path.join(o.dir, 'configs', `seed-${seed}-${arm.name}.json`);

@@ -73,6 +73,20 @@ describe('experiment config and plan', () => {
     expect(one.at(-1)!.args).not.toContain('--pool-seeds');
     expect(commandLine(byName.get('eval-clones-s1-arith-sums-id')!)).toContain("--label 'clones s1'");
   });
+
+  it('with eval.sft, evaluates each warm start once per eval mode under that mode\'s GRPO rollout settings', () => {
+    const cfg = loadExperiment(writeConfig(tinyConfig({ eval: { splits: ['data/eval/arith-sums-id.jsonl'], sft: true, sweep: ['maxTreeTokens=64,128'] } })), { full: true });
+    const stages = planExperiment(cfg, { dir: 'X', report: 'R', source: 'exp.json' });
+    expect(stages.map((s) => s.name).slice(0, 3)).toEqual(['sft-s1', 'eval-sft-clones-s1-arith-sums-id', 'eval-sft-mono-s1-arith-sums-id']);
+    const clones = stages[1].args;
+    expect(clones.slice(0, 3)).toEqual(['eval', '--checkpoint', path.join('X', 'seed-1', 'sft')]);
+    expect(clones).toEqual(expect.arrayContaining(['--mode', 'clones', '--temperature', '0', '--label', 'sft-clones s1', '--set', 'rootBudget=24', '--set', 'defaultCloneBudget=16', '--sweep', 'maxTreeTokens=64,128']));
+    expect(clones.filter((a) => /^(allowSpawn|temperature)=/.test(a))).toEqual([]);
+    expect(stages[2].args).toEqual(expect.arrayContaining(['--mode', 'mono', '--label', 'sft-mono s1']));
+    expect(stages.at(-1)!.args).toEqual(expect.arrayContaining([path.join('X', 'eval', 'sft-clones-s1-arith-sums-id'), path.join('X', 'eval', 'sft-mono-s1-arith-sums-id')]));
+    // the --set values are what the eval command parses back to the arm's rollout settings
+    expect(clones).toContain('cloneBudgets="learned"');
+  });
 });
 
 describe('selfcest experiment (child processes, end to end)', () => {
