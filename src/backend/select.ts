@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { SelfcestError } from '../util/errors.ts';
-import { installWasmKernelFixes } from './wasm-kernels.ts';
+import { guardWasmMalloc, installWasmKernelFixes } from './wasm-kernels.ts';
 
 export const BACKEND_CHOICES = ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -130,7 +130,9 @@ async function probeWebgpu(): Promise<{ ok: boolean; why: string }> {
 async function useWasm(): Promise<boolean> {
   installWasmKernelFixes();
   try {
-    return await tf.setBackend('wasm');
+    const ok = await tf.setBackend('wasm');
+    if (ok) guardWasmMalloc();
+    return ok;
   } catch {
     return false;
   }

@@ -20,9 +20,15 @@
  * 6. GatherV2 along axis 0 (embeddings; selecting KV-cache rows when contexts leave a decode batch) runs
  *    ~30 ns per element in stock wasm (41 ms per leave of a 64-row cache); ours copies whole rows.
  *
+ * 7. BackendWasm.move stores `_malloc`'s result without checking it: when the heap (4 GiB at most) cannot
+ *    hold a new tensor, malloc returns 0, the tensor is registered at address 0, and writing it corrupts the
+ *    allocator and the runtime's own tables; the process dies later in an unrelated dispose ("memory access
+ *    out of bounds"). guardWasmMalloc() turns that into an immediate, clear error.
+ *
  * The last fix (every matmul a flag-free rank-2 matmul) lives in src/model/ops.ts.
  */
 import * as tf from '@tensorflow/tfjs';
+import { SelfcestError } from '../util/errors.ts';
 
 type TensorInfo = tf.TensorInfo;
 type TypedArray = Float32Array | Int32Array | Uint8Array;
@@ -304,4 +310,37 @@ export function installWasmKernelFixes(): void {
     },
   });
   patched.add('wasm');
+}
+
+/** The wasm heap's size in bytes (0 when the active backend is not wasm). */
+export function wasmHeapBytes(): number {
+  const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
+  return b.wasm?.HEAPU8?.length ?? 0;
+}
+
+/**
+ * `malloc` that throws instead of returning 0 (fix 7), and refuses sizes of 4 GiB or more, which the wasm32
+ * size_t would wrap around to a small allocation.
+ */
+export function checkedMalloc(malloc: (n: number) => number, heapBytes: () => number): (n: number) => number {
+  return (n: number) => {
+    const p = n < 2 ** 32 ? malloc(n) : 0;
+    if (p === 0 && n > 0) {
+      const mb = (x: number) => (x / 2 ** 20).toFixed(0);
+      throw new SelfcestError(
+        `wasm heap out of memory: cannot allocate ${mb(n)} MiB more (heap ${mb(heapBytes())} MiB, 4096 MiB at most). ` +
+          'Use smaller batches: for GRPO set grpo.microbatchRows (e.g. 32) to run the learner in smaller passes, or fewer prompts or trees per step',
+      );
+    }
+    return p;
+  };
+}
+
+/** Guard the active wasm backend's heap allocations with checkedMalloc. Call once wasm is active; idempotent. */
+export function guardWasmMalloc(): void {
+  const b = tf.backend() as unknown as { wasm?: { _malloc: (n: number) => number; selfcestGuard?: true } };
+  const wasm = b.wasm;
+  if (!wasm || wasm.selfcestGuard) return;
+  wasm._malloc = checkedMalloc(wasm._malloc.bind(wasm), wasmHeapBytes);
+  wasm.selfcestGuard = true;
 }

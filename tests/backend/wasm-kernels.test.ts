@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/select.ts';
+import { checkedMalloc, wasmHeapBytes } from '../../src/backend/wasm-kernels.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { maxRelErr, onBackend } from '../helpers.ts';
 
@@ -115,5 +116,22 @@ describe('wasm kernel fixes', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
+  });
+
+  it('turns a failed heap allocation into a clear error instead of a tensor at address 0', () => {
+    const calls: number[] = [];
+    const malloc = checkedMalloc((n) => (calls.push(n), n > 100 ? 0 : 8), () => 64 * 2 ** 20);
+    expect(malloc(16)).toBe(8);
+    expect(malloc(0)).toBe(8);
+    expect(() => malloc(300 * 2 ** 20)).toThrow(/wasm heap out of memory: cannot allocate 300 MiB more \(heap 64 MiB, 4096 MiB at most\).*grpo.microbatchRows/);
+    // 4 GiB and more would wrap around in wasm32's size_t: refused without calling malloc
+    expect(() => malloc(2 ** 32 + 16)).toThrow(/out of memory/);
+    expect(calls).toEqual([16, 0, 300 * 2 ** 20]);
+    // the live backend is guarded and still allocates normally
+    expect((tf.backend() as unknown as { wasm: { selfcestGuard?: boolean } }).wasm.selfcestGuard).toBe(true);
+    const t = tf.zeros([1024]);
+    expect(t.dataSync()[0]).toBe(0);
+    t.dispose();
+    expect(wasmHeapBytes()).toBeGreaterThan(0);
   });
 });
