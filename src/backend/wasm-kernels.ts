@@ -344,3 +344,20 @@ export function guardWasmMalloc(): void {
   wasm._malloc = checkedMalloc(wasm._malloc.bind(wasm), wasmHeapBytes);
   wasm.selfcestGuard = true;
 }
+
+/**
+ * A note for a crash inside the wasm runtime (a WebAssembly RuntimeError: "Aborted()", "memory access out of
+ * bounds"), or null for other errors. C++ allocations that fail abort the runtime without saying why; the heap
+ * size tells whether it ran out (4 GiB at most).
+ */
+export function wasmCrashNote(e: unknown, heapBytes: number): string | null {
+  if (!(e instanceof Error) || e.name !== 'RuntimeError' || heapBytes === 0) return null;
+  const mib = Math.round(heapBytes / 2 ** 20);
+  const full = heapBytes >= 0.9 * 2 ** 32;
+  return (
+    `note: the wasm runtime crashed with its heap at ${mib} MiB of 4096 MiB` +
+    (full
+      ? ': most likely an allocation inside it failed (out of memory). Use smaller batches: for GRPO set grpo.microbatchRows (e.g. 32), or fewer prompts or trees per step'
+      : '')
+  );
+}

@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isSelfcestError, SelfcestError } from '../util/errors.ts';
+import { wasmCrashNote, wasmHeapBytes } from '../backend/wasm-kernels.ts';
 import { infoCommand } from './info.ts';
 import { sampleCommand } from './sample.ts';
 import { trainCommand } from './train.ts';
@@ -43,5 +44,7 @@ try {
     process.exit(1);
   }
   console.error(e);
+  const note = wasmCrashNote(e, wasmHeapBytes());
+  if (note) console.error(note);
   process.exit(2);
 }

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/select.ts';
-import { checkedMalloc, wasmHeapBytes } from '../../src/backend/wasm-kernels.ts';
+import { checkedMalloc, wasmCrashNote, wasmHeapBytes } from '../../src/backend/wasm-kernels.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { maxRelErr, onBackend } from '../helpers.ts';
 
@@ -133,5 +133,13 @@ describe('wasm kernel fixes', () => {
     expect(t.dataSync()[0]).toBe(0);
     t.dispose();
     expect(wasmHeapBytes()).toBeGreaterThan(0);
+  });
+
+  it('explains a crash of the wasm runtime by its heap size', () => {
+    const crash = Object.assign(new Error('Aborted()'), { name: 'RuntimeError' });
+    expect(wasmCrashNote(crash, 3900 * 2 ** 20)).toMatch(/heap at 3900 MiB of 4096 MiB: most likely .*out of memory.*grpo.microbatchRows/);
+    expect(wasmCrashNote(crash, 200 * 2 ** 20)).toBe('note: the wasm runtime crashed with its heap at 200 MiB of 4096 MiB');
+    expect(wasmCrashNote(new Error('Aborted()'), 3900 * 2 ** 20)).toBeNull(); // not a wasm RuntimeError
+    expect(wasmCrashNote(crash, 0)).toBeNull(); // not on wasm
   });
 });

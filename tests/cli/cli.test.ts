@@ -134,6 +134,15 @@ describe('selfcest CLI', () => {
       });
     expect(lines(b)).toEqual(lines(a));
     expect(lines(a).some((m) => m.grad_norm > 0)).toBe(true); // the weights really moved
+    if (backend !== 'wasm') return;
+    // a resume may change the learner's micro-batch size (e.g. after running out of heap), nothing that is the run's identity
+    const c = path.join(tmp(), 'c');
+    expect(cli([...common, '--out', c, '--stop-after', '2']).code).toBe(0);
+    const more = cli([...common, '--out', c, '--resume', 'auto', '--set', 'grpo.microbatchRows=2', '--set', 'optim.lr=0.5']);
+    expect(more.code, more.err).toBe(0);
+    expect(more.out + more.err).toMatch(/note: resuming with the checkpoint's config; ignoring changed optim.lr\n/);
+    const used = JSON.parse(fs.readFileSync(path.join(c, 'config.json'), 'utf8'));
+    expect([used.grpo.microbatchRows, used.optim.lr]).toEqual([2, 0.01]);
   }, 240_000);
   }
 
