@@ -31,7 +31,7 @@ export function publishExperiment(stages: readonly Stage[], o: PublishOptions): 
   }
   written.push(o.results);
   for (const s of stages) {
-    if (s.kind !== 'train') continue;
+    if (s.kind !== 'train' || s.reused) continue; // a reused warm start is published by the experiment that trained it
     const latest = findLatest(s.out);
     if (!latest) throw new SelfcestError(`${s.out}: stage ${s.name} has no checkpoint to publish`);
     const to = path.join(o.checkpoints, path.relative(o.dir, s.out));

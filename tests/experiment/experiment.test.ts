@@ -132,6 +132,15 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(reuse).toMatch(/\[1\/4 sft-s1\] reusing the complete warm start/);
     expect(fs.existsSync(path.join(abl, 'seed-1', 'sft'))).toBe(false);
     expect(fs.existsSync(path.join(abl, 'seed-1', 'bc', 'latest'))).toBe(true);
+    // publishing it copies its own runs only: the reused warm start belongs to the experiment that trained it
+    const ablFile = writeConfig(tinyConfig({ sftFrom: dir, arms }));
+    const pubAbl = tmp();
+    publishExperiment(planExperiment(loadExperiment(ablFile, { full: true }), { dir: abl, report: path.join(abl, 'report'), source: ablFile }), {
+      dir: abl, report: path.join(abl, 'report'), results: path.join(pubAbl, 'results'), checkpoints: path.join(pubAbl, 'ckpt'),
+    });
+    expect(fs.readdirSync(pubAbl).sort()).toEqual(['ckpt', 'results']);
+    expect(fs.readdirSync(path.join(pubAbl, 'ckpt'))).toEqual(['seed-1']);
+    expect(fs.readdirSync(path.join(pubAbl, 'ckpt', 'seed-1'))).toEqual(['bc']);
     // a warm start made from another SFT config is refused, naming the file
     const other = tinyConfig({ sftFrom: dir, arms });
     (other.sft as { train: { steps: number } }).train.steps = 3;
