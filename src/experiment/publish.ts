@@ -44,6 +44,7 @@ export function publishExperiment(stages: readonly Stage[], o: PublishOptions): 
   // the newest record of each stage (a stage rerun after a crash appends a second line)
   const last = new Map(recs.map((r) => [r.stage, r]));
   const rows = stages.map((s) => {
+    if (s.reused) return `| ${s.name} | – | – | reused: \`${s.out}\` (trained and published by that experiment) |`;
     const r = last.get(s.name);
     return `| ${s.name} | ${r?.cpu_s != null ? r.cpu_s.toFixed(0) : '–'} | ${r ? r.wall_s.toFixed(0) : '–'} | \`${(r?.command ?? '').replace(/\|/g, '\\|')}\` |`;
   });

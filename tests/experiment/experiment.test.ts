@@ -141,6 +141,7 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(fs.readdirSync(pubAbl).sort()).toEqual(['ckpt', 'results']);
     expect(fs.readdirSync(path.join(pubAbl, 'ckpt'))).toEqual(['seed-1']);
     expect(fs.readdirSync(path.join(pubAbl, 'ckpt', 'seed-1'))).toEqual(['bc']);
+    expect(fs.readFileSync(path.join(pubAbl, 'results', 'README.md'), 'utf8')).toContain(`| sft-s1 | – | – | reused: \`${path.join(dir, 'seed-1', 'sft')}\``);
     // a warm start made from another SFT config is refused, naming the file
     const other = tinyConfig({ sftFrom: dir, arms });
     (other.sft as { train: { steps: number } }).train.steps = 3;
