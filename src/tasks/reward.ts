@@ -5,7 +5,8 @@
  *   reward = accuracy − rootLength − clonePath − spawns − malformed        (no floor: it can be negative)
  *
  * accuracy: 1 for a correct answer; for arithmetic a wrong integer earns the reference's partial credit
- * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2), an unparsable answer 0. Countdown: 1 when the
+ * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2; `partialCredit: false` turns it off), an unparsable
+ * answer 0. Countdown: 1 when the
  * answer (white space removed) is a valid expression over the item's numbers that reaches the target
  * (countdown.ts checkCdAnswer), else 0 — no partial credit. Other tasks: exact
  * match after normalisation (trim, lower case, runs of white space → one space).
@@ -52,6 +53,11 @@ export const RewardConfigSchema = z.strictObject({
     .prefault({}),
   malformed: z.strictObject({ coef: z.number().min(0).default(0) }).prefault({}),
   clones: z.enum(['checked', 'none']).default('checked'),
+  /**
+   * the reference's partial credit for a wrong arithmetic integer (root and clone-local rewards); false: a wrong
+   * answer earns 0, so the reward's accuracy term is correctness alone
+   */
+  partialCredit: z.boolean().default(true),
 });
 export type RewardConfig = z.infer<typeof RewardConfigSchema>;
 export type RewardConfigInput = z.input<typeof RewardConfigSchema>;
@@ -151,20 +157,21 @@ export function makeReward(config: RewardConfigInput = {}): RewardFn {
   return (item, tree, tok) => {
     const ids = tree.contexts[0].answer;
     const answer = ids === null ? null : tok.decode(ids);
-    const acc = accuracyOf(item, answer);
+    const found = accuracyOf(item, answer);
+    const acc = cfg.partialCredit ? found : { ...found, accuracy: found.correct };
     const costs = costTerms(tree, cfg);
     const reward = acc.accuracy - costs.rootLength - costs.clonePath - costs.spawns - costs.malformed;
-    const perContext = cfg.clones === 'checked' ? cloneRewards(item, tree, tok) : undefined;
+    const perContext = cfg.clones === 'checked' ? cloneRewards(item, tree, tok, cfg.partialCredit) : undefined;
     return { reward, components: { ...acc, ...costs }, ...(perContext?.size ? { perContext } : {}) };
   };
 }
 
 /**
  * Clone-local rewards of a tree: for arithmetic, every clone whose objective (its prompt between <clone> and
- * <think>) is an expression gets the partial-credit accuracy of its answer against that expression's value
- * (0 without an answer). Other tasks: none (empty map).
+ * <think>) is an expression gets the accuracy of its answer against that expression's value, with partial
+ * credit unless `partial` is false (0 without an answer). Other tasks: none (empty map).
  */
-export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenizer): Map<number, number> {
+export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenizer, partial = true): Map<number, number> {
   const out = new Map<number, number>();
   if (item.task !== 'arith') return out;
   const reversed = ArithMetaSchema.parse(item.meta).knobs.reversed;
@@ -179,7 +186,8 @@ export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenize
     } catch {
       continue; // not an expression (e.g. documents): no clone-local reward
     }
-    out.set(c.id, intAccuracy(c.answer === null ? null : tok.decode(c.answer), value, reversed).accuracy);
+    const a = intAccuracy(c.answer === null ? null : tok.decode(c.answer), value, reversed);
+    out.set(c.id, partial ? a.accuracy : a.correct);
   }
   return out;
 }

@@ -172,5 +172,21 @@ describe('clone-local rewards (arithmetic clones are checked against their objec
     expect(makeReward()(item, tree, tok).perContext).toEqual(right);
     expect(makeReward({ clones: 'none' })(item, tree, tok).perContext).toBeUndefined();
     expect(rolloutReward([item], tok)({ itemId: 'c1' }, tree).perContext).toEqual(right);
+    // without partial credit the wrong clone earns 0, the right ones still 1
+    const strict = makeReward({ partialCredit: false })(item, wrong, tok).perContext!;
+    expect(strict.get(last.id)).toBe(0);
+    expect([...strict.entries()].filter(([id]) => id !== last.id).every(([, v]) => v === 1)).toBe(true);
+  });
+
+  it('partialCredit: false makes a wrong root answer earn 0', () => {
+    const tree = { contexts: [ctx(0, null, 10, '414')] }; // 414: one off the truth 413 (written least-significant digit first as 314)
+    const partial = makeReward()(item, tree, tok);
+    expect(partial.components.correct).toBe(0);
+    expect(partial.reward).toBeGreaterThan(0);
+    expect(partial.reward).toBeLessThan(0.2);
+    const strict = makeReward({ partialCredit: false })(item, tree, tok);
+    expect(strict.reward).toBe(0);
+    expect(strict.components.accuracy).toBe(0);
+    expect(makeReward({ partialCredit: false })(item, { contexts: [ctx(0, null, 10, '314')] }, tok).reward).toBe(1);
   });
 });
