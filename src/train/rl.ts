@@ -28,8 +28,7 @@ import { AdamW, OptimConfigSchema } from './optim.ts';
 import { truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
-import { restoreTraining, RngStateSchema, saveTraining } from './training-state.ts';
-import { changedKeys } from './supervised.ts';
+import { restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 /** config keys a resumed GRPO run takes from the command line instead of the checkpoint */
 const RESUME_MAY_CHANGE = ['train.steps', 'train.saveEvery', 'train.logEvery', 'grpo.microbatchRows'];
@@ -99,13 +98,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     // The run's identity comes from the checkpoint. Settings that do not change the updates may change on resume:
     // the run's length, checkpoint/log cadence, and the learner's micro-batch size (the memory bound; the same
     // update to float rounding), e.g. to resume a run whose learner ran out of wasm heap.
-    const ignored = changedKeys(saved, cfg).filter((k) => !RESUME_MAY_CHANGE.includes(k));
-    if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
-    cfg = {
-      ...saved,
-      train: { ...saved.train, steps: cfg.train.steps, saveEvery: cfg.train.saveEvery, logEvery: cfg.train.logEvery },
-      grpo: { ...saved.grpo, microbatchRows: cfg.grpo.microbatchRows },
-    };
+    cfg = resumedConfig(saved, cfg, RESUME_MAY_CHANGE, log);
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;
     opt = restored.opt;

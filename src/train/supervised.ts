@@ -31,7 +31,7 @@ import { AdamW } from './optim.ts';
 import { learningRate } from './schedule.ts';
 import { rowBatches, treeRows } from './sft.ts';
 import { trainStep, type TokenBatch } from './step.ts';
-import { restoreTraining, RngStateSchema, saveTraining } from './training-state.ts';
+import { restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -157,9 +157,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
-    const ignored = changedKeys(saved, cfg).filter((k) => k !== 'train.steps');
-    if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
-    cfg = { ...saved, train: { ...saved.train, steps: cfg.train.steps } };
+    cfg = resumedConfig(saved, cfg, ['train.steps'], log);
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;
     opt = restored.opt;
@@ -238,15 +236,6 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   }
   opt.dispose();
   return { config: cfg, step: lastStep, loss, evalAccuracy, checkpoint, model };
-}
-
-/** Dotted keys whose values differ between two configs (leaves only). */
-export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
-  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return a === b ? [] : [prefix];
 }
 
 const ResumeStateSchema = z.looseObject({

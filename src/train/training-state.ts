@@ -20,6 +20,32 @@ export const RngStateSchema = z.object({
   S: z.array(z.number().int().min(0).max(255)).length(256),
 });
 
+/** Dotted keys whose values differ between two configs (leaves only). */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return a === b ? [] : [prefix];
+}
+
+/**
+ * The config a resumed run continues with: the checkpoint's (the run's identity), except the dotted keys in
+ * `mayChange`, which take the asked-for values. Other changes are listed in one `note:` line and ignored.
+ */
+export function resumedConfig<C extends object>(saved: C, asked: C, mayChange: readonly string[], log: (line: string) => void): C {
+  const ignored = changedKeys(saved, asked).filter((k) => !mayChange.includes(k));
+  if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
+  const out = structuredClone(saved);
+  for (const key of mayChange) {
+    const path = key.split('.');
+    const last = path.pop()!;
+    const parentOf = (o: object) => path.reduce((n, k) => (n as Record<string, object>)[k], o) as Record<string, unknown>;
+    parentOf(out)[last] = parentOf(asked)[last];
+  }
+  return out;
+}
+
 export interface RestoredTraining {
   model: GPT;
   opt: AdamW;
