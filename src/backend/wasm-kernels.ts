@@ -318,6 +318,9 @@ export function wasmHeapBytes(): number {
   return b.wasm?.HEAPU8?.length ?? 0;
 }
 
+/** What to do when the learner's batches do not fit the wasm heap. */
+const OOM_HINT = 'Use smaller batches: for GRPO set grpo.microbatchRows (e.g. 32) to run the learner in smaller passes, or fewer prompts or trees per step';
+
 /**
  * `malloc` that throws instead of returning 0 (fix 7), and refuses sizes of 4 GiB or more, which the wasm32
  * size_t would wrap around to a small allocation.
@@ -328,8 +331,7 @@ export function checkedMalloc(malloc: (n: number) => number, heapBytes: () => nu
     if (p === 0 && n > 0) {
       const mb = (x: number) => (x / 2 ** 20).toFixed(0);
       throw new SelfcestError(
-        `wasm heap out of memory: cannot allocate ${mb(n)} MiB more (heap ${mb(heapBytes())} MiB, 4096 MiB at most). ` +
-          'Use smaller batches: for GRPO set grpo.microbatchRows (e.g. 32) to run the learner in smaller passes, or fewer prompts or trees per step',
+        `wasm heap out of memory: cannot allocate ${mb(n)} MiB more (heap ${mb(heapBytes())} MiB, 4096 MiB at most). ${OOM_HINT}`,
       );
     }
     return p;
@@ -357,7 +359,7 @@ export function wasmCrashNote(e: unknown, heapBytes: number): string | null {
   return (
     `note: the wasm runtime crashed with its heap at ${mib} MiB of 4096 MiB` +
     (full
-      ? ': most likely an allocation inside it failed (out of memory). Use smaller batches: for GRPO set grpo.microbatchRows (e.g. 32), or fewer prompts or trees per step'
+      ? `: most likely an allocation inside it failed (out of memory). ${OOM_HINT}`
       : '')
   );
 }
