@@ -50,6 +50,17 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
     '--task', task, '--split', split, '--seed', '1', '--threads', String(ev.threads), '--bootstrap', String(ev.bootstrap), '--traces', String(ev.traces),
     ...(ev.n !== undefined ? ['--n', String(ev.n)] : []),
   ];
+  /** One eval stage of a series (e.g. `clones`, `mono-sc`, `sft-clones`) for one seed and split; its dir goes to the report. */
+  const evalStage = (series: string, seed: number, split: string, checkpoint: string, mode: string, temperature: number, extra: string[]) => {
+    const tag = `${series}-s${seed}-${splitName(split)}`;
+    const out = path.join(o.dir, 'eval', tag);
+    evalDirs.push(out);
+    stages.push({
+      name: `eval-${tag}`, kind: 'eval', out,
+      args: ['eval', '--checkpoint', checkpoint, ...common(split), '--mode', mode, '--temperature', String(temperature), '--label', `${series} s${seed}`, '--out', out, ...extra],
+    });
+  };
+  const sweep = ev.sweep.flatMap((s) => ['--sweep', s]);
   for (const seed of cfg.seeds) {
     const { sft, arms } = seedConfigs(cfg, seed, o.source);
     const home = cfg.sftFrom ?? o.dir;
@@ -69,15 +80,7 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
         const set = Object.entries(rl.rollout)
           .filter(([k]) => k !== 'allowSpawn' && k !== 'temperature')
           .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
-        for (const split of ev.splits) {
-          const out = path.join(o.dir, 'eval', `sft-${mode}-s${seed}-${splitName(split)}`);
-          evalDirs.push(out);
-          stages.push({
-            name: `eval-sft-${mode}-s${seed}-${splitName(split)}`, kind: 'eval', out,
-            args: ['eval', '--checkpoint', sftDir, ...common(split), '--mode', mode, '--temperature', '0', '--label', `sft-${mode} s${seed}`, '--out', out,
-              ...set, ...ev.sweep.flatMap((s) => ['--sweep', s])],
-          });
-        }
+        for (const split of ev.splits) evalStage(`sft-${mode}`, seed, split, sftDir, mode, 0, [...set, ...sweep]);
       }
     }
     for (const arm of cfg.arms) {
@@ -90,22 +93,8 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
         steps: value.train.steps,
       });
       for (const split of ev.splits) {
-        const out = path.join(o.dir, 'eval', `${arm.name}-s${seed}-${splitName(split)}`);
-        evalDirs.push(out);
-        stages.push({
-          name: `eval-${arm.name}-s${seed}-${splitName(split)}`, kind: 'eval', out,
-          args: ['eval', '--checkpoint', runDir, ...common(split), '--mode', arm.eval, '--temperature', '0', '--label', `${arm.name} s${seed}`, '--out', out,
-            ...ev.sweep.flatMap((s) => ['--sweep', s])],
-        });
-        if (arm.sc) {
-          const scOut = path.join(o.dir, 'eval', `${arm.name}-sc-s${seed}-${splitName(split)}`);
-          evalDirs.push(scOut);
-          stages.push({
-            name: `eval-${arm.name}-sc-s${seed}-${splitName(split)}`, kind: 'eval', out: scOut,
-            args: ['eval', '--checkpoint', runDir, ...common(split), '--mode', 'sc', '--temperature', String(ev.scTemperature), '--label', `${arm.name}-sc s${seed}`,
-              '--out', scOut, '--sweep', `samples=${ev.scSamples.join(',')}`],
-          });
-        }
+        evalStage(arm.name, seed, split, runDir, arm.eval, 0, sweep);
+        if (arm.sc) evalStage(`${arm.name}-sc`, seed, split, runDir, 'sc', ev.scTemperature, ['--sweep', `samples=${ev.scSamples.join(',')}`]);
       }
     }
   }
