@@ -11,6 +11,7 @@
  */
 import * as path from 'node:path';
 import { splitName } from '../eval/items.ts';
+import { finalStepLimit } from '../train/config.ts';
 import { experimentTask, seedConfigs, type ExperimentConfig } from './config.ts';
 
 export type StageKind = 'train' | 'eval' | 'compare';
@@ -69,7 +70,7 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
     stages.push({
       name: `sft-s${seed}`, kind: 'train', out: sftDir, config: { file: sftFile, value: sft },
       args: ['train', '--config', sftFile, '--out', sftDir, '--resume', 'auto'],
-      steps: sft.train.steps,
+      steps: finalStepLimit(sft.train),
       ...(cfg.sftFrom ? { reused: true } : {}),
     });
     if (ev.sft) {

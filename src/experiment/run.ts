@@ -34,7 +34,10 @@ export type StageRecord = z.infer<typeof StageRecordSchema>;
 export function stageDone(s: Stage): boolean {
   if (s.kind === 'train') {
     const latest = fs.existsSync(s.out) ? findLatest(s.out) : null;
-    return latest !== null && readCheckpointState(latest).step >= (s.steps ?? Infinity);
+    if (latest === null) return false;
+    const state = readCheckpointState(latest);
+    // a run that trains on until a held-out loss marks its last checkpoint complete, possibly before s.steps
+    return state.complete === true || state.step >= (s.steps ?? Infinity);
   }
   if (s.kind === 'eval') {
     try {

@@ -37,8 +37,28 @@ export const TrainLoopSchema = z
     evalItems: z.number().int().min(0).default(64),
     /** masked loss on a fixed held-out batch every N steps, logged as heldout_loss (0: never) */
     heldOutEvery: z.number().int().min(0).default(50),
+    /**
+     * Train past `steps` until the skill is there: when > 0, training goes on at the floor learning rate
+     * (optim.lr · minLrRatio) until the held-out loss, measured at `steps` and every heldOutEvery steps after,
+     * is at most this value, or `maxSteps` is reached. 0: train exactly `steps`.
+     */
+    untilHeldOutLoss: z.number().min(0).default(0),
+    /** the last step of that extension (must exceed `steps` when untilHeldOutLoss > 0) */
+    maxSteps: z.number().int().min(0).default(0),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.untilHeldOutLoss <= 0) return;
+    const need = (ok: boolean, path: string, message: string) => ok || ctx.addIssue({ code: 'custom', path: [path], message });
+    need(t.maxSteps > t.steps, 'maxSteps', `must exceed steps (${t.steps}) when untilHeldOutLoss is set`);
+    need(t.heldOutEvery > 0, 'heldOutEvery', 'must be > 0 when untilHeldOutLoss is set (the held-out loss decides when to stop)');
+    need(t.evalItems > 0, 'evalItems', 'must be > 0 when untilHeldOutLoss is set (it is the size of the held-out batch)');
+  });
+
+/** The last step a run may reach: `steps`, or `maxSteps` when it trains on until a held-out loss. */
+export function finalStepLimit(t: { steps: number; untilHeldOutLoss: number; maxSteps: number }): number {
+  return t.untilHeldOutLoss > 0 ? t.maxSteps : t.steps;
+}
 
 export const RunConfigSchema = z
   .object({

@@ -23,7 +23,7 @@ import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
-import { runConfig, type RunConfig } from './config.ts';
+import { finalStepLimit, runConfig, type RunConfig } from './config.ts';
 import { taskItems } from './task-source.ts';
 import { GradPool } from './grad-pool.ts';
 import { truncateMetrics } from './metrics.ts';
@@ -157,7 +157,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
-    cfg = resumedConfig(saved, cfg, ['train.steps'], log);
+    cfg = resumedConfig(saved, cfg, ['train.steps', 'train.untilHeldOutLoss', 'train.maxSteps'], log);
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;
     opt = restored.opt;
@@ -183,9 +183,13 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
   const t = cfg.train;
-  const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
+  // with untilHeldOutLoss the run may go on past `steps` (at the floor learning rate) up to maxSteps
+  const extend = t.untilHeldOutLoss > 0;
+  const endStep = finalStepLimit(t);
+  const lastStep = Math.min(endStep, opts.stopAfter ?? endStep);
   log(`model: ${model.numParams.toLocaleString('en-US')} parameters; training ${t.task} for steps ${startStep + 1}..${lastStep} of ${t.steps}`);
-  const progress = new Progress(t.steps, startStep, log);
+  if (extend) log(`then on at lr ${(cfg.optim.lr * t.minLrRatio).toExponential(2)} until the held-out loss is <= ${t.untilHeldOutLoss} (checked at step ${t.steps} and every ${t.heldOutEvery}), at most to step ${t.maxSteps}`);
+  const progress = new Progress(endStep, startStep, log);
   // a fixed held-out batch, from its own Rng (never the training stream)
   const heldOut =
     t.heldOutEvery > 0 && t.evalItems > 0
@@ -200,13 +204,28 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   if (pool) log(`data parallel: ${t.workers} threads compute gradients`);
   let loss = NaN;
   let checkpoint = resumeDir ?? '';
+  // the held-out loss decides the end of an extended run only at these steps (the same with or without a resume)
+  const isCheck = (s: number) => heldOut !== null && (s % t.heldOutEvery === 0 || (extend && s === t.steps));
+  const enough = (held: number | undefined, s: number) => extend && s >= t.steps && held !== undefined && held <= t.untilHeldOutLoss;
+  let reached = false;
+  let finalStep = startStep;
 
-  const save = async (step: number) => {
-    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss } }, t.keep);
+  const save = async (step: number, complete: boolean) => {
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep);
   };
 
+  if (resumeDir && extend && startStep >= t.steps && startStep < endStep && isCheck(startStep)) {
+    // a run that stopped at a check step (or reached `steps` before it was extended) may already be done
+    const held = maskedLoss(model, heldOut!);
+    if (enough(held, startStep)) {
+      reached = true;
+      log(`held-out loss ${held.toFixed(4)} <= ${t.untilHeldOutLoss} at step ${startStep}: nothing left to train`);
+      if (readCheckpointState(resumeDir).complete !== true) await save(startStep, true);
+    }
+  }
+
   try {
-    for (let step = startStep; step < lastStep; step++) {
+    for (let step = startStep; step < lastStep && !reached; step++) {
       const t0 = performance.now();
       cursor = { items: cursor.items + t.batchSize };
       const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : sftBatch(cfg, tok, dataRng, 'train');
@@ -216,26 +235,31 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
       if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
       const ms = performance.now() - t0;
       const tokens = batch.B * batch.T;
-      const held = heldOut && (step + 1) % t.heldOutEvery === 0 ? maskedLoss(model, heldOut) : undefined;
+      const held = heldOut && isCheck(step + 1) ? maskedLoss(model, heldOut) : undefined;
       const line = { step: step + 1, loss: r.loss, ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
-      progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)}${held !== undefined ? ` held-out ${held.toFixed(4)}` : ''} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
-      const done = step + 1 === lastStep;
-      if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1);
+      reached = enough(held, step + 1);
+      finalStep = step + 1;
+      progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)}${held !== undefined ? ` held-out ${held.toFixed(4)}` : ''} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep || reached);
+      if (reached) log(`held-out loss ${held!.toFixed(4)} <= ${t.untilHeldOutLoss} at step ${step + 1}: done`);
+      else if (extend && step + 1 === endStep) log(`note: held-out loss still above ${t.untilHeldOutLoss} at maxSteps ${endStep}: stopping there`);
+      const done = step + 1 === lastStep || reached;
+      if (done || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1, reached || step + 1 === endStep);
     }
   } finally {
     await pool?.close();
   }
-  if (startStep >= lastStep && !resumeDir) await save(startStep);
+  if (startStep >= lastStep && !resumeDir) await save(startStep, startStep === endStep);
+  const complete = reached || lastStep === endStep;
 
   let evalAccuracy: number | null = null;
-  if (lastStep === t.steps && t.evalItems > 0) {
+  if (complete && t.evalItems > 0) {
     const ev = t.task === 'addition' ? await evalAddition(model, tok, cfg, t.evalItems) : await evalSftTrees(model, tok, cfg, t.evalItems);
     evalAccuracy = ev.accuracy;
     log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task === 'sft' ? `${cfg.sft.name} (${cfg.sft.preset})` : t.task} items`);
   }
   opt.dispose();
-  return { config: cfg, step: lastStep, loss, evalAccuracy, checkpoint, model };
+  return { config: cfg, step: Math.max(finalStep, startStep), loss, evalAccuracy, checkpoint, model };
 }
 
 const ResumeStateSchema = z.looseObject({

@@ -72,7 +72,7 @@ export async function saveTraining(
   runDir: string,
   model: GPT,
   opt: AdamW,
-  s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number> },
+  s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number>; complete?: boolean },
   keep: number,
 ): Promise<string> {
   return saveCheckpoint(

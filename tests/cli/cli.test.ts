@@ -99,6 +99,49 @@ describe('selfcest CLI', () => {
     }, 240_000);
   }
 
+  it('train.untilHeldOutLoss: trains past steps at the floor lr until the held-out loss is low enough, and a resume ends at the same step', () => {
+    const ext = ['train', '--backend', 'wasm', ...TINY, '--set', 'train.steps=4', '--set', 'train.saveEvery=2', '--set', 'train.keep=0',
+      '--set', 'train.heldOutEvery=2', '--set', 'train.evalItems=4', '--set', 'train.maxSteps=10', '--set', 'optim.lr=0.01'];
+    // never low enough: runs to maxSteps, at the floor lr after `steps`
+    const a = path.join(tmp(), 'a');
+    const ra = cli([...ext, '--set', 'train.untilHeldOutLoss=1e-9', '--out', a]);
+    expect(ra.code, ra.err).toBe(0);
+    expect(ra.out + ra.err).toContain('note: held-out loss still above 1e-9 at maxSteps 10: stopping there');
+    const ma = metrics(a);
+    expect(ma.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (const m of ma.slice(4)) expect(m.lr).toBeCloseTo(0.01 * 0.1, 12);
+    const held = new Map(ma.filter((m) => m.heldout_loss !== undefined).map((m) => [m.step, m.heldout_loss as number]));
+    expect([...held.keys()]).toEqual([2, 4, 6, 8, 10]);
+    expect(JSON.parse(fs.readFileSync(path.join(a, 'step-000010/state.json'), 'utf8')).complete).toBe(true);
+    // a threshold met first at step 8 (the loss at 8 is the lowest of 4, 6, 8 here, or the test picks the first that meets it)
+    const thr = held.get(8)!;
+    const expected = [4, 6, 8].find((s) => held.get(s)! <= thr)!;
+    const b = path.join(tmp(), 'b');
+    const rb = cli([...ext, '--set', `train.untilHeldOutLoss=${thr}`, '--out', b]);
+    expect(rb.code, rb.err).toBe(0);
+    expect(rb.out + rb.err).toMatch(new RegExp(`held-out loss [\\d.]+ <= ${thr} at step ${expected}: done`));
+    expect(fs.readFileSync(path.join(b, 'latest'), 'utf8').trim()).toBe(`step-00000${expected}`);
+    expect(metrics(b)).toEqual(ma.slice(0, expected));
+    expect(JSON.parse(fs.readFileSync(path.join(b, `step-00000${expected}/state.json`), 'utf8')).complete).toBe(true);
+    expect(fs.readFileSync(path.join(b, `step-00000${expected}/model.safetensors`)).equals(fs.readFileSync(path.join(a, `step-00000${expected}/model.safetensors`)))).toBe(true);
+    // a run trained for `steps` only, then resumed with the threshold: continues from step 4 to the same end
+    const c = path.join(tmp(), 'c');
+    expect(cli([...ext, '--out', c]).code).toBe(0);
+    expect(fs.readFileSync(path.join(c, 'latest'), 'utf8').trim()).toBe('step-000004');
+    const rc = cli([...ext, '--set', `train.untilHeldOutLoss=${thr}`, '--out', c, '--resume', 'auto']);
+    expect(rc.code, rc.err).toBe(0);
+    expect(fs.readFileSync(path.join(c, 'latest'), 'utf8').trim()).toBe(`step-00000${expected}`);
+    expect(metrics(c)).toEqual(ma.slice(0, expected));
+    // resuming a finished run trains nothing
+    const again = cli([...ext, '--set', `train.untilHeldOutLoss=${thr}`, '--out', c, '--resume', 'auto']);
+    expect(again.code, again.err).toBe(0);
+    expect(metrics(c)).toHaveLength(expected);
+    // a threshold without room to train on is a one-line config error
+    const bad = cli([...ext, '--set', 'train.untilHeldOutLoss=0.1', '--set', 'train.maxSteps=4', '--out', path.join(tmp(), 'd')]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/train\.maxSteps: must exceed steps \(4\) when untilHeldOutLoss is set/);
+  }, 240_000);
+
   for (const backend of ['cpu', 'wasm']) {
   it(`tree GRPO: resume after a process exit gives bitwise-identical weights and metrics (${backend})`, () => {
     const cfgFile = path.join(tmp(), 'rl.json');

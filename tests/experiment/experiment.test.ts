@@ -103,6 +103,18 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(recs.every((r) => r.cpu_s > 0 && r.wall_s > 0)).toBe(true);
     const stages = planExperiment(loadExperiment(f, { full: true }), { dir, report: path.join(dir, 'report'), source: f });
     expect(stages.filter((s) => s.kind !== 'compare').every(stageDone)).toBe(true);
+    // an SFT that trains on until a held-out loss (stage steps = maxSteps) is done once its last checkpoint says complete
+    const longer = { ...stages[0], steps: 99 };
+    expect(stageDone(longer)).toBe(true); // a finished run says so in its last checkpoint
+    const stateFile = path.join(longer.out, fs.readFileSync(path.join(longer.out, 'latest'), 'utf8').trim(), 'state.json');
+    expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).complete).toBe(true);
+    fs.writeFileSync(stateFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(stateFile, 'utf8')), complete: false }));
+    expect(stageDone(longer)).toBe(false);
+    fs.writeFileSync(stateFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(stateFile, 'utf8')), complete: true }));
+    expect(stageDone(longer)).toBe(true);
+    const gated = tinyConfig();
+    Object.assign((gated.sft as { train: object }).train, { untilHeldOutLoss: 0.1, maxSteps: 9, heldOutEvery: 1 });
+    expect(planExperiment(loadExperiment(writeConfig(gated), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' })[0].steps).toBe(9);
     // a rerun skips the 6 finished stages and rebuilds only the report
     const again = run();
     expect(again.match(/skipped/g)).toHaveLength(6);
