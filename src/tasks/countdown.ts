@@ -1,9 +1,9 @@
 /**
  * Countdown (the APR benchmark): reach a target from 4–6 numbers with + − × ÷, each number used at most once,
  * every intermediate result a non-negative integer, division only when exact. Seeded generator with knobs and
- * presets (ID: 4 numbers; OOD: 5–6), an exact solver (depth-first search over pairs, failures memoised) that
- * verifies solvability and gives one canonical solution, and an exact checker of answer expressions.
- * docs/tasks.md.
+ * presets (ID: 4 numbers; OOD: 5–6; `search`: 3 and 4), an exact solver (depth-first search over pairs, failures
+ * memoised) that verifies solvability and gives one canonical solution, the canonical move order of written-out
+ * searches (cdSearchMoves), and an exact checker of answer expressions. docs/tasks.md.
  *
  * Text format (what the model sees): numbers written as the arithmetic task writes them (least-significant
  * digit first by default, writeInt/readInt), no spaces.
@@ -49,10 +49,14 @@ export type CountdownKnobs = z.infer<typeof CountdownKnobsSchema>;
 export type CountdownKnobsInput = z.input<typeof CountdownKnobsSchema>;
 
 /**
- * Named knob settings per split (train uses the id knobs). ID: 4 numbers, OOD: 5–6 (the issue's cut).
+ * Named knob settings per split (train uses the id knobs). ID: 4 numbers, OOD: 5–6 (the issue's cut), except `search`.
  * `tiny`: numbers 1–20, targets 1–100, built from at least 3 numbers, so one step is a small sum or product;
  * the shortest solution takes ≥ 2 operations in ID and ≥ 3 in OOD (more numbers, a longer search).
  * `reference`: Countdown-sized numbers 1–100 and targets up to 999.
+ * `search`: sized for written-out exhaustive searches (the search-style traces, docs/tasks.md "Countdown search
+ * traces"): ID exactly 3 numbers, OOD exactly 4, all 1–10 (so results stay at most 4 digits), targets 1–100,
+ * and every number needed: the shortest solution takes 2 operations in ID and 3 in OOD (minUsed = count,
+ * minSteps = count − 1), so a search that stops at the first hit always goes to the full depth.
  */
 export const COUNTDOWN_PRESETS = {
   tiny: {
@@ -62,6 +66,10 @@ export const COUNTDOWN_PRESETS = {
   reference: {
     id: { minNumbers: 4, maxNumbers: 4, minUsed: 3, minSteps: 2 },
     ood: { minNumbers: 5, maxNumbers: 6, minUsed: 3, minSteps: 3 },
+  },
+  search: {
+    id: { minNumbers: 3, maxNumbers: 3, minValue: 1, maxValue: 10, minTarget: 1, maxTarget: 100, minUsed: 3, minSteps: 2 },
+    ood: { minNumbers: 4, maxNumbers: 4, minValue: 1, maxValue: 10, minTarget: 1, maxTarget: 100, minUsed: 4, minSteps: 3 },
   },
 } as const satisfies Record<string, { id: CountdownKnobsInput; ood: CountdownKnobsInput }>;
 export type CountdownPreset = keyof typeof COUNTDOWN_PRESETS;
@@ -278,6 +286,41 @@ export function solveCountdown(numbers: readonly number[], target: number): { ex
   };
   walk(found.expr);
   return { expr: found.expr, steps };
+}
+
+/** One move of the canonical search order: the pair at positions (i, j) of the current list, `a op b=c`. */
+export interface CdSearchMove {
+  /** positions of the left operand a (the larger; the earlier on a tie) and of the right operand b */
+  left: number;
+  right: number;
+  step: CdStep;
+  /** the list after the move: the other numbers in their order, then c */
+  rest: number[];
+}
+
+/**
+ * The moves of a list in the canonical search order (the search-style traces, docs/tasks.md): pairs (i, j), i < j,
+ * by position in the current list; the larger number is the left operand a (a ≥ b); then + − × ÷. Skipped: invalid
+ * moves (negative or inexact), a−b = 0, ×1 and ÷1 — the pruning of solveCountdown and cdFirstMoves, none of which
+ * loses a solution (targets are ≥ 1). Moves that leave the same list (2+2 and 2*2) are all kept, so the next move
+ * depends only on the current list and the last move tried.
+ */
+export function cdSearchMoves(numbers: readonly number[]): CdSearchMove[] {
+  const out: CdSearchMove[] = [];
+  for (let i = 0; i < numbers.length; i++) {
+    for (let j = i + 1; j < numbers.length; j++) {
+      const [left, right] = numbers[i] >= numbers[j] ? [i, j] : [j, i];
+      const [a, b] = [numbers[left], numbers[right]];
+      const rest = numbers.filter((_, k) => k !== i && k !== j);
+      for (const op of ['+', '-', '*', '/'] as const) {
+        if ((op === '*' || op === '/') && b === 1) continue;
+        if (op === '-' && a === b) continue;
+        const c = applyCd(a, op, b);
+        if (c !== null) out.push({ left, right, step: { a, op, b, c }, rest: [...rest, c] });
+      }
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------- generator

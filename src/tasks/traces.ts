@@ -26,6 +26,16 @@
  *             in prompt order, then c); a clone solves it like a mono root, or answers `none` when the
  *             solver says it has no solution; the root writes the first move of the first clone that
  *             solved, then answers with that clone's expression with `(a op b)` put in place of c.
+ *   search style (countdownStyle 'search'): the exhaustive depth-first search in the canonical move order
+ *             (cdSearchMoves), stopped at the first move that reaches the target.
+ *     mono      the root writes every move it tries (cdSearchText: `a op b=c[` ... `]` around the tries of the
+ *               list a move leaves, `;` after a try that leaves one number), then answers with the path found;
+ *               refused when it does not fit the root window (the long searches: the point of the style)
+ *     delegate  a context hands its moves, in order, to clones (up to maxClonesPerCall per call), each with the
+ *               reduced prompt as objective; a clone of 3+ numbers delegates again while its depth allows, else
+ *               searches alone like the mono root; after each call the first return that holds an expression
+ *               wins (its move as a step, then the combined answer), else the next call; `none` when every
+ *               move failed
  * Multi-hop QA, two kinds:
  *   mono      the root's prompt is the monolithic view (the question and every paragraph that fits the root
  *             window, monolithicPromptIds); it writes one step `Bo.p=Ka;` per hop, then `<answer> NAME <eos>`;
@@ -46,11 +56,18 @@ import type { RolloutItem } from '../rollout/engine.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
-import { applyCd, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
+import { applyCd, cdSearchMoves, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
 import { multihopMonoText, multihopObjective, multihopStep, MultihopMetaSchema, type MultihopItem } from './multihop.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
 
 export type TraceKind = 'mono' | 'delegate';
+
+/**
+ * Countdown's demonstrations: `guess` writes the solver's solution path (the dead ends are not written),
+ * `search` the exhaustive depth-first search in the canonical move order (docs/tasks.md "Countdown search
+ * traces").
+ */
+export type CountdownTraceStyle = 'guess' | 'search';
 
 export interface Trace {
   kind: TraceKind;
@@ -82,6 +99,13 @@ export interface DelegationOptions {
    */
   arithStyle?: 'copy' | 'split';
   leafTerms?: number;
+  /**
+   * Countdown: `guess` (default) one call of 2–3 first moves, at least one of them solving; `search` every first
+   * move in the canonical order, `maxClones` (default cfg.maxClonesPerCall) per call, calls until one solves,
+   * clones of 3+ numbers delegating again (countdownSearchDelegationTrace). The search style ignores
+   * minClones and budgets (its budget tokens are CD_SEARCH_BUDGETS)
+   */
+  countdownStyle?: CountdownTraceStyle;
 }
 
 export const DEFAULT_TRACE_BUDGETS = [16, 32, 64];
@@ -300,6 +324,70 @@ function countdownMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConf
 }
 
 /**
+ * A Countdown search as the search-style traces write it (docs/tasks.md "Countdown search traces"): depth first
+ * in the canonical move order (cdSearchMoves), every move tried written as a step `a op b=c` in the item's digit
+ * order, ended by one mark: `;` when c is the target (the search stops there) or when the move leaves one number (a
+ * failed try); `[` otherwise, followed by the search of the list the move leaves, then `]` when that search
+ * failed. So every `[` opens the tries of one list and its `]` closes them: the brackets show the depth. A list
+ * that holds the target is solved at once, writing nothing. `expr` is the expression of the path found, over the
+ * list's numbers; null when the search fails (the text is then the whole search).
+ */
+export function cdSearchText(numbers: readonly number[], target: number, reversed: boolean): { text: string; expr: CdExpr | null } {
+  const leaf = (value: number): CdExpr => ({ kind: 'num', value });
+  if (numbers.includes(target)) return { text: '', expr: leaf(target) };
+  let text = '';
+  const walk = (values: number[], exprs: CdExpr[]): CdExpr | null => {
+    for (const m of cdSearchMoves(values)) {
+      const e: CdExpr = { kind: 'bin', op: m.step.op, left: exprs[m.left], right: exprs[m.right] };
+      const step = cdStepText(m.step, reversed);
+      if (m.step.c === target) {
+        text += step;
+        return e;
+      }
+      if (m.rest.length === 1) {
+        text += step;
+        continue;
+      }
+      text += `${step.slice(0, -1)}[`;
+      const found = walk(m.rest, [...exprs.filter((_, k) => k !== m.left && k !== m.right), e]);
+      if (found) return found;
+      text += ']';
+    }
+    return null;
+  };
+  const expr = walk([...numbers], numbers.map(leaf));
+  return { text, expr };
+}
+
+/**
+ * Countdown's search-style monolithic trace: the root writes its whole search (cdSearchText), then
+ * `<answer> EXPR <eos>` with the path found (renderCd, the item's digit order). Refused when it does not fit
+ * cfg.rootWindow (a long search: the point of the style) or cfg.rootBudget.
+ */
+function countdownSearchMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig): TraceResult {
+  const meta = CountdownMetaSchema.parse(item.meta);
+  const rev = meta.knobs.reversed;
+  const { text, expr } = cdSearchText(meta.numbers, meta.target, rev);
+  if (!expr) return { ok: false, reason: 'the search finds no solution' };
+  const answerText = renderCd(expr, rev);
+  const check = checkCdAnswer(answerText, meta.numbers, meta.target, rev);
+  if (!check.ok) return { ok: false, reason: `the path found, ${answerText}, is not a solution: ${check.reason}` };
+  const p = protocolTokens(tok);
+  const prompt = rootPromptIds(item, tok);
+  const answer = encodeChecked(tok, answerText);
+  const tokens = [...encodeChecked(tok, text), p.answer, ...answer, p.eos];
+  if (prompt.length + tokens.length > cfg.rootWindow) return { ok: false, reason: `the search holds ${prompt.length + tokens.length} tokens with its prompt, rootWindow is ${cfg.rootWindow}` };
+  const b = new TreeBuilder();
+  const root = b.add(null, null, prompt, cfg.rootBudget);
+  b.sample(root, tokens);
+  root.finish = 'answer';
+  root.answer = answer;
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/**
  * Multi-hop QA's monolithic trace: the root's prompt is the monolithic view for cfg.rootWindow (opts.reserve);
  * it writes one step per hop and answers. Refused when a paragraph the chain needs is not in the view.
  */
@@ -325,6 +413,8 @@ function multihopMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfi
 export interface MonolithicOptions {
   /** multi-hop QA: tokens the monolithic view leaves free for the root to write (default MONO_VIEW_RESERVE) */
   reserve?: number;
+  /** Countdown: `guess` (default) writes the solution path, `search` the whole search (cdSearchText) */
+  countdownStyle?: CountdownTraceStyle;
 }
 
 /**
@@ -332,7 +422,7 @@ export interface MonolithicOptions {
  * monolithic view (rolloutItem with `view: 'inline'`, window cfg.rootWindow); replay with replayInputs.
  */
 export function monolithicTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, opts: MonolithicOptions = {}): TraceResult {
-  if (item.task === 'countdown') return countdownMonoTrace(item, tok, cfg);
+  if (item.task === 'countdown') return opts.countdownStyle === 'search' ? countdownSearchMonoTrace(item, tok, cfg) : countdownMonoTrace(item, tok, cfg);
   if (item.task === 'multihop') return multihopMonoTrace(item, tok, cfg, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
@@ -408,7 +498,7 @@ function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
  * fit `cfg`; refused when the item has no such split (too few operations, or nothing fits the windows).
  */
 export function delegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, opts: DelegationOptions = {}): TraceResult {
-  if (item.task === 'countdown') return countdownDelegationTrace(item, tok, cfg, rng, opts);
+  if (item.task === 'countdown') return opts.countdownStyle === 'search' ? countdownSearchDelegationTrace(item, tok, cfg, opts) : countdownDelegationTrace(item, tok, cfg, rng, opts);
   if (item.task === 'multihop') return multihopDelegationTrace(item, tok, cfg, rng, opts);
   const setup = arithSetup(item);
   if (typeof setup === 'string') return { ok: false, reason: setup };
@@ -703,6 +793,174 @@ function buildCdDelegation(
   root.answer = answer;
   const bad = treeFits(b, cfg);
   if (bad) return { ok: false, reason: bad };
+  return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/**
+ * Search style: a clone's budget token by the size of its list, so the caller can name it before the clone runs:
+ * `<b64>` for 2 numbers (at most 4 tries and the answer), `<b128>` for more (a clone that delegates, or one that
+ * searches 3+ numbers alone at the deepest level). A trace whose clone needs more is refused.
+ */
+export const CD_SEARCH_BUDGETS = { pair: 64, more: 128 } as const;
+
+/**
+ * A context of a planned tree: its prompt, its granted budget, the runs of tokens it samples (a run with clones
+ * is exactly one call, `<spawn>` to `</spawn>`, and the engine injects their returns after it) and its answer.
+ */
+interface PlannedContext {
+  prompt: number[];
+  budget: number;
+  runs: { tokens: number[]; clones?: PlannedContext[] }[];
+  answer: number[];
+}
+
+/**
+ * Build a planned tree as the engine runs it (runTrees): each step, every context not waiting on clones samples
+ * one token, in creation order; a call's clones are created in spec order when its `</spawn>` is sampled and
+ * sample from the next step; when the last clone of a call ends, the returns are injected and the caller samples
+ * again from the next step. So context ids follow the engine's creation order, also when the calls of different
+ * contexts close at different steps.
+ */
+function scheduleTree(b: TreeBuilder, root: PlannedContext, p: ProtocolTokens, cfg: RolloutConfig): void {
+  interface Live {
+    plan: PlannedContext;
+    ctx: Context;
+    parent: Live | null;
+    run: number;
+    pos: number;
+    waiting: number;
+    done: boolean;
+  }
+  const states: Live[] = [];
+  const add = (plan: PlannedContext, parent: Live | null, callIndex: number | null): Live => {
+    const s = { plan, ctx: b.add(parent?.ctx ?? null, callIndex, plan.prompt, plan.budget), parent, run: 0, pos: 0, waiting: 0, done: false };
+    states.push(s);
+    return s;
+  };
+  const end = (s: Live) => {
+    s.done = true;
+    s.ctx.finish = 'answer';
+    s.ctx.answer = s.plan.answer;
+    const parent = s.parent;
+    if (!parent || --parent.waiting > 0) return;
+    const call = parent.ctx.calls[parent.ctx.calls.length - 1];
+    const returns = call.clones.flatMap((id) => returnSegment(b.contexts[id].answer, p, cfg));
+    call.injected = returns.length;
+    b.inject(parent.ctx, returns);
+  };
+  add(root, null, null);
+  for (;;) {
+    const live = states.filter((s) => !s.done && s.waiting === 0);
+    if (!live.length) return;
+    for (const s of live) {
+      const run = s.plan.runs[s.run];
+      b.sample(s.ctx, [run.tokens[s.pos++]]);
+      if (s.pos < run.tokens.length) continue;
+      [s.run, s.pos] = [s.run + 1, 0];
+      if (run.clones) {
+        const call: CallRecord = { index: s.ctx.calls.length, start: s.ctx.ids.length - run.tokens.length, end: s.ctx.ids.length, clones: [], malformed: null, injected: 0 };
+        s.ctx.calls.push(call);
+        for (const c of run.clones) call.clones.push(add(c, s, call.index).ctx.id);
+        s.waiting = run.clones.length;
+      } else if (s.run === s.plan.runs.length) end(s);
+    }
+  }
+}
+
+/** What planning one context of a search-style delegation gives: its context, its answer's expression (null: `none`), the calls of its subtree. */
+interface CdSearchPlan {
+  ctx: PlannedContext;
+  expr: CdExpr | null;
+  calls: number;
+}
+
+interface CdSearchEnv {
+  target: number;
+  rev: boolean;
+  tok: TextTokenizer;
+  p: ProtocolTokens;
+  cfg: RolloutConfig;
+  /** clones per call */
+  perCall: number;
+  budgetToken: Map<number, number>;
+}
+
+/**
+ * Plan one context of a search-style delegation over `numbers`. It searches alone (cdSearchText, then its
+ * answer: the path found or `none`) when it holds the target, fewer than 3 numbers, or its depth may not spawn.
+ * Otherwise it hands its moves (cdSearchMoves), perCall at a time, to clones whose objective is the reduced
+ * prompt; after each call it takes the first return in spec order that holds an expression: it writes that
+ * move as a step `a op b=c;` and answers with the clone's expression with `(a op b)` in place of a leaf c (as
+ * the guess style does); when every return is `none`, the next call; `none` when the moves run out.
+ */
+function planCdSearch(numbers: number[], depth: number, prompt: number[], budget: number, env: CdSearchEnv): CdSearchPlan {
+  const { target, rev, tok, p, cfg } = env;
+  const answerRun = (before: string, expr: CdExpr | null) => {
+    const answer = encodeChecked(tok, expr ? renderCd(expr, rev) : CD_NO_SOLUTION);
+    return { tokens: [...encodeChecked(tok, before), p.answer, ...answer, p.eos], answer };
+  };
+  const done = (runs: PlannedContext['runs'], before: string, expr: CdExpr | null, calls: number): CdSearchPlan => {
+    const last = answerRun(before, expr);
+    return { ctx: { prompt, budget, runs: [...runs, { tokens: last.tokens }], answer: last.answer }, expr, calls };
+  };
+  if (numbers.includes(target) || numbers.length < 3 || depth >= cfg.maxDepth) {
+    const { text, expr } = cdSearchText(numbers, target, rev);
+    return done([], text, expr, 0);
+  }
+  const moves = cdSearchMoves(numbers);
+  const runs: PlannedContext['runs'] = [];
+  let calls = 0;
+  for (let from = 0; from < moves.length; from += env.perCall) {
+    const kids = moves.slice(from, from + env.perCall).map((m) => {
+      const objective = encodeChecked(tok, countdownPrompt(target, m.rest, rev));
+      const asked = m.rest.length <= 2 ? CD_SEARCH_BUDGETS.pair : CD_SEARCH_BUDGETS.more;
+      const plan = planCdSearch(m.rest, depth + 1, [p.clone, ...objective, p.think], grantedBudget(asked, cfg), env);
+      return { m, objective, asked, plan };
+    });
+    runs.push({ tokens: [p.spawn, ...kids.flatMap((k) => [p.obj, ...k.objective, env.budgetToken.get(k.asked)!]), p.endSpawn], clones: kids.map((k) => k.plan.ctx) });
+    calls += 1 + kids.reduce((n, k) => n + k.plan.calls, 0);
+    const win = kids.find((k) => k.plan.expr !== null);
+    if (!win) continue;
+    // the caller reads the clone's answer as text, so it combines the parsed text, as the guess style does
+    const { a, op, b: y, c } = win.m.step;
+    const read = parseCd(renderCd(win.plan.expr!, rev), rev);
+    const move: CdExpr = { kind: 'bin', op, left: { kind: 'num', value: a }, right: { kind: 'num', value: y } };
+    return done(runs, cdStepText(win.m.step, rev), substituteLeaf(read, c, move) ?? read, calls);
+  }
+  return done(runs, '', null, calls);
+}
+
+/** Every context of a planned tree, depth first. */
+function plannedContexts(c: PlannedContext): PlannedContext[] {
+  return [c, ...c.runs.flatMap((r) => (r.clones ?? []).flatMap(plannedContexts))];
+}
+
+/**
+ * Countdown's search-style delegation trace (planCdSearch from the root, built by scheduleTree). Refused when
+ * spawning is off, the item has fewer than 3 numbers, the search finds no solution, or the tree does not fit
+ * cfg: windows, budgets, maxTreeTokens (checked first: the limits of the model), then calls per tree and
+ * returnTokens.
+ */
+function countdownSearchDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, opts: DelegationOptions): TraceResult {
+  const meta = CountdownMetaSchema.parse(item.meta);
+  const rev = meta.knobs.reversed;
+  const p = protocolTokens(tok);
+  if (!cfg.allowSpawn || cfg.maxDepth < 1 || cfg.maxCallsPerTree < 1) return { ok: false, reason: 'the rollout config allows no spawn call' };
+  if (meta.numbers.length < 3) return { ok: false, reason: `${meta.numbers.length} numbers: nothing to delegate` };
+  const perCall = Math.min(opts.maxClones ?? cfg.maxClonesPerCall, cfg.maxClonesPerCall);
+  const env: CdSearchEnv = { target: meta.target, rev, tok, p, cfg, perCall, budgetToken: budgetTokens(p, Object.values(CD_SEARCH_BUDGETS)) };
+  const plan = planCdSearch(meta.numbers, 0, rootPromptIds(item, tok), cfg.rootBudget, env);
+  if (!plan.expr) return { ok: false, reason: 'the search finds no solution' };
+  const text = renderCd(plan.expr, rev);
+  const check = checkCdAnswer(text, meta.numbers, meta.target, rev);
+  if (!check.ok) return { ok: false, reason: `the combined answer ${text} is not a solution: ${check.reason}` };
+  const b = new TreeBuilder();
+  scheduleTree(b, plan.ctx, p, cfg);
+  const bad = treeFits(b, cfg);
+  if (bad) return { ok: false, reason: bad };
+  if (plan.calls > cfg.maxCallsPerTree) return { ok: false, reason: `the search makes ${plan.calls} calls, maxCallsPerTree is ${cfg.maxCallsPerTree}` };
+  const long = plannedContexts(plan.ctx).slice(1).find((c) => c.answer.length > cfg.returnTokens);
+  if (long) return { ok: false, reason: `a clone's answer has ${long.answer.length} tokens, returnTokens is ${cfg.returnTokens}` };
   return { ok: true, trace: { kind: 'delegate', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
 }
 

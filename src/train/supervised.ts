@@ -88,7 +88,9 @@ export function maskedLoss(model: GPT, b: TokenBatch): number {
 
 /** The rollout windows SFT traces must fit: the model's context window for root and clones. */
 function traceRollout(cfg: RunConfig) {
-  return RolloutConfigSchema.parse({ rootWindow: cfg.model.ctx, cloneWindow: cfg.model.ctx, maxDepth: cfg.sft.maxDepth, maxCallsPerTree: Math.max(4, 2 ** cfg.sft.maxDepth - 1) });
+  // a written-out Countdown search may use the whole window (other traces keep the default root budget)
+  const rootBudget = cfg.sft.countdownStyle === 'search' ? { rootBudget: cfg.model.ctx } : {};
+  return RolloutConfigSchema.parse({ rootWindow: cfg.model.ctx, cloneWindow: cfg.model.ctx, maxDepth: cfg.sft.maxDepth, maxCallsPerTree: Math.max(4, 2 ** cfg.sft.maxDepth - 1), ...rootBudget });
 }
 
 /** One SFT batch: batchSize task items, each as a delegation (share sft.delegation) or monolithic trace. */
@@ -98,9 +100,9 @@ export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 't
   const trees = items.flatMap((it) => {
     const want = rng.next() < cfg.sft.delegation;
     // items too small to split are solved directly; items too long for one context are delegated
-    const style = { arithStyle: cfg.sft.delegationStyle };
-    const r = want ? delegationTrace(it, tok, rollout, rng, style) : monolithicTrace(it, tok, rollout);
-    const fallback = r.ok ? r : want ? monolithicTrace(it, tok, rollout) : delegationTrace(it, tok, rollout, rng, style);
+    const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };
+    const r = want ? delegationTrace(it, tok, rollout, rng, style) : monolithicTrace(it, tok, rollout, style);
+    const fallback = r.ok ? r : want ? monolithicTrace(it, tok, rollout, style) : delegationTrace(it, tok, rollout, rng, style);
     return fallback.ok ? [fallback.trace.tree] : [];
   });
   if (trees.length === 0) throw new SelfcestError(`no ${cfg.sft.name} trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);

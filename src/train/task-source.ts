@@ -27,14 +27,17 @@ export type TaskSource = z.infer<typeof TaskSourceSchema>;
 /**
  * The SFT data source: a task plus the share of delegation traces (the rest are monolithic traces), the form of
  * arithmetic delegations (`copy`: objectives copy slices of the prompt; `split`: the length-free split call,
- * recursing while the depth allows) and the deepest clone a demonstration may have (`maxDepth`, also the
- * rollout depth of the held-out tree evaluation).
+ * recursing while the depth allows), the style of Countdown traces, monolithic and delegation (`guess`: the
+ * solver's solution path; `search`: the exhaustive search in the canonical move order, docs/tasks.md) and the
+ * deepest clone a demonstration may have (`maxDepth`, also the rollout depth of the held-out tree evaluation).
  */
 export const SftSourceSchema = z
   .strictObject({
     ...fields,
     delegation: z.number().min(0).max(1).default(0.5),
     delegationStyle: z.enum(['copy', 'split']).default('copy'),
+    /** absent means `guess`: no default, so configs resolved before this key existed stay byte-identical (sftFrom compares them) */
+    countdownStyle: z.enum(['guess', 'search']).optional(),
     maxDepth: z.int().min(1).max(8).default(1),
   })
   .superRefine(checkTask);
