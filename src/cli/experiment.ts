@@ -25,7 +25,7 @@ export const experimentCommand: CommandModule<object, Args> = {
   describe: 'Run the headline recipe end to end: SFT warm start, tree GRPO per arm (clones / spawning masked), eval over budgets, report (docs/experiments.md)',
   builder: (y) =>
     y
-      .option('config', { type: 'string', default: 'configs/experiments/arith-split.json', describe: 'experiment config JSON (configs/experiments/*.json)' })
+      .option('config', { type: 'string', default: 'configs/experiments/arith-headline.json', describe: 'experiment config JSON (configs/experiments/*.json)' })
       .option('full', { type: 'boolean', default: false, describe: "run the full recipe (every seed, full lengths); without it the config's quick overrides give a small version that takes minutes" })
       .option('out', { type: 'string', describe: 'experiment directory [default: runs/experiments/<name>-quick, or <name> with --full]' })
       .option('report', { type: 'string', describe: 'report directory [default: <out>/report]' })
@@ -38,7 +38,7 @@ export const experimentCommand: CommandModule<object, Args> = {
       })
       .option('backend', { choices: BACKEND_CHOICES, describe: 'compute backend passed to every train and eval stage (default: their own, auto)' })
       .example('$0 experiment', 'the quick version (minutes on 2 cores); prints where the report is')
-      .example('$0 experiment --full --config configs/experiments/arith-split.json', 'the full recipe (hours); rerun the same command to continue after an interruption') as never,
+      .example('$0 experiment --full --config configs/experiments/arith-headline.json', 'the full recipe (hours); rerun the same command to continue after an interruption') as never,
   handler: async (a) => {
     if (!fs.existsSync(a.config)) throw new SelfcestError(`--config ${a.config}: no such file`);
     const cfg = loadExperiment(a.config, { full: a.full, set: a.set });
