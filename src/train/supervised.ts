@@ -82,8 +82,17 @@ export function additionBatch(items: AdditionItem[], tok: TextTokenizer, ctx: nu
 }
 
 /** Masked next-token loss of a batch under the current weights (no update). */
-export function maskedLoss(model: GPT, b: TokenBatch): number {
-  return tf.tidy(() => model.loss(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), tf.tensor2d(b.targets, [b.B, b.T], 'int32'), tf.tensor2d(b.mask, [b.B, b.T])).dataSync()[0]);
+export function maskedLoss(model: GPT, b: TokenBatch, rowsPerPass = 32): number {
+  // in passes of at most rowsPerPass rows: a forward pass keeps every layer's activations until its tidy ends, and a
+  // held-out batch of long trees (hundreds of rows) in one pass outgrew the 4 GiB wasm heap
+  const denom = Math.max(1, b.mask.reduce((n, m) => n + m, 0));
+  let total = 0;
+  for (let r0 = 0; r0 < b.B; r0 += rowsPerPass) {
+    const n = Math.min(rowsPerPass, b.B - r0);
+    const rows = <A extends Int32Array | Float32Array>(a: A) => a.subarray(r0 * b.T, (r0 + n) * b.T) as A;
+    total += tf.tidy(() => model.loss(tf.tensor2d(rows(b.ids), [n, b.T], 'int32'), tf.tensor2d(rows(b.targets), [n, b.T], 'int32'), tf.tensor2d(rows(b.mask), [n, b.T]), denom).dataSync()[0]);
+  }
+  return total;
 }
 
 /** The rollout windows SFT traces must fit: the model's context window for root and clones. */

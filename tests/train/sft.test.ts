@@ -9,6 +9,7 @@ import { delegationTrace, monolithicTrace } from '../../src/tasks/traces.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { rowBatches, treeRows } from '../../src/train/sft.ts';
+import { maskedLoss } from '../../src/train/supervised.ts';
 import { trainStep } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -53,6 +54,14 @@ describe('SFT on demonstration trees', () => {
         0,
       ) / held.length;
     const before = heldLoss();
+    // the held-out loss in passes of a few rows (the wasm heap bound) is the one-pass loss, and it leaks no tensor
+    const whole = held[0];
+    const onePass = tf.tidy(() => model.loss(tf.tensor2d(whole.ids, [whole.B, whole.T], 'int32'), tf.tensor2d(whole.targets, [whole.B, whole.T], 'int32'), tf.tensor2d(whole.mask, [whole.B, whole.T])).dataSync()[0]);
+    const tensors = tf.memory().numTensors;
+    expect(whole.B).toBeGreaterThan(7);
+    expect(maskedLoss(model, whole, 3)).toBeCloseTo(onePass, 5);
+    expect(maskedLoss(model, whole)).toBeCloseTo(onePass, 5);
+    expect(tf.memory().numTensors).toBe(tensors);
     for (let epoch = 0; epoch < 4; epoch++) for (const b of train) await trainStep(model, opt, b, 3e-3);
     const after = heldLoss();
     console.log(`held-out loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
