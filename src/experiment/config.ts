@@ -50,6 +50,11 @@ export const ExperimentConfigSchema = z.strictObject({
       scSamples: z.array(z.int().min(1)).default([2, 4]),
       scTemperature: z.number().gt(0).default(0.7),
       threads: z.int().min(1).default(1),
+      /**
+       * most trees per engine call (selfcest eval --chunk; omitted: its default). Every live context of a call holds
+       * a KV cache in the 4 GiB wasm heap, so tasks whose trees run many clones at once need smaller chunks
+       */
+      chunk: z.int().min(1).optional(),
       bootstrap: z.int().min(1).default(1000),
       /** items whose trees each eval point keeps for trace pages */
       traces: z.int().min(0).default(2),

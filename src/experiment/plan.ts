@@ -50,6 +50,7 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
   const common = (split: string) => [
     '--task', task, '--split', split, '--seed', '1', '--threads', String(ev.threads), '--bootstrap', String(ev.bootstrap), '--traces', String(ev.traces),
     ...(ev.n !== undefined ? ['--n', String(ev.n)] : []),
+    ...(ev.chunk !== undefined ? ['--chunk', String(ev.chunk)] : []),
   ];
   /** One eval stage of a series (e.g. `clones`, `mono-sc`, `sft-clones`) for one seed and split; its dir goes to the report. */
   const evalStage = (series: string, seed: number, split: string, checkpoint: string, mode: string, temperature: number, extra: string[]) => {

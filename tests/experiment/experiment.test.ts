@@ -72,6 +72,10 @@ describe('experiment config and plan', () => {
     const one = planExperiment(loadExperiment(writeConfig(tinyConfig({ seeds: [1] })), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' });
     expect(one.at(-1)!.args).not.toContain('--pool-seeds');
     expect(commandLine(byName.get('eval-clones-s1-arith-sums-id')!)).toContain("--label 'clones s1'");
+    // eval.chunk reaches every eval stage (and only when set, so older experiments' commands are unchanged)
+    expect(stages.filter((s) => s.kind === 'eval').some((s) => s.args.includes('--chunk'))).toBe(false);
+    const chunked = planExperiment(loadExperiment(writeConfig(tinyConfig({ eval: { ...tinyConfig().eval, chunk: 8 } })), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' });
+    for (const s of chunked.filter((x) => x.kind === 'eval')) expect(s.args.join(' ')).toContain('--chunk 8');
   });
 
   it('with eval.sft, evaluates each warm start once per eval mode under that mode\'s GRPO rollout settings', () => {
