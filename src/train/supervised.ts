@@ -270,7 +270,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
     log(`eval: greedy exact-match accuracy ${(ev.accuracy * 100).toFixed(1)}% on ${t.evalItems} held-out ${t.task === 'sft' ? `${cfg.sft.name} (${cfg.sft.preset})` : t.task} items`);
   }
   opt.dispose();
-  return { config: cfg, step: Math.max(finalStep, startStep), loss, evalAccuracy, checkpoint, model };
+  return { config: cfg, step: finalStep, loss, evalAccuracy, checkpoint, model };
 }
 
 const ResumeStateSchema = z.looseObject({
