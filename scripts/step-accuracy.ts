@@ -4,8 +4,12 @@
  * `<eos>`) counts as right when the greedy (argmax) prediction of each of its tokens is right given the true
  * prefix. This is the number ../shared/notes/tiny-scale-calibration.md says must be high before RL can see
  * reward: a tree of k steps is right at greedy decoding only about (per-step)^k of the time.
+ * Countdown's search-style traces (`--countdown-style search`) end a step's result at `;` or `[`; there the move
+ * itself (the tokens from the previous mark up to `=`: which pair and operation comes next in the canonical
+ * order, docs/tasks.md) is also counted, as "moves".
  *
  *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/arith-sums-id.jsonl [--n 200]
+ *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/countdown-search-id.jsonl --countdown-style search
  */
 import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
@@ -22,6 +26,7 @@ const a = await yargs(hideBin(process.argv))
   .option('checkpoint', { type: 'string', demandOption: true })
   .option('items', { type: 'string', demandOption: true, describe: 'JSONL file of task items' })
   .option('n', { type: 'number', default: 200 })
+  .option('countdown-style', { choices: ['guess', 'search'] as const, default: 'guess' as const, describe: 'Countdown trace style (sft.countdownStyle)' })
   .strict()
   .parseAsync();
 
@@ -30,8 +35,13 @@ const tok = loadTokenizer();
 const p = protocolTokens(tok);
 const { model, dir } = loadPolicy(a.checkpoint);
 const big = RolloutConfigSchema.parse({ rootWindow: model.config.ctx, cloneWindow: model.config.ctx, rootBudget: model.config.ctx });
-const [semi] = tok.encode(';');
+const [semi, open, close] = tok.encode(';[]');
 const [eq] = tok.encode('=');
+/** where a step's result ends, and what ends one step's text before the next move */
+const resultEnd = new Set([semi, open]);
+const marks = new Set([semi, open, close, p.think]);
+let moves = 0;
+let movesRight = 0;
 const items = readItemsJsonl(a.items, checkItem).slice(0, a.n);
 let steps = 0;
 let right = 0;
@@ -40,7 +50,7 @@ let answersRight = 0;
 let traces = 0;
 const byIndex: { n: number; ok: number }[] = [];
 for (const it of items) {
-  const r = monolithicTrace(it, tok, big);
+  const r = monolithicTrace(it, tok, big, { countdownStyle: a['countdown-style'] });
   if (!r.ok) continue;
   traces++;
   const ids = r.trace.tree.contexts[0].ids;
@@ -53,8 +63,12 @@ for (const it of items) {
   let k = 0;
   for (let t = 0; t < ids.length; t++) {
     if (ids[t] === eq) {
+      let start = t;
+      while (start > 0 && !marks.has(ids[start - 1])) start--;
+      moves++;
+      movesRight += ok(start, t) ? 1 : 0;
       let end = t + 1;
-      while (end < ids.length && ids[end] !== semi) end++;
+      while (end < ids.length && !resultEnd.has(ids[end])) end++;
       const good = ok(t + 1, end);
       steps++;
       right += good ? 1 : 0;
@@ -74,4 +88,5 @@ for (const it of items) {
 console.log(`${dir}: ${traces} monolithic traces of ${a.items}`);
 console.log(`per-step accuracy (teacher-forced, greedy): ${((100 * right) / steps).toFixed(1)}% of ${steps} steps`);
 console.log(`by step index: ${byIndex.map((b, i) => `${i + 1}: ${((100 * b.ok) / b.n).toFixed(0)}%`).join(', ')}`);
+console.log(`moves written right (teacher-forced, the tokens from the previous mark to "="): ${((100 * movesRight) / moves).toFixed(1)}% of ${moves}`);
 console.log(`final answer copied right (teacher-forced): ${((100 * answersRight) / answers).toFixed(1)}% of ${answers}`);
