@@ -16,8 +16,10 @@ import { LocalDecoder } from '../model/row-decoder.ts';
 import { ModelPolicy, runTrees } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
+import type { Tree } from '../rollout/tree.ts';
 import { rolloutReward } from '../tasks/reward.ts';
 import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
+import type { TaskItem } from '../tasks/types.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
@@ -96,24 +98,30 @@ export function maskedLoss(model: GPT, b: TokenBatch, rowsPerPass = 32): number 
 }
 
 /** The rollout windows SFT traces must fit: the model's context window for root and clones. */
-function traceRollout(cfg: RunConfig) {
+export function traceRollout(cfg: RunConfig) {
   // a written-out Countdown search may use the whole window (other traces keep the default root budget)
   const rootBudget = cfg.sft.countdownStyle === 'search' ? { rootBudget: cfg.model.ctx } : {};
   return RolloutConfigSchema.parse({ rootWindow: cfg.model.ctx, cloneWindow: cfg.model.ctx, maxDepth: cfg.sft.maxDepth, maxCallsPerTree: Math.max(4, 2 ** cfg.sft.maxDepth - 1), ...rootBudget });
+}
+
+/**
+ * The demonstration tree of one SFT item: a delegation trace with probability sft.delegation, else a monolithic
+ * one; when the chosen kind does not fit, the other kind (items too small to split are solved directly, items
+ * too long for one context are delegated); null when neither fits. Draws from `rng` (the coin, then the trace).
+ */
+export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng: Rng, rollout = traceRollout(cfg)): Tree | null {
+  const want = rng.next() < cfg.sft.delegation;
+  const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };
+  const r = want ? delegationTrace(item, tok, rollout, rng, style) : monolithicTrace(item, tok, rollout, style);
+  const fallback = r.ok ? r : want ? monolithicTrace(item, tok, rollout, style) : delegationTrace(item, tok, rollout, rng, style);
+  return fallback.ok ? fallback.trace.tree : null;
 }
 
 /** One SFT batch: batchSize task items, each as a delegation (share sft.delegation) or monolithic trace. */
 export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'id'): TokenBatch {
   const items = taskItems(cfg.sft, split, cfg.train.batchSize, rng.int(0, 2 ** 31 - 1));
   const rollout = traceRollout(cfg);
-  const trees = items.flatMap((it) => {
-    const want = rng.next() < cfg.sft.delegation;
-    // items too small to split are solved directly; items too long for one context are delegated
-    const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };
-    const r = want ? delegationTrace(it, tok, rollout, rng, style) : monolithicTrace(it, tok, rollout, style);
-    const fallback = r.ok ? r : want ? monolithicTrace(it, tok, rollout, style) : delegationTrace(it, tok, rollout, rng, style);
-    return fallback.ok ? [fallback.trace.tree] : [];
-  });
+  const trees = items.flatMap((it) => sftTree(cfg, tok, it, rng, rollout) ?? []);
   if (trees.length === 0) throw new SelfcestError(`no ${cfg.sft.name} trace fits a context window of ${cfg.model.ctx} tokens: raise model.ctx`);
   return rowBatches(treeRows(trees), Number.MAX_SAFE_INTEGER)[0];
 }
