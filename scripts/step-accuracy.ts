@@ -10,6 +10,7 @@
  *
  *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/arith-sums-id.jsonl [--n 200]
  *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/countdown-search-id.jsonl --countdown-style search
+ *   npx tsx scripts/step-accuracy.ts --checkpoint DIR --items data/eval/multihop-id.jsonl   (a hop: `X.r=` then the entity)
  */
 import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
@@ -60,8 +61,10 @@ for (const it of items) {
     for (let t = from; t <= to; t++) if (pred[t - 1] !== ids[t]) return false;
     return true;
   };
+  // only what the policy writes: a multi-hop prompt's paragraphs hold `=` too
+  const firstSampled = r.trace.tree.contexts[0].lossMask.indexOf(1);
   let k = 0;
-  for (let t = 0; t < ids.length; t++) {
+  for (let t = firstSampled; t < ids.length; t++) {
     if (ids[t] === eq) {
       let start = t;
       while (start > 0 && !marks.has(ids[start - 1])) start--;
