@@ -19,15 +19,18 @@ import { initBackend } from '../src/cli/common.ts';
 import { loadPolicy } from '../src/model/io.ts';
 import { protocolTokens, RolloutConfigSchema } from '../src/rollout/protocol.ts';
 import { checkItem } from '../src/tasks/registry.ts';
-import { monolithicTrace } from '../src/tasks/traces.ts';
+import { delegationTrace, monolithicTrace } from '../src/tasks/traces.ts';
 import { readItemsJsonl } from '../src/tasks/types.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
+import { Rng } from '../src/util/rng.ts';
 
 const a = await yargs(hideBin(process.argv))
   .option('checkpoint', { type: 'string', demandOption: true })
   .option('items', { type: 'string', demandOption: true, describe: 'JSONL file of task items' })
   .option('n', { type: 'number', default: 200 })
   .option('countdown-style', { choices: ['guess', 'search'] as const, default: 'guess' as const, describe: 'Countdown trace style (sft.countdownStyle)' })
+  .option('trace', { choices: ['mono', 'delegate'] as const, default: 'mono' as const, describe: 'score the monolithic trace, or every context (root and clones) of a delegation trace' })
+  .option('plans', { type: 'array', string: true, choices: ['chain', 'whole', 'chain-rest'], describe: 'multi-hop delegation plans to draw from (default: all that fit)' })
   .strict()
   .parseAsync();
 
@@ -50,46 +53,51 @@ let answers = 0;
 let answersRight = 0;
 let traces = 0;
 const byIndex: { n: number; ok: number }[] = [];
+const rng = Rng.fromSeed('step-accuracy');
 for (const it of items) {
-  const r = monolithicTrace(it, tok, big, { countdownStyle: a['countdown-style'] });
+  const style = { countdownStyle: a['countdown-style'], multihopPlans: a.plans as ('chain' | 'whole' | 'chain-rest')[] | undefined };
+  const r = a.trace === 'mono' ? monolithicTrace(it, tok, big, style) : delegationTrace(it, tok, big, rng, style);
   if (!r.ok) continue;
   traces++;
-  const ids = r.trace.tree.contexts[0].ids;
-  const pred = tf.tidy(() => Array.from(tf.argMax(model.forward(tf.tensor2d([ids], [1, ids.length], 'int32')), 2).dataSync()));
-  // pred[t] is the prediction for ids[t + 1]
-  const ok = (from: number, to: number) => {
-    for (let t = from; t <= to; t++) if (pred[t - 1] !== ids[t]) return false;
-    return true;
-  };
-  // only what the policy writes: a multi-hop prompt's paragraphs hold `=` too
-  const firstSampled = r.trace.tree.contexts[0].lossMask.indexOf(1);
-  let k = 0;
-  for (let t = firstSampled; t < ids.length; t++) {
-    if (ids[t] === eq) {
-      let start = t;
-      while (start > 0 && !marks.has(ids[start - 1])) start--;
-      moves++;
-      movesRight += ok(start, t) ? 1 : 0;
-      let end = t + 1;
-      while (end < ids.length && !resultEnd.has(ids[end])) end++;
-      const good = ok(t + 1, end);
-      steps++;
-      right += good ? 1 : 0;
-      byIndex[k] ??= { n: 0, ok: 0 };
-      byIndex[k].n++;
-      byIndex[k].ok += good ? 1 : 0;
-      k++;
-    }
-    if (ids[t] === p.answer) {
-      let end = t + 1;
-      while (end < ids.length && ids[end] !== p.eos) end++;
-      answers++;
-      answersRight += ok(t + 1, end) ? 1 : 0;
+  for (const c of r.trace.tree.contexts) {
+    const ids = c.ids;
+    // only what the policy writes: a multi-hop prompt's paragraphs hold `=` too
+    const firstSampled = c.lossMask.indexOf(1);
+    if (firstSampled < 0) continue;
+    const pred = tf.tidy(() => Array.from(tf.argMax(model.forward(tf.tensor2d([ids], [1, ids.length], 'int32')), 2).dataSync()));
+    // pred[t] is the prediction for ids[t + 1]
+    const ok = (from: number, to: number) => {
+      for (let t = from; t <= to; t++) if (pred[t - 1] !== ids[t]) return false;
+      return true;
+    };
+    let k = 0;
+    for (let t = firstSampled; t < ids.length; t++) {
+      if (ids[t] === eq) {
+        let start = t;
+        while (start > 0 && !marks.has(ids[start - 1])) start--;
+        moves++;
+        movesRight += ok(start, t) ? 1 : 0;
+        let end = t + 1;
+        while (end < ids.length && !resultEnd.has(ids[end])) end++;
+        const good = ok(t + 1, end);
+        steps++;
+        right += good ? 1 : 0;
+        byIndex[k] ??= { n: 0, ok: 0 };
+        byIndex[k].n++;
+        byIndex[k].ok += good ? 1 : 0;
+        k++;
+      }
+      if (ids[t] === p.answer) {
+        let end = t + 1;
+        while (end < ids.length && ids[end] !== p.eos) end++;
+        answers++;
+        answersRight += ok(t + 1, end) ? 1 : 0;
+      }
     }
   }
 }
-console.log(`${dir}: ${traces} monolithic traces of ${a.items}`);
+console.log(`${dir}: ${traces} ${a.trace === 'mono' ? 'monolithic' : 'delegation'} traces of ${a.items}`);
 console.log(`per-step accuracy (teacher-forced, greedy): ${((100 * right) / steps).toFixed(1)}% of ${steps} steps`);
 console.log(`by step index: ${byIndex.map((b, i) => `${i + 1}: ${((100 * b.ok) / b.n).toFixed(0)}%`).join(', ')}`);
 console.log(`moves written right (teacher-forced, the tokens from the previous mark to "="): ${((100 * movesRight) / moves).toFixed(1)}% of ${moves}`);
-console.log(`final answer copied right (teacher-forced): ${((100 * answersRight) / answers).toFixed(1)}% of ${answers}`);
+console.log(`answers copied right (teacher-forced, every context): ${((100 * answersRight) / answers).toFixed(1)}% of ${answers}`);
