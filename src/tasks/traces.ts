@@ -57,7 +57,7 @@ import { appendTokens, newContext, treeCost, type CallRecord, type Context, type
 import type { Rng } from '../util/rng.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, writeInt, type ArithOp, type Expr, type Term } from './arith.ts';
 import { applyCd, cdSearchMoves, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
-import { multihopMonoText, multihopObjective, multihopStep, MultihopMetaSchema, type MultihopItem } from './multihop.ts';
+import { MONO_DOC_SEPARATOR, multihopMonoText, multihopObjective, multihopStep, MultihopMetaSchema, type MultihopItem } from './multihop.ts';
 import { rootPromptIds, type TaskItem } from './types.ts';
 
 export type TraceKind = 'mono' | 'delegate';
@@ -408,6 +408,43 @@ function multihopMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfi
   const bad = treeFits(b, cfg);
   if (bad) return { ok: false, reason: bad };
   return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+}
+
+/** Queries in a multi-hop lookup drill, at most. */
+export const MULTIHOP_DRILL_QUERIES = 6;
+
+/**
+ * A multi-hop lookup drill (SFT only, `sft.drills`): the one-hop skill, densely. The question lists up to
+ * `maxQueries` one-hop queries drawn from the facts of the paragraphs in the monolithic view, `B.b,H.m?`, the
+ * view holds those paragraphs as a real question's does, and the root writes every lookup as a hop, then
+ * answers the last value: `B.b=O;H.m=S;<answer>S<eos>`. Everything it writes is fixed by its prompt. A real
+ * question chains its hops (`B.b.m?`, one start entity); a drill's queries are independent, so each hop is one
+ * lookup in the paragraphs. Fewer queries when the tree would not fit `cfg.rootWindow`.
+ */
+export function multihopDrillTrace(item: TaskItem, tok: TextTokenizer, cfg: RolloutConfig, rng: Rng, maxQueries = MULTIHOP_DRILL_QUERIES): TraceResult {
+  if (item.task !== 'multihop') return { ok: false, reason: `lookup drills are for multi-hop items, not ${item.task}` };
+  const m = MultihopMetaSchema.parse(item.meta);
+  if (m.knobs.style !== 'facts') return { ok: false, reason: `lookup drills need the facts style, not ${m.knobs.style}` };
+  const view = monolithicPromptIds(item, tok, { window: cfg.rootWindow });
+  const inView = m.world.slice(0, view.included);
+  const facts = shuffled(
+    rng,
+    inView.flatMap((e) => e.facts.map(([r, v]) => ({ entity: e.name, relation: r, value: v }))),
+  );
+  const p = protocolTokens(tok);
+  for (let k = Math.min(maxQueries, facts.length); k >= 1; k--) {
+    const qs = facts.slice(0, k);
+    const question = `${qs.map((q) => multihopObjective(q.entity, q.relation)).join(',')}?`;
+    const text = question + item.docs!.slice(0, view.included).map((d) => MONO_DOC_SEPARATOR + d.text).join('');
+    const b = new TreeBuilder();
+    const root = b.add(null, null, [...encodeChecked(tok, text), p.think], cfg.rootBudget);
+    const answer = encodeChecked(tok, qs[k - 1].value);
+    b.sample(root, [...encodeChecked(tok, qs.map((q) => multihopStep(q.entity, q.relation, q.value)).join('')), p.answer, ...answer, p.eos]);
+    root.finish = 'answer';
+    root.answer = answer;
+    if (!treeFits(b, cfg)) return { ok: true, trace: { kind: 'mono', itemId: item.id, scripts: b.scripts, tree: b.tree(item.id) } };
+  }
+  return { ok: false, reason: `no lookup drill fits the ${cfg.rootWindow}-token window (${view.included} paragraphs in view)` };
 }
 
 export interface MonolithicOptions {

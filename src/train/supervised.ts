@@ -18,7 +18,7 @@ import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
 import type { Tree } from '../rollout/tree.ts';
 import { rolloutReward } from '../tasks/reward.ts';
-import { delegationTrace, monolithicTrace, rolloutItem } from '../tasks/traces.ts';
+import { delegationTrace, monolithicTrace, multihopDrillTrace, rolloutItem } from '../tasks/traces.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
@@ -106,10 +106,15 @@ export function traceRollout(cfg: RunConfig) {
 
 /**
  * The demonstration tree of one SFT item: a delegation trace with probability sft.delegation, else a monolithic
- * one; when the chosen kind does not fit, the other kind (items too small to split are solved directly, items
+ * one (or, with sft.drills, first a coin for a multi-hop lookup drill); when the chosen kind does not fit, the other kind (items too small to split are solved directly, items
  * too long for one context are delegated); null when neither fits. Draws from `rng` (the coin, then the trace).
  */
 export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng: Rng, rollout = traceRollout(cfg)): Tree | null {
+  // a lookup drill instead (multi-hop, sft.drills); no draw at all without drills, so older runs keep their stream
+  if (cfg.sft.drills && rng.next() < cfg.sft.drills) {
+    const d = multihopDrillTrace(item, tok, rollout, rng);
+    if (d.ok) return d.trace.tree;
+  }
   const want = rng.next() < cfg.sft.delegation;
   const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };
   const r = want ? delegationTrace(item, tok, rollout, rng, style) : monolithicTrace(item, tok, rollout, style);

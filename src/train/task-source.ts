@@ -29,7 +29,8 @@ export type TaskSource = z.infer<typeof TaskSourceSchema>;
  * arithmetic delegations (`copy`: objectives copy slices of the prompt; `split`: the length-free split call,
  * recursing while the depth allows), the style of Countdown traces, monolithic and delegation (`guess`: the
  * solver's solution path; `search`: the exhaustive search in the canonical move order, docs/tasks.md) and the
- * deepest clone a demonstration may have (`maxDepth`, also the rollout depth of the held-out tree evaluation).
+ * deepest clone a demonstration may have (`maxDepth`, also the rollout depth of the held-out tree evaluation),
+ * and for multi-hop QA the share of lookup drills (`drills`: the one-hop skill, densely; docs/tasks.md).
  */
 export const SftSourceSchema = z
   .strictObject({
@@ -38,9 +39,14 @@ export const SftSourceSchema = z
     delegationStyle: z.enum(['copy', 'split']).default('copy'),
     /** absent means `guess`: no default, so configs resolved before this key existed stay byte-identical (sftFrom compares them) */
     countdownStyle: z.enum(['guess', 'search']).optional(),
+    /** multi-hop only: the share of items shown as a lookup drill (multihopDrillTrace) instead; absent means none */
+    drills: z.number().min(0).max(1).optional(),
     maxDepth: z.int().min(1).max(8).default(1),
   })
-  .superRefine(checkTask);
+  .superRefine((s, ctx) => {
+    checkTask(s, ctx);
+    if (s.drills && s.name !== 'multihop') ctx.addIssue({ code: 'custom', path: ['drills'], message: `lookup drills are for the multihop task, not ${s.name}` });
+  });
 export type SftSource = z.infer<typeof SftSourceSchema>;
 
 /** n items of a split, seeded by a number or a string (strings are hashed through the project Rng). */

@@ -24,7 +24,8 @@ import {
 import { checkItem, TASKS } from '../../src/tasks/registry.ts';
 import { makeReward, taskReward } from '../../src/tasks/reward.ts';
 import { readItemsJsonl, writeItemsJsonl, type Split, type TaskItem } from '../../src/tasks/types.ts';
-import { delegationTrace, MONO_VIEW_RESERVE, monolithicPromptIds, monolithicTrace, replayInputs, rolloutItem, traceText, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { delegationTrace, MONO_VIEW_RESERVE, monolithicPromptIds, monolithicTrace, MULTIHOP_DRILL_QUERIES, multihopDrillTrace, replayInputs, rolloutItem, traceText, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { arithKnobs, generateArith } from '../../src/tasks/arith.ts';
 import { dataGen, dataValidate } from '../../src/cli/data.ts';
 
 const tok = loadTokenizer();
@@ -420,5 +421,51 @@ describe('committed multihop evaluation sets', () => {
     }
     expect(evalId).toHaveLength(100);
     expect(evalOod).toHaveLength(100);
+  });
+});
+
+describe('multihop lookup drills (sft.drills)', () => {
+  it('ask independent one-hop queries over the monolithic view; each step is a fact of its paragraph; replayed as they are', async () => {
+    const { pairs, trees } = await replayed(evalId, (item, i) => multihopDrillTrace(item, tok, cfg, Rng.fromSeed(`drill:${i}`)), cfg);
+    const counts = new Set<number>();
+    trees.forEach((tree, t) => {
+      const { item, trace } = pairs[t];
+      expect(tree.contexts).toEqual(trace.tree.contexts);
+      const root = tree.contexts[0];
+      const prompt = tok.decode(root.ids.slice(0, root.promptLength));
+      const m = prompt.match(/^((?:[A-Z]\.[a-z],)*[A-Z]\.[a-z])\?((?:\|[^|<]+)*)<think>$/);
+      expect(m, prompt).not.toBeNull();
+      const queries = m![1].split(',');
+      counts.add(queries.length);
+      expect(new Set(queries).size).toBe(queries.length);
+      expect(queries.length).toBeLessThanOrEqual(MULTIHOP_DRILL_QUERIES);
+      // the paragraphs are the monolithic view's, in item order
+      const view = monolithicPromptIds(item, tok, { window: cfg.rootWindow });
+      expect(m![2]).toBe(item.docs.slice(0, view.included).map((d) => `|${d.text}`).join(''));
+      const facts = new Map(item.meta.world.slice(0, view.included).flatMap((e) => e.facts.map(([r, v]) => [`${e.name}.${r}`, v] as const)));
+      const values = queries.map((q) => facts.get(q));
+      expect(values.every((v) => v !== undefined)).toBe(true);
+      expect(tok.decode(root.ids.slice(root.promptLength))).toBe(`${queries.map((q, i) => `${q}=${values[i]};`).join('')}<answer>${values.at(-1)}<eos>`);
+      expect(root.lossMask.slice(root.promptLength).every((x) => x === 1)).toBe(true);
+      expect(root.ids.length).toBeLessThanOrEqual(cfg.rootWindow);
+    });
+    // as many queries as fit: up to the cap, fewer in the longest views
+    expect(Math.max(...counts)).toBe(MULTIHOP_DRILL_QUERIES);
+    expect(Math.min(...counts)).toBeLessThan(MULTIHOP_DRILL_QUERIES);
+  });
+
+  it('draw their queries from the Rng, and refuse other tasks and styles, naming why', () => {
+    const a = multihopDrillTrace(evalId[0], tok, cfg, Rng.fromSeed(1));
+    const b = multihopDrillTrace(evalId[0], tok, cfg, Rng.fromSeed(1));
+    const c = multihopDrillTrace(evalId[0], tok, cfg, Rng.fromSeed(2));
+    expect(a.ok && b.ok && c.ok).toBe(true);
+    if (a.ok && b.ok && c.ok) {
+      expect(b.trace.tree.contexts).toEqual(a.trace.tree.contexts);
+      expect(c.trace.tree.contexts[0].ids).not.toEqual(a.trace.tree.contexts[0].ids);
+    }
+    const terse = gen('tiny', 'id', 1, 3, { style: 'terse' })[0];
+    expect(multihopDrillTrace(terse, tok, cfg, Rng.fromSeed(1))).toEqual({ ok: false, reason: 'lookup drills need the facts style, not terse' });
+    const arith = generateArith({ split: 'id', n: 1, seed: 1, knobs: arithKnobs('tiny', 'id') })[0];
+    expect(multihopDrillTrace(arith, tok, cfg, Rng.fromSeed(1))).toEqual({ ok: false, reason: 'lookup drills are for multi-hop items, not arith' });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { loadRunConfig } from '../../src/train/config.ts';
 import { RlConfigSchema, rlRolloutItems } from '../../src/train/rl.ts';
-import { sftBatch } from '../../src/train/supervised.ts';
+import { sftBatch, sftTree } from '../../src/train/supervised.ts';
 import { taskItems, TaskSourceSchema } from '../../src/train/task-source.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -31,6 +31,25 @@ describe('task sources of training runs', () => {
     expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
     const mono = sftBatch({ ...cfg, sft: { ...cfg.sft, delegation: 0 } }, tok, Rng.fromSeed(3), 'train');
     expect(mono.B).toBe(6);
+  });
+
+  it('shows multi-hop lookup drills for a share sft.drills of the items; without drills it draws nothing extra', () => {
+    const tok = loadTokenizer();
+    const base = ['train.task="sft"', 'train.batchSize=32', 'sft.name="multihop"', 'sft.delegation=0'];
+    const plain = loadRunConfig(undefined, base);
+    const drilled = loadRunConfig(undefined, [...base, 'sft.drills=0.5']);
+    const zero = loadRunConfig(undefined, [...base, 'sft.drills=0']);
+    const items = taskItems(plain.sft, 'train', 32, 5);
+    const roots = (cfg: typeof plain, seed: number) =>
+      items.map((it, i) => tok.decode(sftTree(cfg, tok, it, Rng.fromSeed(`${seed}:${i}`))!.contexts[0].ids).split('?')[0]);
+    // drills: 0 and no drills draw the same stream, so older runs keep their batches
+    expect(roots(zero, 7)).toEqual(roots(plain, 7));
+    // a drill's question lists one-hop queries (`B.b,H.m`), a real question is one chain (`B.b.m`)
+    const drills = roots(drilled, 7).filter((q) => q.includes(',')).length;
+    expect(drills).toBeGreaterThan(8);
+    expect(drills).toBeLessThan(24);
+    expect(roots(plain, 7).some((q) => q.includes(','))).toBe(false);
+    expect(() => loadRunConfig(undefined, ['train.task="sft"', 'sft.name="arith"', 'sft.drills=0.5'])).toThrow(/sft\.drills.*lookup drills are for the multihop task, not arith/);
   });
 
   it('demonstrates a delegation when the monolithic trace does not fit the window, even with delegation 0', () => {
