@@ -92,10 +92,15 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
 
   const toRelease: number[] = [];
   /** append engine tokens (loss-masked); the policy must re-read the context, so its row is released */
-  const inject = (s: Live, tokens: number[]) => {
+  /** Append engine tokens (returns, an error segment) up to the context's window; returns how many fit. */
+  const inject = (s: Live, tokens: number[]): number => {
     if (!toRelease.includes(s.key)) toRelease.push(s.key);
-    appendTokens(s.ctx, tokens, false);
-    trees[s.tree].tokens += tokens.length;
+    // a context never holds more than its window (training forwards it whole): what does not fit is dropped, and
+    // the context ends with finish 'window' on the next pass
+    const kept = tokens.slice(0, Math.max(0, s.window - s.ctx.ids.length));
+    appendTokens(s.ctx, kept, false);
+    trees[s.tree].tokens += kept.length;
+    return kept.length;
   };
 
   const finish = (s: Live, why: Finish) => {
@@ -120,8 +125,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     parent.pending = null;
     const call = parent.ctx.calls[parent.ctx.calls.length - 1];
     const seg = call.clones.flatMap((id) => returnSegment(t.contexts[id].answer, p, cfg));
-    call.injected = seg.length;
-    inject(parent, seg);
+    call.injected = inject(parent, seg);
   };
 
   /** the context closed a call at the token just appended */
@@ -151,8 +155,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
         return;
       }
     }
-    call.injected = 1;
-    inject(s, [p.err]);
+    call.injected = inject(s, [p.err]);
     if (cfg.malformed === 'end') finish(s, 'malformed');
   };
 

@@ -129,3 +129,32 @@ describe('rollout engine with a scripted policy', () => {
     expect(seen[0]).toContain(p.ret); // engine-only tokens are never sampled
   });
 });
+
+describe('rollout engine at the context window', () => {
+  it('never injects past a window: returns and error segments are cut to fit, and the context ends at its window', async () => {
+    const c = RolloutConfigSchema.parse({ rootWindow: 20, cloneWindow: 32, rootBudget: 64 });
+    const call = T('<spawn>', '<obj>', 'a', '</spawn>');
+    const bad = T('<spawn>', '<obj>', '</spawn>');
+    const items: RolloutItem[] = [
+      { itemId: 'ret', prompt: T('q'.repeat(14)) }, // 14 + 4 = 18: a 7-token return keeps 2
+      { itemId: 'err', prompt: T('q'.repeat(17)) }, // 17 + 3 = 20: the error token does not fit
+    ];
+    const scripts = new Map<string, number[]>([
+      ['0:0', [...call, ...T('<answer>', '1', '<eos>')]],
+      ['0:1', T('<answer>', '12345', '<eos>')],
+      ['1:0', [...bad, ...T('<answer>', '1', '<eos>')]],
+    ]);
+    const [a, b] = await runTrees(items, new ScriptedPolicy(scripts), c, p);
+    expect(a.contexts[0].ids).toEqual([...T('q'.repeat(14)), ...call, ...T('<ret>', '1')]);
+    expect(a.contexts[0].calls[0]).toMatchObject({ clones: [1], malformed: null, injected: 2 });
+    expect(a.contexts[1].finish).toBe('answer');
+    expect(b.contexts[0].ids).toEqual([...T('q'.repeat(17)), ...bad]);
+    expect(b.contexts[0].calls[0]).toMatchObject({ malformed: 'empty-objective', injected: 0 });
+    for (const t of [a, b]) {
+      expect(t.contexts[0].finish).toBe('window');
+      expect(t.contexts[0].ids.length).toBe(20);
+      expect(t.contexts[0].lossMask).toHaveLength(20);
+      expect(t.cost.rootTokens).toBe(20);
+    }
+  });
+});
