@@ -442,7 +442,7 @@ describe('multihop lookup drills (sft.drills)', () => {
       // the paragraphs are the monolithic view's, in item order
       const view = monolithicPromptIds(item, tok, { window: cfg.rootWindow });
       expect(m![2]).toBe(item.docs.slice(0, view.included).map((d) => `|${d.text}`).join(''));
-      const facts = new Map(item.meta.world.slice(0, view.included).flatMap((e) => e.facts.map(([r, v]) => [`${e.name}.${r}`, v] as const)));
+      const facts = new Map<string, string>(item.meta.world.slice(0, view.included).flatMap((e) => e.facts.map(([r, v]) => [`${e.name}.${r}`, v] as [string, string])));
       const values = queries.map((q) => facts.get(q));
       expect(values.every((v) => v !== undefined)).toBe(true);
       expect(tok.decode(root.ids.slice(root.promptLength))).toBe(`${queries.map((q, i) => `${q}=${values[i]};`).join('')}<answer>${values.at(-1)}<eos>`);
