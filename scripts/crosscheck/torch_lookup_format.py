@@ -6,8 +6,9 @@ every 250 steps. FORMAT: dot (`B.b=O`, the tiny preset's facts style), compact (
 relation), terse (`B:pH,bO` paragraphs, `B.b=O;` steps).
 
   /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 3000
+  D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers)
 """
-import math, random, sys, time, torch, torch.nn as nn, torch.nn.functional as F
+import math, os, random, sys, time, torch, torch.nn as nn, torch.nn.functional as F
 fmt, steps = sys.argv[1], int(sys.argv[2])
 assert fmt in ('dot', 'compact', 'terse'), 'FORMAT is dot, compact or terse'
 torch.manual_seed(1); torch.set_num_threads(1); rnd = random.Random(1)
@@ -34,7 +35,7 @@ def item():
         f = (f'{e}.{r}={v}' if fmt in ('dot', 'terse') else f'{e}{r}{v}')
         at.append(k + len(f) - 2); k += len(f) + 1
     return ids, len(s), at
-D, L, H, CTX = 128, 4, 4, 160
+D, L, H, CTX = int(os.environ.get('D', 128)), int(os.environ.get('L', 4)), 4, 160
 class Block(nn.Module):
     def __init__(s):
         super().__init__(); s.ln1 = nn.LayerNorm(D); s.qkv = nn.Linear(D, 3 * D); s.proj = nn.Linear(D, D); s.ln2 = nn.LayerNorm(D); s.fc = nn.Linear(D, 4 * D); s.out = nn.Linear(4 * D, D)
