@@ -6,7 +6,7 @@ every 250 steps. FORMAT: dot (`B.b=O`, the tiny preset's facts style), compact (
 relation), terse (`B:pH,bO` paragraphs, `B.b=O;` steps).
 
   /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 3000
-  D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers)
+  D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers; LR sets the learning rate)
 """
 import math, os, random, sys, time, torch, torch.nn as nn, torch.nn.functional as F
 fmt, steps = sys.argv[1], int(sys.argv[2])
@@ -53,7 +53,8 @@ class GPT(nn.Module):
         x = s.wte(ids) + s.wpe(torch.arange(ids.shape[1]))
         for b in s.blocks: x = b(x)
         return s.ln(x) @ s.wte.weight.T
-m = GPT(); opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.95))
+m = GPT(); LR = float(os.environ.get('LR', 2e-3))
+opt = torch.optim.AdamW(m.parameters(), lr=LR, weight_decay=0.01, betas=(0.9, 0.95))
 evs = [item() for _ in range(100)]
 def evaluate():
     m.eval(); n = ok = 0
@@ -67,7 +68,7 @@ for step in range(1, steps + 1):
     batch = [item() for _ in range(B)]; T = max(len(x[0]) for x in batch)
     ids = torch.zeros(B, T, dtype=torch.long); mk = torch.zeros(B, T)
     for i, (x, pl, at) in enumerate(batch): ids[i, :len(x)] = torch.tensor(x); mk[i, pl - 1:len(x) - 1] = 1
-    lr = 2e-3 * min(1, step / 50)
+    lr = LR * min(1, step / 50)
     for g in opt.param_groups: g['lr'] = lr
     logits = m(ids[:, :-1]); loss = (F.cross_entropy(logits.reshape(-1, V), ids[:, 1:].reshape(-1), reduction='none') * mk[:, :-1].reshape(-1)).sum() / mk.sum()
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
