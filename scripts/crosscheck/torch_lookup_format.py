@@ -8,7 +8,9 @@ relation), terse (`B:pH,bO` paragraphs, `B.b=O;` steps).
   /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 3000
   D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers; LR sets the learning rate)
 """
-import math, os, random, sys, time, torch, torch.nn as nn, torch.nn.functional as F
+import os, random, sys, time, torch, torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_model import make_gpt
 fmt, steps = sys.argv[1], int(sys.argv[2])
 assert fmt in ('dot', 'compact', 'terse'), 'FORMAT is dot, compact or terse'
 torch.manual_seed(1); torch.set_num_threads(1); rnd = random.Random(1)
@@ -36,24 +38,7 @@ def item():
         at.append(k + len(f) - 2); k += len(f) + 1
     return ids, len(s), at
 D, L, H, CTX = int(os.environ.get('D', 128)), int(os.environ.get('L', 4)), 4, 160
-class Block(nn.Module):
-    def __init__(s):
-        super().__init__(); s.ln1 = nn.LayerNorm(D); s.qkv = nn.Linear(D, 3 * D); s.proj = nn.Linear(D, D); s.ln2 = nn.LayerNorm(D); s.fc = nn.Linear(D, 4 * D); s.out = nn.Linear(4 * D, D)
-    def forward(s, x):
-        B, T, _ = x.shape
-        q, k, v = s.qkv(s.ln1(x)).split(D, 2)
-        q, k, v = [t.view(B, T, H, D // H).transpose(1, 2) for t in (q, k, v)]
-        a = ((q @ k.transpose(-1, -2)) / math.sqrt(D // H)).masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float('-inf')).softmax(-1)
-        x = x + s.proj((a @ v).transpose(1, 2).reshape(B, T, D))
-        return x + s.out(F.gelu(s.fc(s.ln2(x)), approximate='tanh'))
-class GPT(nn.Module):
-    def __init__(s):
-        super().__init__(); s.wte = nn.Embedding(V, D); s.wpe = nn.Embedding(CTX, D); s.blocks = nn.ModuleList([Block() for _ in range(L)]); s.ln = nn.LayerNorm(D)
-    def forward(s, ids):
-        x = s.wte(ids) + s.wpe(torch.arange(ids.shape[1]))
-        for b in s.blocks: x = b(x)
-        return s.ln(x) @ s.wte.weight.T
-m = GPT(); LR = float(os.environ.get('LR', 2e-3))
+m = make_gpt(V, CTX, D, L, H); LR = float(os.environ.get('LR', 2e-3))
 opt = torch.optim.AdamW(m.parameters(), lr=LR, weight_decay=0.01, betas=(0.9, 0.95))
 evs = [item() for _ in range(100)]
 def evaluate():

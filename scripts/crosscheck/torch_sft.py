@@ -1,36 +1,20 @@
 """
 PyTorch cross-check of a multi-hop SFT run: the same GPT shape as configs/experiments/multihop.json (d 128,
-4 layers, 4 heads, learned positions, ctx 128, tanh-GELU, pre-LN, tied embeddings), AdamW lr 2e-3 (warmup 50,
-cosine to 10 % at 5,000; ours decays to 10 % too), clip 1.0; tied embeddings (ours are untied),, trained on batches dumped from our own SFT stream, and the teacher-forced
+4 layers, 4 heads, learned positions, ctx 128, tanh-GELU, pre-LN; torch_model.py), AdamW lr 2e-3 (warmup 50,
+cosine to 10 % at 5,000; ours decays to 10 % too), clip 1.0; tied embeddings (ours are untied), trained on batches dumped from our own SFT stream, and the teacher-forced
 lookup accuracy (%) of each set every 250 steps. Debian's torch (/usr/bin/python3; see docs/benchmarks.md):
 
   npx tsx scripts/crosscheck/dump-sft-rows.ts runs/experiments/multihop/configs/seed-1-sft.json 4000 /tmp/mh-rows.jsonl
   npx tsx scripts/crosscheck/dump-multihop-lookups.ts /tmp/mh-eval.json
   /usr/bin/python3 scripts/crosscheck/torch_sft.py /tmp/mh-rows.jsonl /tmp/mh-eval.json 4000 [threads]
 """
-import json, math, sys, time, torch, torch.nn as nn, torch.nn.functional as F
+import json, math, os, sys, time, torch, torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_model import make_gpt
 ROWS, EVAL, STEPS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.manual_seed(1); torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 V, CTX, D, L, H = 128, 128, 128, 4, 4
-class Block(nn.Module):
-    def __init__(s):
-        super().__init__(); s.ln1 = nn.LayerNorm(D); s.qkv = nn.Linear(D, 3 * D); s.proj = nn.Linear(D, D); s.ln2 = nn.LayerNorm(D); s.fc = nn.Linear(D, 4 * D); s.out = nn.Linear(4 * D, D)
-    def forward(s, x):
-        B, T, _ = x.shape
-        q, k, v = s.qkv(s.ln1(x)).split(D, 2)
-        q, k, v = [t.view(B, T, H, D // H).transpose(1, 2) for t in (q, k, v)]
-        a = (q @ k.transpose(-1, -2)) / math.sqrt(D // H)
-        a = a.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float('-inf')).softmax(-1)
-        x = x + s.proj((a @ v).transpose(1, 2).reshape(B, T, D))
-        return x + s.out(F.gelu(s.fc(s.ln2(x)), approximate='tanh'))
-class GPT(nn.Module):
-    def __init__(s):
-        super().__init__(); s.wte = nn.Embedding(V, D); s.wpe = nn.Embedding(CTX, D); s.blocks = nn.ModuleList([Block() for _ in range(L)]); s.ln = nn.LayerNorm(D)
-    def forward(s, ids):
-        x = s.wte(ids) + s.wpe(torch.arange(ids.shape[1]))
-        for b in s.blocks: x = b(x)
-        return s.ln(x) @ s.wte.weight.T
-m = GPT()
+m = make_gpt(V, CTX, D, L, H)
 opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.95))
 ev = json.load(open(EVAL))
 def evaluate():
