@@ -91,8 +91,10 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
   };
 
   const toRelease: number[] = [];
-  /** append engine tokens (loss-masked); the policy must re-read the context, so its row is released */
-  /** Append engine tokens (returns, an error segment) up to the context's window; returns how many fit. */
+  /**
+   * Append engine tokens (returns, an error segment; loss-masked) up to the context's window and return how many
+   * fit; the policy must re-read the context, so its row is released.
+   */
   const inject = (s: Live, tokens: number[]): number => {
     if (!toRelease.includes(s.key)) toRelease.push(s.key);
     // a context never holds more than its window (training forwards it whole): what does not fit is dropped, and

@@ -106,8 +106,9 @@ export function traceRollout(cfg: RunConfig) {
 
 /**
  * The demonstration tree of one SFT item: a delegation trace with probability sft.delegation, else a monolithic
- * one (or, with sft.drills, first a coin for a multi-hop lookup drill); when the chosen kind does not fit, the other kind (items too small to split are solved directly, items
- * too long for one context are delegated); null when neither fits. Draws from `rng` (the coin, then the trace).
+ * one (with sft.drills, first a coin for a multi-hop lookup drill); when the chosen kind does not fit, the other
+ * kind (items too small to split are solved directly, items too long for one context are delegated); null when
+ * neither fits. Draws from `rng` (the coins, then the trace).
  */
 export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng: Rng, rollout = traceRollout(cfg)): Tree | null {
   // a lookup drill instead (multi-hop, sft.drills); no draw at all without drills, so older runs keep their stream
