@@ -12,6 +12,22 @@ export async function onBackend<T>(name: BackendChoice, fn: () => T | Promise<T>
   return fn();
 }
 
+/**
+ * The GPU backends the model tests run on as well: ['webgpu'] where a real adapter is found (a GPU box), [] elsewhere
+ * (tests/backend/webgpu.test.ts prints why). Leaves wasm selected.
+ */
+export async function gpuBackends(): Promise<BackendChoice[]> {
+  const found: BackendChoice[] = [];
+  try {
+    await selectBackend('webgpu');
+    found.push('webgpu');
+  } catch {
+    // no usable adapter here
+  }
+  await selectBackend('wasm');
+  return found;
+}
+
 /** max |a-b| / max(1, |b|) over all entries */
 export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);

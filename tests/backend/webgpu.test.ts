@@ -30,7 +30,10 @@ describe('webgpu backend selection', () => {
 });
 
 describe.runIf(!why)('the model on webgpu', () => {
-  it('forward and all gradients agree with cpu within 1e-3', async () => {
-    await expectAgreesWithCpu('webgpu', modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2 }), 1e-3);
-  });
+  for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }]) {
+    it(`forward and all gradients agree with cpu within 1e-3 (${JSON.stringify(over)})`, async () => {
+      const cfg = modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2, ...over });
+      await expectAgreesWithCpu('webgpu', cfg, 1e-3);
+    });
+  }
 });

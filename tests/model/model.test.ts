@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/backend/select.ts';
+import { selectBackend, type BackendChoice } from '../../src/backend/select.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { modelConfig, parameterCount, type ModelConfig } from '../../src/model/config.ts';
 import { DecodeBatch } from '../../src/model/decode.ts';
@@ -8,7 +8,12 @@ import { HostDecodeBatch } from '../../src/model/host-decode.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep, type TokenBatch } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { expectAgreesWithCpu, lossAndGrads, maxRelErr, randomBatch } from '../helpers.ts';
+import { expectAgreesWithCpu, gpuBackends, lossAndGrads, maxRelErr, randomBatch } from '../helpers.ts';
+
+// on a GPU box the decode, training and memory tests also run on the GPU backend (webgpu)
+const GPU = await gpuBackends();
+const TRAIN_BACKENDS: BackendChoice[] = ['wasm', ...GPU];
+const DECODE_BACKENDS: BackendChoice[] = ['wasm', 'cpu', ...GPU];
 
 const tiny = (over: Partial<ModelConfig> = {}) =>
   modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, ...over });
@@ -65,7 +70,7 @@ describe('GPT policy', () => {
   });
 
   for (const [cache, Impl] of [['tensor cache', DecodeBatch], ['host cache', HostDecodeBatch]] as const)
-  for (const backend of ['wasm', 'cpu'] as const) {
+  for (const backend of DECODE_BACKENDS) {
     for (const positions of ['learned', 'rope'] as const) {
       it(`incremental decode logits equal the full forward for ragged rows joining and leaving (${cache}, ${backend}, ${positions})`, async () => {
         await selectBackend(backend);
@@ -138,9 +143,10 @@ describe('GPT policy', () => {
     m.dispose();
   });
 
+  for (const backend of TRAIN_BACKENDS)
   for (const positions of ['learned', 'rope'] as const) {
-    it(`logits still equal the full forward after the cache is compacted around holes (wasm, ${positions})`, async () => {
-      await selectBackend('wasm');
+    it(`logits still equal the full forward after the cache is compacted around holes (${backend}, ${positions})`, async () => {
+      await selectBackend(backend);
       const cfg = tiny({ ctx: 64, positions });
       const m = GPT.init(cfg, Rng.fromSeed(6));
       const rng = Rng.fromSeed(7);
@@ -195,8 +201,9 @@ describe('GPT policy', () => {
     m.dispose();
   });
 
-  it('overfits 8 sequences (loss < 0.05) on wasm', async () => {
-    await selectBackend('wasm');
+  for (const backend of TRAIN_BACKENDS)
+  it(`overfits 8 sequences (loss < 0.05) on ${backend}`, async () => {
+    await selectBackend(backend);
     const cfg = modelConfig({ vocabSize: 32, ctx: 16, dModel: 64, nLayers: 2, nHeads: 4 });
     const m = GPT.init(cfg, Rng.fromSeed(3));
     const opt = new AdamW(OptimConfigSchema.parse({ lr: 3e-3 }), m.params);
@@ -218,8 +225,9 @@ describe('GPT policy', () => {
     m.dispose();
   }, 120_000);
 
-  it('keeps tf.memory().numTensors identical over 100 train steps and 100 decode calls', async () => {
-    await selectBackend('wasm');
+  for (const backend of TRAIN_BACKENDS)
+  it(`keeps tf.memory().numTensors identical over 100 train steps and 100 decode calls (${backend})`, async () => {
+    await selectBackend(backend);
     const cfg = tiny();
     const m = GPT.init(cfg, Rng.fromSeed(3));
     const opt = new AdamW(OptimConfigSchema.parse({}), m.params);
@@ -245,8 +253,9 @@ describe('GPT policy', () => {
     m.dispose();
   }, 120_000);
 
-  it('is deterministic: same seed, same backend, same weights after training', async () => {
-    await selectBackend('wasm');
+  for (const backend of TRAIN_BACKENDS)
+  it(`is deterministic: same seed, same backend, same weights after training (${backend})`, async () => {
+    await selectBackend(backend);
     const run = async () => {
       const m = GPT.init(tiny(), Rng.fromSeed(21));
       const opt = new AdamW(OptimConfigSchema.parse({}), m.params);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU verification in one go (docs/gpu.md): the WebGPU adapter, the model tests on webgpu, the train-step benchmark
+# (tiny GPT and d 512 / 8 layers / ctx 512) against PyTorch CUDA on the same GPU, the rollout benchmark, and a short
+# tree-GRPO run from a supervised checkpoint. Each step runs under its own time limit and writes LOGDIR/<step>.log;
+# a failed step is reported and the next one still runs.
+#
+#   bash scripts/gpu/verify.sh LOGDIR [PYTHON] [GRPO_CONFIG]
+#
+# PYTHON: a Python whose torch sees CUDA (default python3). GRPO_CONFIG: a "mode": "grpo" run config whose `init`
+# checkpoint exists (the GRPO step is skipped without one).
+set -u
+out=${1:?usage: verify.sh LOGDIR [PYTHON] [GRPO_CONFIG]}
+py=${2:-python3}
+grpo=${3:-}
+mkdir -p "$out"
+bin=node_modules/.bin
+
+step() {
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name: $* (limit ${limit} s)"
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  grep -v '^var Module' "$out/$name.log" | tail -n 30
+  echo "== $name: exit $rc after $((SECONDS - t0)) s"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+node --version
+step info-webgpu 60 node bin/selfcest.mjs info --backend webgpu
+step info-auto 60 node bin/selfcest.mjs info
+step tests 180 "$bin/vitest" run tests/backend/webgpu.test.ts tests/model/model.test.ts
+step bench-train-large 120 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
+  --python "$py" --d 512 --layers 8 --heads 8 --ctx 512 --vocab 128 --steps 10 --warmup 2
+step bench-train-tiny 90 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
+  --python "$py" --steps 30 --warmup 3
+if [ -n "$grpo" ]; then
+  step grpo 100 node bin/selfcest.mjs train --config "$grpo" --backend webgpu --set train.steps=5 --set train.logEvery=1 \
+    --set train.saveEvery=5 --out "$out/grpo-run" --overwrite
+fi
+step bench-rollout 120 "$bin/tsx" scripts/bench/rollout.ts --backend webgpu --threads 1
