@@ -98,8 +98,25 @@ function vulkanLoaderPresent(): boolean {
   return dirs.some((d) => d && fs.existsSync(path.join(d, 'libvulkan.so.1')));
 }
 
+/**
+ * The webgpu probe's outcome, made once per process. Each probe creates a Dawn instance, and the instance behind the
+ * registered backend must stay referenced: Dawn lives only while the object create() returned does (webgpu's
+ * README, "Lifetime"); a second probe dropped the first instance under the running device and the process crashed
+ * at random points once it was garbage collected.
+ */
+let webgpuProbe: Promise<{ ok: boolean; why: string; dawn?: unknown }> | null = null;
+
+async function probeWebgpuOnce(): Promise<{ ok: boolean; why: string }> {
+  webgpuProbe ??= probeWebgpu();
+  const probe = await webgpuProbe;
+  if (probe.ok && tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu').catch(() => false))) {
+    return { ok: false, why: "tfjs's webgpu backend failed to initialise on the adapter" };
+  }
+  return probe;
+}
+
 /** Probe Dawn for a real GPU adapter; on success, expose it as navigator.gpu and register tfjs's webgpu backend. */
-async function probeWebgpu(): Promise<{ ok: boolean; why: string }> {
+async function probeWebgpu(): Promise<{ ok: boolean; why: string; dawn?: unknown }> {
   if (!vulkanLoaderPresent()) return { ok: false, why: 'no Vulkan loader (libvulkan.so.1), so Dawn can reach no GPU (see docs/gpu.md)' };
   const pkg = 'webgpu';
   let dawn: { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
@@ -113,7 +130,10 @@ async function probeWebgpu(): Promise<{ ok: boolean; why: string }> {
   const gpu = dawn.create(flags);
   const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' })) as AdapterLike | null;
   const refused = refuseAdapter(adapter);
-  if (refused) return { ok: false, why: refused };
+  // SELFCEST_WEBGPU_ALLOW_SOFTWARE=1 accepts a software Vulkan adapter (Mesa's lavapipe, SwiftShader): slow, but it
+  // runs the webgpu code path and its tests on a machine without a GPU. Never accepted without the variable.
+  const allowSoftware = process.env.SELFCEST_WEBGPU_ALLOW_SOFTWARE === '1' && adapter !== null;
+  if (refused && !allowSoftware) return { ok: false, why: refused };
   Object.assign(globalThis, dawn.globals);
   // tfjs's webgpu backend asks navigator.gpu for an adapter: hand it the one vetted here
   (globalThis as { navigator?: object }).navigator = { gpu: { ...gpu, requestAdapter: async () => adapter } };
@@ -124,7 +144,7 @@ async function probeWebgpu(): Promise<{ ok: boolean; why: string }> {
   }
   if (!(await tf.setBackend('webgpu').catch(() => false))) return { ok: false, why: "tfjs's webgpu backend failed to initialise on the adapter" };
   const info = adapter!.info ?? {};
-  return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}` };
+  return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}`, dawn: gpu };
 }
 
 async function useWasm(): Promise<boolean> {
@@ -160,7 +180,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     if (!probe.ok) throw new SelfcestError(`--backend cuda: no GPU in use: ${probe.why}`);
     info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (${probe.why})` };
   } else if (choice === 'webgpu') {
-    const probe = await probeWebgpu();
+    const probe = await probeWebgpuOnce();
     if (!probe.ok) throw new SelfcestError(`--backend webgpu: no GPU in use: ${probe.why}`);
     info = { name: 'webgpu', tfName: 'webgpu', reason: `backend: webgpu (${probe.why})` };
   } else if (choice === 'wasm') {
@@ -171,7 +191,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     info = { name: 'cpu', tfName: 'cpu', reason: 'backend: cpu (requested; pure JS, slow)' };
   } else {
     const cuda = await probeCuda();
-    const webgpu = cuda.ok ? null : await probeWebgpu();
+    const webgpu = cuda.ok ? null : await probeWebgpuOnce();
     const noGpu = `no GPU: cuda: ${cuda.why}; webgpu: ${webgpu?.why}`;
     if (cuda.ok) {
       info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (auto: ${cuda.why})` };
