@@ -52,7 +52,7 @@ export class AdamW {
     const bc1 = 1 - Math.pow(c.beta1, this.t);
     const bc2 = 1 - Math.pow(c.beta2, this.t);
     return tf.tidy(() => {
-      const norm = tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+      const norm = tf.sqrt(sumOf([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
       const scale = c.gradClip > 0 ? tf.minimum(1, tf.div(c.gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
       for (const [name, p] of params) {
         const g0 = grads.get(name);
@@ -108,4 +108,18 @@ export class AdamW {
   dispose(): void {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
   }
+}
+
+/**
+ * The sum of same-shaped tensors. One AddN on wasm and cpu; on webgpu in AddNs of at most 7 inputs, because a WebGPU
+ * shader may bind only 8 storage buffers by default (7 inputs and the output) and a longer AddN fails validation.
+ */
+export function sumOf(xs: tf.Tensor[]): tf.Tensor {
+  if (tf.getBackend() !== 'webgpu') return tf.addN(xs);
+  while (xs.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < xs.length; i += 7) next.push(i + 1 === xs.length ? xs[i] : tf.addN(xs.slice(i, i + 7)));
+    xs = next;
+  }
+  return xs[0];
 }
