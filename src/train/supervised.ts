@@ -84,7 +84,7 @@ export function additionBatch(items: AdditionItem[], tok: TextTokenizer, ctx: nu
 }
 
 /** Masked next-token loss of a batch under the current weights (no update). */
-export function maskedLoss(model: GPT, b: TokenBatch, rowsPerPass = 32): number {
+export async function maskedLoss(model: GPT, b: TokenBatch, rowsPerPass = 32): Promise<number> {
   // in passes of at most rowsPerPass rows: a forward pass keeps every layer's activations until its tidy ends, and a
   // held-out batch of long trees (hundreds of rows) in one pass outgrew the 4 GiB wasm heap
   const denom = Math.max(1, b.mask.reduce((n, m) => n + m, 0));
@@ -92,7 +92,9 @@ export function maskedLoss(model: GPT, b: TokenBatch, rowsPerPass = 32): number 
   for (let r0 = 0; r0 < b.B; r0 += rowsPerPass) {
     const n = Math.min(rowsPerPass, b.B - r0);
     const rows = <A extends Int32Array | Float32Array>(a: A) => a.subarray(r0 * b.T, (r0 + n) * b.T) as A;
-    total += tf.tidy(() => model.loss(tf.tensor2d(rows(b.ids), [n, b.T], 'int32'), tf.tensor2d(rows(b.targets), [n, b.T], 'int32'), tf.tensor2d(rows(b.mask), [n, b.T]), denom).dataSync()[0]);
+    const loss = tf.tidy(() => model.loss(tf.tensor2d(rows(b.ids), [n, b.T], 'int32'), tf.tensor2d(rows(b.targets), [n, b.T], 'int32'), tf.tensor2d(rows(b.mask), [n, b.T]), denom));
+    total += (await loss.data())[0]; // asynchronous: webgpu in Node has no synchronous read
+    loss.dispose();
   }
   return total;
 }
@@ -241,7 +243,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
 
   if (resumeDir && extend && startStep >= t.steps && startStep < endStep && isCheck(startStep)) {
     // a run that stopped at a check step (or reached `steps` before it was extended) may already be done
-    const held = maskedLoss(model, heldOut!);
+    const held = await maskedLoss(model, heldOut!);
     if (enough(held, startStep)) {
       reached = true;
       log(`held-out loss ${held.toFixed(4)} <= ${t.untilHeldOutLoss} at step ${startStep}: nothing left to train`);
@@ -260,7 +262,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
       if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
       const ms = performance.now() - t0;
       const tokens = batch.B * batch.T;
-      const held = heldOut && isCheck(step + 1) ? maskedLoss(model, heldOut) : undefined;
+      const held = heldOut && isCheck(step + 1) ? await maskedLoss(model, heldOut) : undefined;
       const line = { step: step + 1, loss: r.loss, ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
       reached = enough(held, step + 1);

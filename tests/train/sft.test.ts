@@ -59,8 +59,8 @@ describe('SFT on demonstration trees', () => {
     const onePass = tf.tidy(() => model.loss(tf.tensor2d(whole.ids, [whole.B, whole.T], 'int32'), tf.tensor2d(whole.targets, [whole.B, whole.T], 'int32'), tf.tensor2d(whole.mask, [whole.B, whole.T])).dataSync()[0]);
     const tensors = tf.memory().numTensors;
     expect(whole.B).toBeGreaterThan(7);
-    expect(maskedLoss(model, whole, 3)).toBeCloseTo(onePass, 5);
-    expect(maskedLoss(model, whole)).toBeCloseTo(onePass, 5);
+    expect(await maskedLoss(model, whole, 3)).toBeCloseTo(onePass, 5);
+    expect(await maskedLoss(model, whole)).toBeCloseTo(onePass, 5);
     expect(tf.memory().numTensors).toBe(tensors);
     for (let epoch = 0; epoch < 4; epoch++) for (const b of train) await trainStep(model, opt, b, 3e-3);
     const after = heldLoss();
