@@ -56,21 +56,46 @@ export function randomBatch(B: number, T: number, V: number, seed: number): Toke
   return { ids, targets, mask, B, T };
 }
 
-/** Loss, logits and every parameter's gradient as plain arrays, computed on the current backend. */
-export function lossAndGrads(model: GPT, batch: TokenBatch) {
-  return tf.tidy(() => {
+/**
+ * Loss, logits and every parameter's gradient as plain arrays, computed on the current backend. Read asynchronously:
+ * webgpu in Node has no synchronous read-back.
+ */
+export async function lossAndGrads(model: GPT, batch: TokenBatch) {
+  const out = tf.tidy(() => {
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
     const mask = tf.tensor2d(batch.mask, [batch.B, batch.T]);
-    const logits = Array.from(model.forward(ids).dataSync());
+    const logits = model.forward(ids);
     const vars = [...model.params.values()];
     const { value, grads } = tf.variableGrads(() => model.loss(ids, targets, mask), vars);
-    const byName: Record<string, number[]> = {};
-    for (const [name, v] of model.params) byName[name] = Array.from(grads[v.name].dataSync());
-    return { loss: value.dataSync()[0], logits, grads: byName };
+    const byName: Record<string, tf.Tensor> = {};
+    for (const [name, v] of model.params) byName[name] = grads[v.name];
+    return { loss: value, logits, grads: byName };
   });
+  const read = async (t: tf.Tensor) => {
+    const d = Array.from(await t.data());
+    t.dispose();
+    return d;
+  };
+  const grads: Record<string, number[]> = {};
+  for (const name of Object.keys(out.grads)) grads[name] = await read(out.grads[name]);
+  return { loss: (await read(out.loss))[0], logits: await read(out.logits), grads };
 }
 
+/** The logits of one sequence's full forward pass, [T][V], read asynchronously. */
+export async function fullLogits(model: GPT, seq: number[]): Promise<number[][]> {
+  const t = tf.tidy(() => model.forward(tf.tensor2d([seq], [1, seq.length], 'int32')));
+  const rows = ((await t.array()) as number[][][])[0];
+  t.dispose();
+  return rows;
+}
+
+/** A [B, V] logits tensor as rows, read asynchronously; the tensor is disposed. */
+export async function logitRows(t: tf.Tensor): Promise<number[][]> {
+  const rows = (await t.array()) as number[][];
+  t.dispose();
+  return rows;
+}
 
 /**
  * The same model (seeded init) and batch on `backend` and on the cpu reference: loss, logits and every gradient
@@ -78,9 +103,9 @@ export function lossAndGrads(model: GPT, batch: TokenBatch) {
  */
 export async function expectAgreesWithCpu(backend: BackendChoice, cfg: ModelConfig, tol: number): Promise<void> {
   const batch = randomBatch(3, 12, cfg.vocabSize, 7);
-  const run = () => {
+  const run = async () => {
     const m = GPT.init(cfg, Rng.fromSeed(11));
-    const r = lossAndGrads(m, batch);
+    const r = await lossAndGrads(m, batch);
     m.dispose();
     return r;
   };
