@@ -28,15 +28,15 @@ step() {
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 node --version
-step info-webgpu 60 node bin/selfcest.mjs info --backend webgpu
-step info-auto 60 node bin/selfcest.mjs info
-step tests 180 "$bin/vitest" run tests/backend/webgpu.test.ts tests/model/model.test.ts
-step bench-train-large 120 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
+step info-webgpu 20 node bin/selfcest.mjs info --backend webgpu
+step info-auto 15 node bin/selfcest.mjs info
+step tests 60 "$bin/vitest" run tests/backend/webgpu.test.ts tests/model/model.test.ts
+step bench-train-large 60 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
   --python "$py" --d 512 --layers 8 --heads 8 --ctx 512 --vocab 128 --steps 10 --warmup 2
-step bench-train-tiny 90 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
+step bench-train-tiny 35 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
   --python "$py" --steps 30 --warmup 3
 if [ -n "$grpo" ]; then
-  step grpo 100 node bin/selfcest.mjs train --config "$grpo" --backend webgpu --set train.steps=5 --set train.logEvery=1 \
-    --set train.saveEvery=5 --out "$out/grpo-run" --overwrite
+  step grpo 45 node bin/selfcest.mjs train --config "$grpo" --backend webgpu --set train.steps=3 --set train.logEvery=1 \
+    --set train.saveEvery=3 --out "$out/grpo-run" --overwrite
 fi
-step bench-rollout 120 "$bin/tsx" scripts/bench/rollout.ts --backend webgpu --threads 1
+step bench-rollout 60 "$bin/tsx" scripts/bench/rollout.ts --backend webgpu --threads 1
