@@ -7,7 +7,8 @@
 #   bash scripts/gpu/verify.sh LOGDIR [PYTHON] [GRPO_CONFIG]
 #
 # PYTHON: a Python whose torch sees CUDA (default python3). GRPO_CONFIG: a "mode": "grpo" run config whose `init`
-# checkpoint exists (the GRPO step is skipped without one).
+# checkpoint exists (the GRPO step is skipped without one). The limits fit one 5-minute device call on an H200
+# (docs/benchmarks.md); VERIFY_LIMIT_SCALE=N multiplies them (the 64-tree rollout benchmark needed over 60 s there).
 set -u
 out=${1:?usage: verify.sh LOGDIR [PYTHON] [GRPO_CONFIG]}
 py=${2:-python3}
@@ -16,7 +17,7 @@ mkdir -p "$out"
 bin=node_modules/.bin
 
 step() {
-  local name=$1 limit=$2
+  local name=$1 limit=$(($2 * ${VERIFY_LIMIT_SCALE:-1}))
   shift 2
   echo "== $name: $* (limit ${limit} s)"
   local t0=$SECONDS
