@@ -7,6 +7,7 @@ relation), terse (`B:pH,bO` paragraphs, `B.b=O;` steps).
 
   /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 3000
   D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers; LR sets the learning rate)
+  B=32 NMIN=2 NMAX=3 ... (B rows per batch; NMIN..NMAX entities per world in training, held-out rows keep 4-7)
 """
 import os, random, sys, time, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,8 +19,8 @@ NAMES = [chr(65 + i) for i in range(20)]; RELS = 'pbmd'
 chars = sorted(set(''.join(NAMES) + RELS + '.=,;?|>$'))
 stoi = {c: i + 1 for i, c in enumerate(chars)}; V = len(stoi) + 1
 def fact(e, r, v): return {'dot': f'{e}.{r}={v}', 'compact': f'{e}{r}{v}', 'terse': None}[fmt]
-def item():
-    n = rnd.randint(4, 7); ents = rnd.sample(NAMES, n)
+def item(nmin=4, nmax=7):
+    n = rnd.randint(nmin, nmax); ents = rnd.sample(NAMES, n)
     world = [(e, [(r, rnd.choice([x for x in ents if x != e])) for r in rnd.sample(RELS, 2)]) for e in ents]
     facts = [(e, r, v) for e, fs in world for r, v in fs]
     qs = rnd.sample(facts, min(6, len(facts)))
@@ -48,9 +49,9 @@ def evaluate():
             pred = m(torch.tensor([ids]))[0].argmax(-1)
             for t in at: n += 1; ok += int(pred[t].item() == ids[t + 1])
     m.train(); return round(100 * ok / n, 1)
-t0 = time.time(); B = 8
+t0 = time.time(); B = int(os.environ.get('B', 8)); NMIN, NMAX = int(os.environ.get('NMIN', 4)), int(os.environ.get('NMAX', 7))
 for step in range(1, steps + 1):
-    batch = [item() for _ in range(B)]; T = max(len(x[0]) for x in batch)
+    batch = [item(NMIN, NMAX) for _ in range(B)]; T = max(len(x[0]) for x in batch)
     ids = torch.zeros(B, T, dtype=torch.long); mk = torch.zeros(B, T)
     for i, (x, pl, at) in enumerate(batch): ids[i, :len(x)] = torch.tensor(x); mk[i, pl - 1:len(x) - 1] = 1
     lr = LR * min(1, step / 50)
