@@ -81,7 +81,7 @@ describe('GPT policy', () => {
         const rng = Rng.fromSeed(4);
         const seqs = [20, 14, 18, 9, 22].map((n) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1)));
         const full: number[][][] = [];
-        for (const s of seqs) full.push(await fullLogits(m, s));
+      for (const s of seqs) full.push(await fullLogits(m, s));
         // host cache: one initial page, so joins grow the memory and move the layer regions
         const db = cache === 'host cache' ? new HostDecodeBatch(m, 1) : new Impl(m);
         const cursor = new Map<number, { s: number; n: number }>();
@@ -152,7 +152,7 @@ describe('GPT policy', () => {
       const rng = Rng.fromSeed(7);
       const seqs = [60, 30, 24].map((n) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1)));
       const full: number[][][] = [];
-        for (const s of seqs) full.push(await fullLogits(m, s));
+      for (const s of seqs) full.push(await fullLogits(m, s));
       const db = new DecodeBatch(m);
       const n = new Map<number, { s: number; n: number }>();
       const join = (s: number, len: number) => {
