@@ -2,14 +2,15 @@
  * What a delegating Countdown policy hands its clones: for every clone the root spawned in an evaluation's trees
  * (`selfcest eval ... --traces N` writes them to points/<point>/trees.jsonl), is its objective an instance with one
  * number fewer than the root's, for the same target, and a valid one-operation reduction of the root's numbers
- * (two of them replaced by a + b, a - b, a * b or a / b, as in a search step)? Reads the tree files only: no model.
+ * (two of them replaced by their result under one of the moves the search traces try, cdSearchMoves)? Reads the
+ * tree files only: no model.
  *
  *   npx tsx scripts/countdown-objectives.ts runs/.../eval/<dir>/points/maxTreeTokens-1024/trees.jsonl [more files]
  */
 import * as fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { applyCd, parseCountdownPrompt, type CdOp } from '../src/tasks/countdown.ts';
+import { cdSearchMoves, parseCountdownPrompt } from '../src/tasks/countdown.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 
 const a = await yargs(hideBin(process.argv))
@@ -22,21 +23,8 @@ const a = await yargs(hideBin(process.argv))
 const tok = loadTokenizer();
 const key = (xs: readonly number[]) => [...xs].sort((x, y) => x - y).join(',');
 
-/** Every list one operation away from `numbers` (any ordered pair, any valid operation), as sorted keys. */
-function oneStepReductions(numbers: readonly number[]): Set<string> {
-  const out = new Set<string>();
-  for (let i = 0; i < numbers.length; i++) {
-    for (let j = 0; j < numbers.length; j++) {
-      if (i === j) continue;
-      const rest = numbers.filter((_, k) => k !== i && k !== j);
-      for (const op of ['+', '-', '*', '/'] as CdOp[]) {
-        const c = applyCd(numbers[i], op, numbers[j]);
-        if (c !== null) out.add(key([...rest, c]));
-      }
-    }
-  }
-  return out;
-}
+/** Every list one search move away from `numbers` (cdSearchMoves: the moves the search traces try), as sorted keys. */
+const oneStepReductions = (numbers: readonly number[]) => new Set(cdSearchMoves(numbers).map((m) => key(m.rest)));
 
 const text = (ids: number[]) => tok.decode(ids).replace(/<[^>]+>/g, '');
 for (const file of a._.map(String)) {
