@@ -12,20 +12,24 @@ export async function onBackend<T>(name: BackendChoice, fn: () => T | Promise<T>
   return fn();
 }
 
+/** Why webgpu cannot be used here (the selectBackend error), or '' where a real adapter is found. Leaves wasm selected. */
+export async function webgpuUnavailable(): Promise<string> {
+  let why = '';
+  try {
+    await selectBackend('webgpu');
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  await selectBackend('wasm');
+  return why;
+}
+
 /**
  * The GPU backends the model tests run on as well: ['webgpu'] where a real adapter is found (a GPU box), [] elsewhere
  * (tests/backend/webgpu.test.ts prints why). Leaves wasm selected.
  */
 export async function gpuBackends(): Promise<BackendChoice[]> {
-  const found: BackendChoice[] = [];
-  try {
-    await selectBackend('webgpu');
-    found.push('webgpu');
-  } catch {
-    // no usable adapter here
-  }
-  await selectBackend('wasm');
-  return found;
+  return (await webgpuUnavailable()) ? [] : ['webgpu'];
 }
 
 /** max |a-b| / max(1, |b|) over all entries */

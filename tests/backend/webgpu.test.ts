@@ -1,16 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import { refuseAdapter, selectBackend } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
-import { expectAgreesWithCpu } from '../helpers.ts';
+import { expectAgreesWithCpu, webgpuUnavailable } from '../helpers.ts';
 
 // Is a real GPU adapter available here? On machines without one the GPU tests skip and say why.
-let why = '';
-try {
-  await selectBackend('webgpu');
-} catch (e) {
-  why = (e as Error).message;
-}
-await selectBackend('wasm');
+const why = await webgpuUnavailable();
 if (why) console.log(`webgpu model tests skipped: ${why}`);
 
 describe('webgpu backend selection', () => {
