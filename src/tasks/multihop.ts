@@ -70,14 +70,22 @@ export type MultihopKnobsInput = z.input<typeof MultihopKnobsSchema>;
  *   (`facts`: `B.p=K`), names as keys. One hop is one copy a tiny model can learn (the step's left side appears
  *   once in the context, followed by the answer); ID items fit one 128-token window as the monolithic view
  *   (question + every paragraph + the chain), OOD items do not (docs/tasks.md has the numbers).
+ * `chain`: `tiny` with one fact per paragraph, so an entity's name alone is the key (a hop is a one-token-key
+ *   lookup: pointer chasing) and more distractors: 6–10 ID (the largest ID items need more than one 128-token
+ *   window as the monolithic view), 8–12 OOD. Chosen because the two-fact lookup of `tiny` is not learned at our
+ *   budget (docs/tasks.md, "Learnability").
  * `reference`: 3-character names from 300, 6 relation words, 3–4 facts per paragraph, prose, code keys, 8–16
  *   distractors (like 2WikiMultihopQA/MuSiQue's 10–20 paragraphs): every item is far beyond 128 tokens.
  */
-export type MultihopPreset = 'tiny' | 'reference';
+export type MultihopPreset = 'tiny' | 'chain' | 'reference';
 export const MULTIHOP_PRESETS: Record<MultihopPreset, { id: MultihopKnobsInput; ood: MultihopKnobsInput }> = {
   tiny: {
     id: { minHops: 2, maxHops: 4, minDistractors: 1, maxDistractors: 2, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
     ood: { minHops: 5, maxHops: 6, minDistractors: 3, maxDistractors: 6, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+  },
+  chain: {
+    id: { minHops: 2, maxHops: 4, minDistractors: 6, maxDistractors: 10, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+    ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
   },
   reference: {
     id: { minHops: 2, maxHops: 4, minDistractors: 8, maxDistractors: 16, minFacts: 3, maxFacts: 4, nameLength: 3, names: 300, keys: 'code', style: 'prose' },

@@ -192,7 +192,7 @@ describe('multihop record check', () => {
 
   it('is registered: data gen writes a split that validate accepts, byte for byte the same again', () => {
     expect(Object.keys(TASKS)).toContain('multihop');
-    expect(TASKS.multihop.presets).toEqual(['tiny', 'reference']);
+    expect(TASKS.multihop.presets).toEqual(['tiny', 'chain', 'reference']);
     const f = path.join(tmp(), 'm.jsonl');
     expect(dataGen({ task: 'multihop', split: 'train', n: 12, seed: 4, out: f, set: ['maxDistractors=5'] })).toBe(`wrote 12 multihop items (split train, seed 4) to ${f}`);
     const first = fs.readFileSync(f);
@@ -274,18 +274,26 @@ async function replayed(items: MultihopItem[], make: (item: MultihopItem, i: num
 
 const evalId = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-id.jsonl'), checkItem) as MultihopItem[];
 const evalOod = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-ood.jsonl'), checkItem) as MultihopItem[];
+const chainId = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-chain-id.jsonl'), checkItem) as MultihopItem[];
+const chainOod = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-chain-ood.jsonl'), checkItem) as MultihopItem[];
+// the `chain` preset's largest ID items need more than one 128-token window as the monolithic view (docs/tasks.md)
+const chainIdMonoFits = chainId.filter((item) => monolithicTrace(item, tok, cfg).ok);
+const CHAIN_ID_MONO_FITS = 196;
 const traceSets: [string, MultihopItem[], RolloutConfig][] = [
   ['eval id', evalId, cfg],
   ['tiny train seed 7', gen('tiny', 'train', 60, 7), cfg],
   ['tiny train seed 8, code keys', gen('tiny', 'train', 40, 8, { keys: 'code' }), cfg],
   ['eval ood (maxCallsPerTree 8)', evalOod, oodCfg],
   ['tiny ood seed 9 (maxCallsPerTree 8)', gen('tiny', 'ood', 40, 9), oodCfg],
+  ['chain eval id, delegation', chainId, cfg],
+  ['chain eval id, the items with a monolithic trace', chainIdMonoFits, cfg],
+  ['chain eval ood (maxCallsPerTree 8)', chainOod, oodCfg],
   ['reference id (long windows)', gen('reference', 'id', 20, 3), bigCfg],
   ['reference ood (long windows)', gen('reference', 'ood', 20, 3), bigCfg],
 ];
 
 describe('multihop delegation traces', () => {
-  it.each(traceSets)('%s: one call per hop with the current paragraph, then maybe one clone for the rest with every paragraph; replayed to the right answer', async (name, items, c) => {
+  it.each(traceSets.filter(([name]) => !name.endsWith('with a monolithic trace')))('%s: one call per hop with the current paragraph, then maybe one clone for the rest with every paragraph; replayed to the right answer', async (name, items, c) => {
     const { pairs, trees } = await replayed(items, (item, i) => delegationTrace(item, tok, c, Rng.fromSeed(`mh-delegate:${i}`)), c);
     const budgets = new Set<number>();
     const plans = new Set<string>();
@@ -334,7 +342,9 @@ describe('multihop delegation traces', () => {
     });
     expect(budgets.size).toBeGreaterThan(1);
     // ID items are short enough for a clone to hold every paragraph; OOD and reference items are not
-    expect([...plans].sort()).toEqual(name.includes('ood') || name.startsWith('reference') ? ['chain'] : ['chain', 'chain-rest', 'whole']);
+    // (the `chain` preset's OOD paragraphs are short enough that a clone can take the last few hops with every paragraph)
+    const expected = name.startsWith('chain eval ood') ? ['chain', 'chain-rest'] : name.includes('ood') || name.startsWith('reference') ? ['chain'] : ['chain', 'chain-rest', 'whole'];
+    expect([...plans].sort()).toEqual(expected);
   });
 
   it('reads as one call per hop, or one call with every paragraph', () => {
@@ -372,7 +382,7 @@ describe('multihop delegation traces', () => {
 });
 
 describe('multihop monolithic traces', () => {
-  it.each(traceSets.filter(([name]) => !name.includes('ood') || name.startsWith('reference')))(
+  it.each(traceSets.filter(([name]) => (!name.includes('ood') || name.startsWith('reference')) && !name.endsWith(', delegation')))(
     '%s: the root reads the inlined paragraphs and writes one step per hop; replayed to the right answer',
     async (_, items, c) => {
       const { pairs, trees } = await replayed(items, (item) => monolithicTrace(item, tok, c), c);
@@ -392,13 +402,13 @@ describe('multihop monolithic traces', () => {
   );
 
   it('OOD does not fit one 128-token window: no monolithic trace, each refused naming the missing paragraphs or the window', () => {
-    for (const item of evalOod) {
+    for (const item of [...evalOod, ...chainOod]) {
       const r = monolithicTrace(item, tok, oodCfg);
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.reason).toMatch(/are not in the monolithic view \(\d+ of \d+ paragraphs fit the 128-token window\)|holds \d+ tokens, its window is 128/);
-      // all its paragraphs together exceed the window
-      expect(encodeChecked(tok, item.docs.map((d) => `|${d.text}`).join('')).length).toBeGreaterThan(cfg.rootWindow - MONO_VIEW_RESERVE);
     }
+    // tiny: all its paragraphs together exceed the view (chain's one-fact paragraphs fit it, the chain after them does not)
+    for (const item of evalOod) expect(encodeChecked(tok, item.docs.map((d) => `|${d.text}`).join('')).length).toBeGreaterThan(cfg.rootWindow - MONO_VIEW_RESERVE);
   });
 });
 
@@ -406,7 +416,7 @@ describe('committed multihop evaluation sets', () => {
   it('are what the documented commands generate, byte for byte', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^npm run selfcest -- (data gen --task multihop .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/multihop-id.jsonl', 'data/eval/multihop-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/multihop-chain-id.jsonl', 'data/eval/multihop-chain-ood.jsonl', 'data/eval/multihop-id.jsonl', 'data/eval/multihop-ood.jsonl']);
     const dir = tmp();
     for (const [, command, file] of commands) {
       const args = command.split(/\s+/);
@@ -421,12 +431,15 @@ describe('committed multihop evaluation sets', () => {
     }
     expect(evalId).toHaveLength(100);
     expect(evalOod).toHaveLength(100);
+    expect([chainId.length, chainOod.length, chainIdMonoFits.length]).toEqual([200, 200, CHAIN_ID_MONO_FITS]);
+    // every `chain` paragraph is one fact, so its name alone is the key
+    for (const item of [...chainId, ...chainOod]) for (const e of item.meta.world) expect(e.facts).toHaveLength(1);
   });
 });
 
 describe('multihop lookup drills (sft.drills)', () => {
-  it('ask independent one-hop queries over the monolithic view; each step is a fact of its paragraph; replayed as they are', async () => {
-    const { pairs, trees } = await replayed(evalId, (item, i) => multihopDrillTrace(item, tok, cfg, Rng.fromSeed(`drill:${i}`)), cfg);
+  it.each([['tiny', evalId], ['chain', chainId]] as const)('%s: ask independent one-hop queries over the monolithic view; each step is a fact of its paragraph; replayed as they are', async (_, set) => {
+    const { pairs, trees } = await replayed([...set], (item, i) => multihopDrillTrace(item, tok, cfg, Rng.fromSeed(`drill:${i}`)), cfg);
     const counts = new Set<number>();
     trees.forEach((tree, t) => {
       const { item, trace } = pairs[t];
