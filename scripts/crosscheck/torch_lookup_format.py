@@ -8,6 +8,8 @@ relation), terse (`B:pH,bO` paragraphs, `B.b=O;` steps).
   /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 3000
   D=64 L=2 /usr/bin/python3 scripts/crosscheck/torch_lookup_format.py dot 20000   (a smaller GPT: width D, L layers; LR sets the learning rate)
   B=32 NMIN=2 NMAX=3 ... (B rows per batch; NMIN..NMAX entities per world in training, held-out rows keep 4-7)
+  ROPE=1 ... (rotary positions instead of learned ones)
+  FACTS=1 ... (facts per entity, default 2; with 1 the entity alone is the key: a one-token key)
 """
 import os, random, sys, time, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -15,13 +17,13 @@ from torch_model import make_gpt
 fmt, steps = sys.argv[1], int(sys.argv[2])
 assert fmt in ('dot', 'compact', 'terse'), 'FORMAT is dot, compact or terse'
 torch.manual_seed(1); torch.set_num_threads(1); rnd = random.Random(1)
-NAMES = [chr(65 + i) for i in range(20)]; RELS = 'pbmd'
+NAMES = [chr(65 + i) for i in range(20)]; RELS = 'pbmd'; FACTS = int(os.environ.get('FACTS', 2))
 chars = sorted(set(''.join(NAMES) + RELS + '.=,;?|>$'))
 stoi = {c: i + 1 for i, c in enumerate(chars)}; V = len(stoi) + 1
 def fact(e, r, v): return {'dot': f'{e}.{r}={v}', 'compact': f'{e}{r}{v}', 'terse': None}[fmt]
 def item(nmin=4, nmax=7):
     n = rnd.randint(nmin, nmax); ents = rnd.sample(NAMES, n)
-    world = [(e, [(r, rnd.choice([x for x in ents if x != e])) for r in rnd.sample(RELS, 2)]) for e in ents]
+    world = [(e, [(r, rnd.choice([x for x in ents if x != e])) for r in rnd.sample(RELS, FACTS)]) for e in ents]
     facts = [(e, r, v) for e, fs in world for r, v in fs]
     qs = rnd.sample(facts, min(6, len(facts)))
     if fmt == 'terse':
@@ -39,7 +41,7 @@ def item(nmin=4, nmax=7):
         at.append(k + len(f) - 2); k += len(f) + 1
     return ids, len(s), at
 D, L, H, CTX = int(os.environ.get('D', 128)), int(os.environ.get('L', 4)), 4, 160
-m = make_gpt(V, CTX, D, L, H); LR = float(os.environ.get('LR', 2e-3))
+m = make_gpt(V, CTX, D, L, H, rope=os.environ.get('ROPE') == '1'); LR = float(os.environ.get('LR', 2e-3))
 opt = torch.optim.AdamW(m.parameters(), lr=LR, weight_decay=0.01, betas=(0.9, 0.95))
 evs = [item() for _ in range(100)]
 def evaluate():
