@@ -9,6 +9,7 @@ import { publishExperiment } from '../../src/experiment/publish.ts';
 import { loadPolicy } from '../../src/model/io.ts';
 import { selectBackend } from '../../src/backend/select.ts';
 import { stageDone } from '../../src/experiment/run.ts';
+import { splitFile } from '../../src/eval/items.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'exp-'));
 
@@ -49,6 +50,19 @@ describe('experiment config and plan', () => {
     (badTask.grpo as { task: unknown }).task = { name: 'countdown', preset: 'tiny' };
     expect(() => loadExperiment(writeConfig(badTask), { full: true })).toThrow(/grpo.task.name is "countdown" but sft.sft.name is "arith"/);
     expect(() => loadExperiment(writeConfig(tinyConfig({ seeds: [] })), { full: true })).toThrow(/seeds/);
+  });
+
+  it('every committed experiment config loads and plans, full and quick, and its eval sets exist', () => {
+    const dir = path.join(import.meta.dirname, '../../configs/experiments');
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(files).toContain('multihop-chain.json');
+    for (const f of files) {
+      for (const full of [true, false]) {
+        const cfg = loadExperiment(path.join(dir, f), { full });
+        expect(planExperiment(cfg, { dir: 'X', report: 'R', source: f }).length, f).toBeGreaterThan(2);
+        for (const split of cfg.eval.splits) expect(fs.existsSync(path.join(dir, '../..', splitFile(cfg.grpo.task.name, split))), `${f}: ${split}`).toBe(true);
+      }
+    }
   });
 
   it('plans SFT once per seed, every arm from that start with the same steps and seed, evals per split, one compare', () => {
