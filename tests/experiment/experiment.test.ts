@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadExperiment } from '../../src/experiment/config.ts';
+import { experimentTask, loadExperiment } from '../../src/experiment/config.ts';
 import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
 import { publishExperiment } from '../../src/experiment/publish.ts';
 import { loadPolicy } from '../../src/model/io.ts';
@@ -60,7 +60,7 @@ describe('experiment config and plan', () => {
       for (const full of [true, false]) {
         const cfg = loadExperiment(path.join(dir, f), { full });
         expect(planExperiment(cfg, { dir: 'X', report: 'R', source: f }).length, f).toBeGreaterThan(2);
-        for (const split of cfg.eval.splits) expect(fs.existsSync(path.join(dir, '../..', splitFile(cfg.grpo.task.name, split))), `${f}: ${split}`).toBe(true);
+        for (const split of cfg.eval.splits) expect(fs.existsSync(path.join(dir, '../..', splitFile(experimentTask(cfg), split))), `${f}: ${split}`).toBe(true);
       }
     }
   });
