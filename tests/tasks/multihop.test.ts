@@ -279,21 +279,28 @@ const chainOod = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-chain-ood.js
 // the `chain` preset's largest ID items need more than one 128-token window as the monolithic view (docs/tasks.md)
 const chainIdMonoFits = chainId.filter((item) => monolithicTrace(item, tok, cfg).ok);
 const CHAIN_ID_MONO_FITS = 196;
-const traceSets: [string, MultihopItem[], RolloutConfig][] = [
-  ['eval id', evalId, cfg],
-  ['tiny train seed 7', gen('tiny', 'train', 60, 7), cfg],
-  ['tiny train seed 8, code keys', gen('tiny', 'train', 40, 8, { keys: 'code' }), cfg],
-  ['eval ood (maxCallsPerTree 8)', evalOod, oodCfg],
-  ['tiny ood seed 9 (maxCallsPerTree 8)', gen('tiny', 'ood', 40, 9), oodCfg],
-  ['chain eval id, delegation', chainId, cfg],
-  ['chain eval id, the items with a monolithic trace', chainIdMonoFits, cfg],
-  ['chain eval ood (maxCallsPerTree 8)', chainOod, oodCfg],
-  ['reference id (long windows)', gen('reference', 'id', 20, 3), bigCfg],
-  ['reference ood (long windows)', gen('reference', 'ood', 20, 3), bigCfg],
+/**
+ * Sets whose traces are replayed: `plans` are the delegation plans the set must show (absent: no delegation test;
+ * ID items are short enough for a clone to hold every paragraph, OOD and reference items are not, except that the
+ * `chain` preset's short OOD paragraphs let a clone take the last few hops with every paragraph); `mono`: whether
+ * every item has a monolithic trace to test.
+ */
+const ALL_PLANS = ['chain', 'chain-rest', 'whole'];
+const traceSets: { name: string; items: MultihopItem[]; c: RolloutConfig; plans?: string[]; mono: boolean }[] = [
+  { name: 'eval id', items: evalId, c: cfg, plans: ALL_PLANS, mono: true },
+  { name: 'tiny train seed 7', items: gen('tiny', 'train', 60, 7), c: cfg, plans: ALL_PLANS, mono: true },
+  { name: 'tiny train seed 8, code keys', items: gen('tiny', 'train', 40, 8, { keys: 'code' }), c: cfg, plans: ALL_PLANS, mono: true },
+  { name: 'eval ood (maxCallsPerTree 8)', items: evalOod, c: oodCfg, plans: ['chain'], mono: false },
+  { name: 'tiny ood seed 9 (maxCallsPerTree 8)', items: gen('tiny', 'ood', 40, 9), c: oodCfg, plans: ['chain'], mono: false },
+  { name: 'chain eval id', items: chainId, c: cfg, plans: ALL_PLANS, mono: false },
+  { name: 'chain eval id, the items with a monolithic trace', items: chainIdMonoFits, c: cfg, mono: true },
+  { name: 'chain eval ood (maxCallsPerTree 8)', items: chainOod, c: oodCfg, plans: ['chain', 'chain-rest'], mono: false },
+  { name: 'reference id (long windows)', items: gen('reference', 'id', 20, 3), c: bigCfg, plans: ['chain'], mono: true },
+  { name: 'reference ood (long windows)', items: gen('reference', 'ood', 20, 3), c: bigCfg, plans: ['chain'], mono: true },
 ];
 
 describe('multihop delegation traces', () => {
-  it.each(traceSets.filter(([name]) => !name.endsWith('with a monolithic trace')))('%s: one call per hop with the current paragraph, then maybe one clone for the rest with every paragraph; replayed to the right answer', async (name, items, c) => {
+  it.each(traceSets.filter((t) => t.plans))('$name: one call per hop with the current paragraph, then maybe one clone for the rest with every paragraph; replayed to the right answer', async ({ items, c, plans: expected }) => {
     const { pairs, trees } = await replayed(items, (item, i) => delegationTrace(item, tok, c, Rng.fromSeed(`mh-delegate:${i}`)), c);
     const budgets = new Set<number>();
     const plans = new Set<string>();
@@ -341,9 +348,6 @@ describe('multihop delegation traces', () => {
       expect(root.ids.length).toBeLessThanOrEqual(c.rootWindow);
     });
     expect(budgets.size).toBeGreaterThan(1);
-    // ID items are short enough for a clone to hold every paragraph; OOD and reference items are not
-    // (the `chain` preset's OOD paragraphs are short enough that a clone can take the last few hops with every paragraph)
-    const expected = name.startsWith('chain eval ood') ? ['chain', 'chain-rest'] : name.includes('ood') || name.startsWith('reference') ? ['chain'] : ['chain', 'chain-rest', 'whole'];
     expect([...plans].sort()).toEqual(expected);
   });
 
@@ -382,9 +386,9 @@ describe('multihop delegation traces', () => {
 });
 
 describe('multihop monolithic traces', () => {
-  it.each(traceSets.filter(([name]) => (!name.includes('ood') || name.startsWith('reference')) && !name.endsWith(', delegation')))(
-    '%s: the root reads the inlined paragraphs and writes one step per hop; replayed to the right answer',
-    async (_, items, c) => {
+  it.each(traceSets.filter((t) => t.mono))(
+    '$name: the root reads the inlined paragraphs and writes one step per hop; replayed to the right answer',
+    async ({ items, c }) => {
       const { pairs, trees } = await replayed(items, (item) => monolithicTrace(item, tok, c), c);
       trees.forEach((tree, t) => {
         const { item, trace } = pairs[t];
