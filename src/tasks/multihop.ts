@@ -35,6 +35,13 @@ export const MultihopKnobsSchema = z
     /** paragraphs about entities off the question's chain, uniform in [minDistractors, maxDistractors] */
     minDistractors: z.int().min(0).default(8),
     maxDistractors: z.int().min(0).max(200).default(16),
+    /**
+     * optional: draw the number of paragraphs (hops + 1 + distractors) uniformly in [minParagraphs, maxParagraphs]
+     * independently of the hop count, so that a prompt's length says nothing about the path; distractors are then
+     * the rest and must stay within [minDistractors, maxDistractors]. Absent (the default): distractors are drawn.
+     */
+    minParagraphs: z.int().min(2).optional(),
+    maxParagraphs: z.int().min(2).optional(),
     /** facts (relations) per paragraph, uniform in [minFacts, maxFacts]; a chain paragraph always holds its hop */
     minFacts: z.int().min(1).default(2),
     maxFacts: z.int().min(1).default(3),
@@ -55,6 +62,11 @@ export const MultihopKnobsSchema = z
   })
   .refine((k) => k.minHops <= k.maxHops, { message: 'minHops must be <= maxHops', path: ['minHops'] })
   .refine((k) => k.minDistractors <= k.maxDistractors, { message: 'minDistractors must be <= maxDistractors', path: ['minDistractors'] })
+  .refine((k) => (k.minParagraphs === undefined) === (k.maxParagraphs === undefined), { message: 'minParagraphs and maxParagraphs go together', path: ['maxParagraphs'] })
+  .refine((k) => k.minParagraphs === undefined || (k.minParagraphs <= k.maxParagraphs! && k.minParagraphs - k.maxHops - 1 >= k.minDistractors && k.maxParagraphs! - k.minHops - 1 <= k.maxDistractors), {
+    message: 'paragraphs must leave every hop count distractors within [minDistractors, maxDistractors]: minParagraphs - maxHops - 1 >= minDistractors and maxParagraphs - minHops - 1 <= maxDistractors',
+    path: ['minParagraphs'],
+  })
   .refine((k) => k.minFacts <= k.maxFacts, { message: 'minFacts must be <= maxFacts', path: ['minFacts'] })
   .refine((k) => new Set(k.relations).size === k.relations.length, { message: 'relations must be distinct', path: ['relations'] })
   .refine((k) => k.maxFacts <= k.relations.length, { message: 'maxFacts must be <= the number of relations', path: ['maxFacts'] })
@@ -74,10 +86,13 @@ export type MultihopKnobsInput = z.input<typeof MultihopKnobsSchema>;
  *   lookup: pointer chasing) and more distractors: 6–10 ID (the largest ID items need more than one 128-token
  *   window as the monolithic view), 8–12 OOD. Chosen because the two-fact lookup of `tiny` is not learned at our
  *   budget (docs/tasks.md, "Learnability").
+ * `chain-flat`: `chain` whose ID items draw 9–19 paragraphs independently of the 2–4 hops (4–16 distractors, 21
+ *   names), so the prompt's length does not reveal the hop count (a shortcut the `chain` root learned,
+ *   docs/experiments.md); OOD as `chain`.
  * `reference`: 3-character names from 300, 6 relation words, 3–4 facts per paragraph, prose, code keys, 8–16
  *   distractors (like 2WikiMultihopQA/MuSiQue's 10–20 paragraphs): every item is far beyond 128 tokens.
  */
-export type MultihopPreset = 'tiny' | 'chain' | 'reference';
+export type MultihopPreset = 'tiny' | 'chain' | 'chain-flat' | 'reference';
 export const MULTIHOP_PRESETS: Record<MultihopPreset, { id: MultihopKnobsInput; ood: MultihopKnobsInput }> = {
   tiny: {
     id: { minHops: 2, maxHops: 4, minDistractors: 1, maxDistractors: 2, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
@@ -85,6 +100,10 @@ export const MULTIHOP_PRESETS: Record<MultihopPreset, { id: MultihopKnobsInput; 
   },
   chain: {
     id: { minHops: 2, maxHops: 4, minDistractors: 6, maxDistractors: 10, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+    ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+  },
+  'chain-flat': {
+    id: { minHops: 2, maxHops: 4, minDistractors: 4, maxDistractors: 16, minParagraphs: 9, maxParagraphs: 19, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 21, keys: 'name', style: 'facts' },
     ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
   },
   reference: {
@@ -259,7 +278,7 @@ export function multihopItemFrom(world: Entity[], start: string, path: string[],
  */
 export function multihopItem(rng: Rng, k: MultihopKnobs, split: Split, id: string): MultihopItem {
   const hops = rng.int(k.minHops, k.maxHops);
-  const distractors = rng.int(k.minDistractors, k.maxDistractors);
+  const distractors = k.minParagraphs === undefined ? rng.int(k.minDistractors, k.maxDistractors) : rng.int(k.minParagraphs, k.maxParagraphs!) - hops - 1;
   const names = shuffle(rng, namePool(k.nameLength).slice(0, k.names)).slice(0, hops + 1 + distractors);
   const chain = names.slice(0, hops + 1);
   const path = Array.from({ length: hops }, () => rng.pick(k.relations));
@@ -311,6 +330,9 @@ export function checkMultihopItem(item: TaskItem): Issue | null {
   if (badRel >= 0) return { path: ['meta', 'path', badRel], message: `"${m.path[badRel]}" is not one of the relations ${k.relations.join(', ')}` };
   if (m.distractors !== m.world.length - m.hops - 1) return { path: ['meta', 'distractors'], message: `is ${m.distractors}, but the world has ${m.world.length} paragraphs for ${m.hops + 1} chain entities` };
   if (m.distractors < k.minDistractors || m.distractors > k.maxDistractors) return { path: ['meta', 'distractors'], message: `${m.distractors} is outside [${k.minDistractors}, ${k.maxDistractors}]` };
+  if (k.minParagraphs !== undefined && (m.world.length < k.minParagraphs || m.world.length > k.maxParagraphs!)) {
+    return { path: ['meta', 'world'], message: `${m.world.length} paragraphs is outside [${k.minParagraphs}, ${k.maxParagraphs}]` };
+  }
   const pool = new Set(namePool(k.nameLength).slice(0, k.names));
   const names = new Set<string>();
   const keys = new Set<string>();

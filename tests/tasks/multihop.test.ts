@@ -144,7 +144,31 @@ describe('multihop generator', () => {
     expect(seenHops.size).toBe(hops[1] - hops[0] + 1);
   });
 
+  it('chain-flat: the paragraph count is drawn independently of the hop count, within its range for every hop count', () => {
+    const items = gen('chain-flat', 'id', 300, 3);
+    const byHops = new Map<number, number[]>();
+    for (const it of items) {
+      expect(checkMultihopItem(it), it.id).toBeNull();
+      byHops.set(it.meta.hops, [...(byHops.get(it.meta.hops) ?? []), it.docs.length]);
+    }
+    expect([...byHops.keys()].sort()).toEqual([2, 3, 4]);
+    for (const [hops, counts] of byHops) {
+      // each hop count sees (nearly) the whole 9-19 range, so the prompt's length does not reveal the hops
+      expect(Math.min(...counts), `${hops} hops`).toBeLessThanOrEqual(10);
+      expect(Math.max(...counts), `${hops} hops`).toBeGreaterThanOrEqual(18);
+      expect(counts.every((n) => n >= 9 && n <= 19)).toBe(true);
+    }
+    // chain draws distractors instead: its largest 2-hop items are smaller than its largest 4-hop items
+    const chain = gen('chain', 'id', 300, 3);
+    const most = (h: number) => Math.max(...chain.filter((it) => it.meta.hops === h).map((it) => it.docs.length));
+    expect(most(2)).toBe(13);
+    expect(most(4)).toBe(15);
+  });
+
   it('checks its knobs', () => {
+    expect(() => multihopKnobs('chain', 'id', { minParagraphs: 9 })).toThrow(/minParagraphs and maxParagraphs go together/);
+    expect(() => multihopKnobs('chain-flat', 'id', { minDistractors: 6 })).toThrow(/minParagraphs - maxHops - 1 >= minDistractors/);
+    expect(() => multihopKnobs('chain-flat', 'id', { maxParagraphs: 25, names: 26 })).toThrow(/maxParagraphs - minHops - 1 <= maxDistractors/);
     expect(() => multihopKnobs('tiny', 'id', { minHops: 5 })).toThrow(/minHops must be <= maxHops/);
     expect(() => multihopKnobs('tiny', 'id', { maxFacts: 5 })).toThrow(/maxFacts must be <= the number of relations/);
     expect(() => multihopKnobs('tiny', 'ood', { names: 10 })).toThrow(/names must cover/);
@@ -175,6 +199,7 @@ describe('multihop record check', () => {
     ['hops outside the knobs', 1, (o: any) => (o.meta.knobs.maxHops = 1, o.meta.knobs.minHops = 1), /meta\.hops: \d is outside \[1, 1\]/],
     ['hops disagreeing with the path', 1, (o: any) => (o.meta.hops += 1), /meta\.path: has \d relations, meta\.hops is \d/],
     ['a bad knob', 1, (o: any) => (o.meta.knobs.style = 'poem'), /meta\.knobs\.style: Invalid option/],
+    ['paragraphs outside the knobs', 1, (o: any) => Object.assign(o.meta.knobs, { minDistractors: 0, maxDistractors: 15, minParagraphs: 12, maxParagraphs: 17 }), /meta\.world: \d+ paragraphs is outside \[12, 17\]/],
   ])('names file:line:field for %s', (_what, line, patch, re) => {
     const lines = good.map((g, i) => (i === line - 1 ? edit(i, patch) : g));
     const f = path.join(tmp(), 'bad.jsonl');
@@ -192,7 +217,7 @@ describe('multihop record check', () => {
 
   it('is registered: data gen writes a split that validate accepts, byte for byte the same again', () => {
     expect(Object.keys(TASKS)).toContain('multihop');
-    expect(TASKS.multihop.presets).toEqual(['tiny', 'chain', 'reference']);
+    expect(TASKS.multihop.presets).toEqual(['tiny', 'chain', 'chain-flat', 'reference']);
     const f = path.join(tmp(), 'm.jsonl');
     expect(dataGen({ task: 'multihop', split: 'train', n: 12, seed: 4, out: f, set: ['maxDistractors=5'] })).toBe(`wrote 12 multihop items (split train, seed 4) to ${f}`);
     const first = fs.readFileSync(f);
