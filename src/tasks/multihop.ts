@@ -93,19 +93,17 @@ export type MultihopKnobsInput = z.input<typeof MultihopKnobsSchema>;
  *   distractors (like 2WikiMultihopQA/MuSiQue's 10–20 paragraphs): every item is far beyond 128 tokens.
  */
 export type MultihopPreset = 'tiny' | 'chain' | 'chain-flat' | 'reference';
+const CHAIN: { id: MultihopKnobsInput; ood: MultihopKnobsInput } = {
+  id: { minHops: 2, maxHops: 4, minDistractors: 6, maxDistractors: 10, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+  ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
+};
 export const MULTIHOP_PRESETS: Record<MultihopPreset, { id: MultihopKnobsInput; ood: MultihopKnobsInput }> = {
   tiny: {
     id: { minHops: 2, maxHops: 4, minDistractors: 1, maxDistractors: 2, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
     ood: { minHops: 5, maxHops: 6, minDistractors: 3, maxDistractors: 6, minFacts: 2, maxFacts: 2, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
   },
-  chain: {
-    id: { minHops: 2, maxHops: 4, minDistractors: 6, maxDistractors: 10, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
-    ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
-  },
-  'chain-flat': {
-    id: { minHops: 2, maxHops: 4, minDistractors: 4, maxDistractors: 16, minParagraphs: 9, maxParagraphs: 19, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 21, keys: 'name', style: 'facts' },
-    ood: { minHops: 5, maxHops: 6, minDistractors: 8, maxDistractors: 12, minFacts: 1, maxFacts: 1, relations: ['p', 'b', 'm', 'd'], nameLength: 1, names: 20, keys: 'name', style: 'facts' },
-  },
+  chain: CHAIN,
+  'chain-flat': { id: { ...CHAIN.id, minDistractors: 4, maxDistractors: 16, minParagraphs: 9, maxParagraphs: 19, names: 21 }, ood: CHAIN.ood },
   reference: {
     id: { minHops: 2, maxHops: 4, minDistractors: 8, maxDistractors: 16, minFacts: 3, maxFacts: 4, nameLength: 3, names: 300, keys: 'code', style: 'prose' },
     ood: { minHops: 5, maxHops: 6, minDistractors: 16, maxDistractors: 24, minFacts: 3, maxFacts: 4, nameLength: 3, names: 300, keys: 'code', style: 'prose' },
