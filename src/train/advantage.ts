@@ -12,27 +12,37 @@
  *
  * From the root's advantage to every context of its tree (assigner):
  *   broadcast  every context gets the root's advantage
- *   selfcest   clone: A_root · clamp(R_clone / R_root_safe, -1.5, 1.5), R_root_safe = sign(R_root)·max(|R_root|, 1e-8)
- *              with sign +1 for R_root = 0; R_clone is the clone-local reward when the reward function gives one,
- *              else R_root (ratio 1). Edge cases, as in the reference: R_root = 0 and R_clone = 0 give 0 (the
- *              clones of a root with reward exactly 0 get no gradient); R_root = 0 and R_clone > 0 give 1.5·A_root.
+ *   selfcest   the reference implementation's credit: a clone gets A_root · cloneScale (the reference's ratio
+ *              R_clone / R_root is 1 for its arithmetic and QA rewards, 0.4 = cloneScale for its math reward), and 0
+ *              when gated (below). Clone-local rewards are ignored. Departure: the reference's 0/0 edge case (R_root
+ *              exactly 0 gives its clones 0) is not kept; it made credit discontinuous in R_root at 0 and left clones
+ *              of failed trees without gradient, so here selfcest without gating equals broadcast everywhere.
  *   loo        as broadcast, with the leave-one-out baseline above; with looScope 'subtree' the clones of one call
  *              form their own leave-one-out group over their clone-local rewards: A_clone = R_clone − mean of its
  *              siblings' rewards (a call with one clone, or without clone-local rewards, falls back to A_root)
- * gating (on top of any assigner): clones that ended by budget, window or a malformed call, or made a malformed
- *   call, get advantage 0.
+ *   local      clone-local rewards enter additively, normalised per call: A_clone = A_root + localWeight ·
+ *              (r_c − mean of its call's r) / (std of its call's r + eps) (unbiased std; 0 for a call of one clone or
+ *              without clone-local rewards)
+ * gating (default on for selfcest, off otherwise; on top of any assigner): a clone that did not return an answer
+ *   (ended by budget, window, tree limit or a malformed call, or with <eos> and no answer marker) or that made a
+ *   malformed call gets advantage 0 (the reference zeroes malformed clones).
  */
 import { z } from 'zod';
 import type { Context, Tree } from '../rollout/tree.ts';
 
 export const AdvantageConfigSchema = z
   .object({
-    assigner: z.enum(['broadcast', 'selfcest', 'loo']).default('selfcest'),
     normalize: z.enum(['mean', 'mean-std']).default('mean-std'),
     eps: z.number().positive().default(1e-6),
-    gating: z.boolean().default(false),
-    /** selfcest: bounds of the clone/root reward ratio */
-    ratioClamp: z.number().positive().default(1.5),
+    assigner: z.enum(['broadcast', 'selfcest', 'loo', 'local']).default('selfcest'),
+    /** zero the advantage of clones without an answer (absent: on for selfcest, off for the others) */
+    gating: z.boolean().optional(),
+    /** selfcest: a well-formed clone's share of its root's advantage (the reference's R_clone / R_root) */
+    cloneScale: z.number().default(1),
+    /** local: weight of the per-call normalised clone-local reward */
+    localWeight: z.number().min(0).default(0.5),
+    /** no longer used (the ratio clamp of selfcest before the credit fix); accepted so that runs saved before it load */
+    ratioClamp: z.number().positive().optional(),
     /** loo: the baseline of clones over the whole group (as roots), or over the sibling clones of their call */
     looScope: z.enum(['group', 'subtree']).default('group'),
   })
@@ -88,26 +98,38 @@ function siblingLoo(t: Tree, c: Context, local: ReadonlyMap<number, number> | un
   return local.get(c.id)! - others.reduce((a, b) => a + b, 0) / others.length;
 }
 
-function gated(c: Context): boolean {
-  return c.finish === 'budget' || c.finish === 'window' || c.finish === 'malformed' || c.calls.some((k) => k.malformed !== null);
+/** a clone that returned no answer, or made a malformed call */
+export function gated(c: Context): boolean {
+  return c.finish !== 'answer' || c.answer === null || c.calls.some((k) => k.malformed !== null);
+}
+
+/** the gate in effect: the config's, else on for selfcest only */
+export function gatingOn(cfg: AdvantageConfig): boolean {
+  return cfg.gating ?? cfg.assigner === 'selfcest';
+}
+
+/** (r_c − mean of its call's r) / (std + eps) over the clones of c's call, by clone-local reward; 0 without a group */
+function callNormalised(t: Tree, c: Context, local: ReadonlyMap<number, number> | undefined, eps: number): number {
+  const siblings = t.contexts[c.parent!].calls[c.callIndex!]?.clones ?? [];
+  if (siblings.length < 2 || !local || siblings.some((k) => !local.has(k))) return 0;
+  const rs = siblings.map((k) => local.get(k)!);
+  return (local.get(c.id)! - mean(rs)) / (std(rs) + eps);
 }
 
 export function groupAdvantages(trees: readonly Tree[], rewards: readonly TreeReward[], cfg: AdvantageConfig): GroupAdvantages {
   if (trees.length !== rewards.length) throw new Error(`${trees.length} trees but ${rewards.length} rewards`);
   const R = rewards.map((r) => r.root);
   const roots = rootAdvantages(R, cfg);
+  const gate = gatingOn(cfg);
   const advantages = trees.map((t, i) => {
     const aRoot = roots[i];
-    const rRoot = R[i];
-    const safe = (rRoot < 0 ? -1 : 1) * Math.max(Math.abs(rRoot), 1e-8);
     return t.contexts.map((c) => {
       if (c.role === 'root') return aRoot;
-      if (cfg.gating && gated(c)) return 0;
+      if (gate && gated(c)) return 0;
       if (cfg.assigner === 'loo' && cfg.looScope === 'subtree') return siblingLoo(t, c, rewards[i].perContext) ?? aRoot;
-      if (cfg.assigner !== 'selfcest') return aRoot;
-      const rClone = rewards[i].perContext?.get(c.id) ?? rRoot;
-      const ratio = Math.min(cfg.ratioClamp, Math.max(-cfg.ratioClamp, rClone / safe));
-      return aRoot * ratio;
+      if (cfg.assigner === 'selfcest') return aRoot * cfg.cloneScale;
+      if (cfg.assigner === 'local') return aRoot + cfg.localWeight * callNormalised(t, c, rewards[i].perContext, cfg.eps);
+      return aRoot;
     });
   });
   return { advantages, zeroVariance: R.length >= 2 && std(R) === 0 };
