@@ -55,11 +55,11 @@ export class GradPool {
   grads(model: GPT, shards: TokenBatch[], denom: number): Promise<ShardResult[]> {
     if (shards.length > this.workers.length) throw new Error(`${shards.length} shards for ${this.workers.length} workers`);
     const names = [...model.params.keys()];
+    // copies: on the cpu backend dataSync() returns the variable's own buffer, which a transfer would detach
     const weights = names.map((n) => model.p(n).dataSync() as Float32Array);
     return Promise.all(
       shards.map(async (shard, k) => {
-        // the last shard may take the buffers themselves
-        const w = names.map((name, i) => ({ name, data: k === shards.length - 1 ? weights[i] : weights[i].slice() }));
+        const w = names.map((name, i) => ({ name, data: weights[i].slice() }));
         const r = await call(this.workers[k], { kind: 'grads', weights: w, shard, denom }, w.map((a) => a.data.buffer as ArrayBuffer));
         if (!r.ok) throw new SelfcestError(`gradient worker ${k + 1}: ${r.error}`);
         return { loss: r.loss, grads: new Map(r.names.map((n, i) => [n, r.grads[i]])) };
