@@ -4,11 +4,13 @@
  *
  * Per row: forbidden tokens (a logit mask) → temperature → top-k → softmax → one draw.
  * Returned per token:
- *   logprob        log-softmax(logits / temperature)[token] over the *whole* vocabulary: what the learner
- *                  recomputes from the same weights (tokenLogprobs with the same temperature), so it is the
- *                  "old log-prob" for PPO ratios;
- *   samplerLogprob log-prob under the distribution actually drawn from (mask and top-k applied).
- * temperature 0 means greedy (argmax over allowed tokens); logprob is then taken at temperature 1.
+ *   logprob        the log-prob under the distribution actually drawn from (forbidden tokens and top-k removed,
+ *                  renormalised): the "old log-prob" of PPO ratios; the learner applies the same mask and top-k
+ *                  (grpo.ts), so it recomputes this value from the same weights;
+ *   samplerLogprob the same value (kept for callers of the earlier API);
+ *   fullLogprob    log-softmax(logits / temperature)[token] over the whole vocabulary.
+ * temperature 0 means greedy (argmax over allowed tokens; never used for training: GRPO refuses it); logprob and
+ * fullLogprob are then the full-vocabulary log-prob at temperature 1, samplerLogprob 0 (a point mass).
  */
 import { SelfcestError } from '../util/errors.ts';
 import type { Rng } from '../util/rng.ts';
@@ -25,11 +27,12 @@ export interface Sampled {
   tokens: number[];
   logprobs: number[];
   samplerLogprobs: number[];
+  fullLogprobs: number[];
 }
 
 export function sampleRows(logits: Float32Array, rows: number, vocab: number, opts: SampleOptions, rng: Rng): Sampled {
   if (logits.length !== rows * vocab) throw new Error(`sampleRows: ${logits.length} logits for ${rows}x${vocab}`);
-  const out: Sampled = { tokens: [], logprobs: [], samplerLogprobs: [] };
+  const out: Sampled = { tokens: [], logprobs: [], samplerLogprobs: [], fullLogprobs: [] };
   const T = opts.temperature;
   const scaled = new Float64Array(vocab);
   const allowed = new Uint8Array(vocab);
@@ -63,8 +66,9 @@ export function sampleRows(logits: Float32Array, rows: number, vocab: number, op
       samplerLp = scaled[token] - lse;
     }
     out.tokens.push(token);
-    out.logprobs.push(scaled[token] - fullLse);
+    out.logprobs.push(T > 0 ? samplerLp : scaled[token] - fullLse);
     out.samplerLogprobs.push(samplerLp);
+    out.fullLogprobs.push(scaled[token] - fullLse);
   }
   return out;
 }
@@ -79,7 +83,7 @@ function logSumExp(x: Float64Array, allowed: Uint8Array | null): number {
 }
 
 /** Clear `allowed` for all but the k largest allowed entries (ties broken by lower id). */
-function restrictTopK(x: Float64Array, allowed: Uint8Array, k: number): void {
+export function restrictTopK(x: Float64Array, allowed: Uint8Array, k: number): void {
   const ids: number[] = [];
   for (let i = 0; i < x.length; i++) if (allowed[i]) ids.push(i);
   if (ids.length <= k) return;

@@ -72,12 +72,20 @@ export interface RunHooks {
   onTreeEnd?: (index: number, tokens: number) => void;
 }
 
+/**
+ * The tokens a context at this depth must not sample: the engine's own tokens (returns, errors, ...), and <spawn>
+ * where spawning is masked or the depth is at its limit. The learner masks the same tokens (grpo.ts).
+ */
+export function forbiddenTokens(p: ProtocolTokens, cfg: RolloutConfig, depth: number): number[] {
+  const engineOnly = [...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t));
+  return !cfg.allowSpawn || depth >= cfg.maxDepth ? [...engineOnly, p.spawn] : engineOnly;
+}
+
 export async function runTrees(items: RolloutItem[], policy: Policy, cfg: RolloutConfig, p: ProtocolTokens, hooks: RunHooks = {}): Promise<Tree[]> {
   const t0 = performance.now();
   const trees = items.map((it) => ({ item: it, contexts: [] as Context[], tokens: 0, calls: 0, ended: false, ms: 0 }));
   const states: Live[] = [];
   const byKey = new Map<number, Live>();
-  const engineOnly = [...p.special].filter((t) => ![p.spawn, p.endSpawn, p.obj, p.ctx, p.answer, p.eos, p.think, ...p.budgets.keys()].includes(t));
 
   const addContext = (tree: number, parent: Context | null, callIndex: number | null, prompt: number[], budget: number, objective: readonly number[] | null): Live => {
     const t = trees[tree];
@@ -186,7 +194,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
       tree: s.tree,
       context: s.ctx.id,
       ids: s.ctx.ids,
-      forbid: !cfg.allowSpawn || s.ctx.depth >= cfg.maxDepth ? [...engineOnly, p.spawn] : engineOnly,
+      forbid: forbiddenTokens(p, cfg, s.ctx.depth),
     }));
     const out = await policy.next(reqs);
     live.forEach((s, i) => {

@@ -36,7 +36,8 @@ describe('sampleRows', () => {
     expect(counts[1] / N).toBeLessThan(0.6 + 0.03);
     const s = sampleRows(row, 1, 4, { temperature: 1, topK: 2 }, Rng.fromSeed(3));
     const lse = Math.log(1 + 3 + Math.exp(-10) + 2);
-    expect(s.logprobs[0]).toBeCloseTo(row[s.tokens[0]] - lse, 6); // full-vocabulary log-prob
+    expect(s.fullLogprobs[0]).toBeCloseTo(row[s.tokens[0]] - lse, 6); // full-vocabulary log-prob
+    expect(s.logprobs[0]).toBeCloseTo(row[s.tokens[0]] - Math.log(5), 6); // the recorded (old) log-prob: within the top-2
     expect(s.samplerLogprobs[0]).toBeCloseTo(row[s.tokens[0]] - Math.log(5), 6); // within the top-2
   });
 
