@@ -45,6 +45,8 @@ export const TrainLoopSchema = z
     untilHeldOutLoss: z.number().min(0).default(0),
     /** the last step of that extension (must exceed `steps` when untilHeldOutLoss > 0) */
     maxSteps: z.number().int().min(0).default(0),
+    /** a step whose loss or gradient norm is not finite is skipped (no update); this many in a row stop the run */
+    maxBadSteps: z.number().int().min(1).default(3),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -16,14 +16,16 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { GPT } from '../model/decoder.ts';
 import { tokenStats } from '../model/decoder.ts';
+import type * as tfTypes from '@tensorflow/tfjs';
 import type { RowDecoder } from '../model/row-decoder.ts';
-import { ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
+import { forbiddenTokens, ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
+import { restrictTopK } from '../model/sampling.ts';
 import type { ProtocolTokens, RolloutConfig } from '../rollout/protocol.ts';
 import type { Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
 import { AdvantageConfigSchema, groupAdvantages, type TreeReward } from './advantage.ts';
 import { policyLoss, PolicyLossConfigSchema } from './loss.ts';
-import type { AdamW } from './optim.ts';
+import { gradNorm, type AdamW } from './optim.ts';
 import { padRows, type SftRow } from './sft.ts';
 
 export const GrpoConfigSchema = z
@@ -65,6 +67,11 @@ export interface GrpoMetrics {
   grad_norm: number;
   lr: number;
   rows: number;
+  /** optimizer updates applied this step, and updates skipped for a non-finite loss or gradient norm */
+  updates: number;
+  skipped: number;
+  /** mean probability the full softmax gave the tokens outside the sampled support (masked, or cut by top-k) */
+  masked_mass: number;
   /** tokens sampled per second of rollout */
   tok_per_s: number;
   phase_ms: { rollout: number; reward: number; advantage: number; logprob: number; update: number };
@@ -76,20 +83,88 @@ interface Row extends SftRow {
   adv: number;
   /** reference log-probs of the targets (logprob phase, with a reference policy) */
   ref?: Float32Array;
+  /** tokens the sampler forbade in this context */
+  forbid: readonly number[];
+  /** the sampled support per position, as an additive logit mask [len·V] (0 or NEG), set in the logprob phase */
+  support?: Float32Array;
 }
 
-function padded(rows: Row[]) {
+/** the logit offset of a token outside the sampled support: exp underflows to exactly 0 */
+const NEG = -1e9;
+
+function padded(rows: Row[], V: number) {
   const base = padRows(rows);
   const { B, T } = base;
   const old = new Float32Array(B * T);
   const adv = new Float32Array(B * T);
   const ref = new Float32Array(B * T);
+  const support = new Float32Array(B * T * V);
   rows.forEach((r, b) => {
     old.set(r.old, b * T);
     adv.fill(r.adv, b * T, b * T + r.ids.length);
     if (r.ref) ref.set(r.ref, b * T);
+    if (r.support) support.set(r.support, b * T * V);
   });
-  return { ...base, old, adv, ref };
+  return { ...base, old, adv, ref, support };
+}
+
+/**
+ * The sampled support of each row, from the logits [B,T,V] (already divided by the temperature) of the weights
+ * that sampled: the forbidden tokens removed at every position, then (sampled positions, topK > 0) all but the
+ * topK best, as the sampler did (sampling.ts). Returns, per row, the learner's log-probs of the targets under that
+ * support and the full-softmax mass outside it; sets row.support.
+ */
+function supportOf(rows: Row[], scaled: Float32Array, T: number, V: number, topK: number): { lp: Float32Array[]; outside: number; n: number } {
+  const x = new Float64Array(V);
+  const allowed = new Uint8Array(V);
+  let outside = 0;
+  let n = 0;
+  const lp = rows.map((r, b) => {
+    const L = r.ids.length;
+    const sup = new Float32Array(L * V);
+    const out = new Float32Array(L);
+    for (let k = 0; k < L; k++) {
+      allowed.fill(1);
+      for (const t of r.forbid) allowed[t] = 0;
+      const off = (b * T + k) * V;
+      for (let v = 0; v < V; v++) x[v] = scaled[off + v];
+      if (r.mask[k] && topK > 0 && topK < V) restrictTopK(x, allowed, topK);
+      let m = -Infinity;
+      for (let v = 0; v < V; v++) if (x[v] > m) m = x[v];
+      let all = 0;
+      let kept = 0;
+      for (let v = 0; v < V; v++) {
+        const e = Math.exp(x[v] - m);
+        all += e;
+        if (allowed[v]) kept += e;
+        else sup[k * V + v] = NEG;
+      }
+      out[k] = x[r.targets[k]] - m - Math.log(kept);
+      if (r.mask[k]) {
+        outside += 1 - kept / all;
+        n++;
+      }
+    }
+    r.support = sup;
+    return out;
+  });
+  return { lp, outside, n };
+}
+
+/** log-probs under the given support of the targets (rows as in supportOf), from a second policy's logits */
+function supportedLogprobs(rows: Row[], scaled: Float32Array, T: number, V: number): Float32Array[] {
+  return rows.map((r, b) => {
+    const out = new Float32Array(r.ids.length);
+    for (let k = 0; k < r.ids.length; k++) {
+      const off = (b * T + k) * V;
+      let m = -Infinity;
+      for (let v = 0; v < V; v++) if (r.support![k * V + v] === 0 && scaled[off + v] > m) m = scaled[off + v];
+      let s = 0;
+      for (let v = 0; v < V; v++) if (r.support![k * V + v] === 0) s += Math.exp(scaled[off + v] - m);
+      out[k] = scaled[off + r.targets[k]] - m - Math.log(s);
+    }
+    return out;
+  });
 }
 
 export async function grpoStep(
@@ -127,33 +202,43 @@ export async function grpoStep(
       tr.contexts.forEach((c, ci) => {
         const mask = c.lossMask.slice(1);
         if (!mask.some((m) => m === 1)) return;
-        rows.push({ ids: c.ids.slice(0, -1), targets: c.ids.slice(1), mask, old: c.logprobs.slice(1), adv: advantages[g][ci] });
+        rows.push({ ids: c.ids.slice(0, -1), targets: c.ids.slice(1), mask, old: c.logprobs.slice(1), adv: advantages[g][ci], forbid: forbiddenTokens(p, rollout, c.depth) });
       }),
     );
   }
   const ms_advantage = performance.now() - t;
 
   t = performance.now();
+  const V = model.config.vocabSize;
   const per = cfg.minibatchRows > 0 ? cfg.minibatchRows : rows.length;
+  // the no-grad pass in chunks of the learner's micro-batch size (the same memory bound)
+  const chunk = cfg.microbatchRows > 0 ? Math.min(cfg.microbatchRows, per) : per;
   let gapSum = 0;
   let gapCount = 0;
-  for (let s = 0; s < rows.length; s += per) {
-    const part = rows.slice(s, s + per);
-    const mb = padded(part);
-    const [lp, refLp] = tf.tidy(() => {
-      const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
-      const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
-      return [tokenStats(model.forward(ids), targets, rollout.temperature).logprobs, ref ? tokenStats(ref.forward(ids), targets, rollout.temperature).logprobs : tf.zeros([1, 1])];
-    });
-    const [lv, rv] = [(await lp.data()) as Float32Array, (await refLp.data()) as Float32Array];
-    tf.dispose([lp, refLp]);
+  let outsideSum = 0;
+  let outsideCount = 0;
+  const scaledLogits = async (m: GPT, ids: tfTypes.Tensor2D) => {
+    const x = tf.tidy(() => tf.div(m.forward(ids), rollout.temperature));
+    const d = (await x.data()) as Float32Array;
+    x.dispose();
+    return d;
+  };
+  for (let s = 0; s < rows.length; s += chunk) {
+    const part = rows.slice(s, s + chunk);
+    const mb = padded(part, V);
+    const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
+    const sup = supportOf(part, await scaledLogits(model, ids), mb.T, V, rollout.topK);
+    outsideSum += sup.outside;
+    outsideCount += sup.n;
+    const refLp = ref ? supportedLogprobs(part, await scaledLogits(ref, ids), mb.T, V) : null;
+    ids.dispose();
     part.forEach((r, b) => {
       for (let k = 0; k < r.ids.length; k++) {
         if (!r.mask[k]) continue;
-        gapSum += Math.abs(lv[b * mb.T + k] - r.old[k]);
+        gapSum += Math.abs(sup.lp[b][k] - r.old[k]);
         gapCount++;
       }
-      if (ref) r.ref = rv.slice(b * mb.T, b * mb.T + r.ids.length);
+      if (refLp) r.ref = refLp[b];
     });
   }
   const gap = gapSum / Math.max(1, gapCount);
@@ -162,7 +247,7 @@ export async function grpoStep(
   t = performance.now();
   const vars = [...model.params.values()];
   const ourName = new Map([...model.params].map(([name, v]) => [v.name, name]));
-  const acc = { kl: 0, clip: 0, ent: 0, norm: 0, n: 0 };
+  const acc = { kl: 0, clip: 0, ent: 0, norm: 0, n: 0, skipped: 0 };
   // a micro-batch's share of its minibatch's loss: the aggregation's denominator (masked tokens, or rows with any)
   const weight = (rs: readonly Row[]) =>
     cfg.loss.aggregation === 'token-mean' ? rs.reduce((n, r) => n + r.mask.reduce((a: number, b: number) => a + b, 0), 0) : rs.filter((r) => r.mask.some((m: number) => m > 0)).length;
@@ -172,12 +257,12 @@ export async function grpoStep(
       const micro = cfg.microbatchRows > 0 ? cfg.microbatchRows : part.length;
       const total = weight(part);
       let sum: Record<string, tf.Tensor> | null = null;
-      const stats = [0, 0, 0]; // kl, clip fraction, entropy: weighted like the loss
+      const stats = [0, 0, 0, 0]; // kl, clip fraction, entropy, loss: weighted like the loss
       for (let m = 0; m < part.length; m += micro) {
         const slice = part.slice(m, m + micro);
         const w = micro >= part.length ? 1 : total > 0 ? weight(slice) / total : 0;
         if (w === 0) continue; // nothing trained in this slice
-        const mb = padded(slice);
+        const mb = padded(slice, V);
         const { grads, kept } = tf.tidy(() => {
           const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
           const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
@@ -185,11 +270,14 @@ export async function grpoStep(
           const old = tf.tensor2d(mb.old, [mb.B, mb.T]);
           const adv = tf.tensor2d(mb.adv, [mb.B, mb.T]);
           const refLogprobs = ref ? tf.tensor2d(mb.ref, [mb.B, mb.T]) : undefined;
+          // the sampled support (forbidden tokens, top-k) as an additive logit mask, so that the learner's log-probs
+          // and entropy are those of the distribution sampled from
+          const support = tf.tensor3d(mb.support, [mb.B, mb.T, V]);
           let kept: tf.Tensor[] = [];
           const { grads } = tf.variableGrads(() => {
-            const st = tokenStats(model.forward(ids), targets, rollout.temperature);
+            const st = tokenStats(tf.add(model.forward(ids), support) as tfTypes.Tensor3D, targets, rollout.temperature);
             const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
-            kept = [d.kl, d.clipFrac, d.entropy].map((x) => tf.keep(x)); // variableGrads disposes the rest
+            kept = [d.kl, d.clipFrac, d.entropy, d.loss].map((x) => tf.keep(tf.clone(x))); // variableGrads disposes the rest
             return w === 1 ? d.loss : tf.mul(d.loss, w);
           }, vars);
           return { grads, kept };
@@ -205,14 +293,21 @@ export async function grpoStep(
         }
       }
       if (!sum) continue;
-      const grads: Record<string, tf.Tensor> = sum;
-      const norm = tf.tidy(() => opt.apply(model.params, new Map(Object.entries(grads).map(([k, g]) => [ourName.get(k)!, g])), lr));
-      tf.dispose(Object.values(grads));
+      const grads = new Map(Object.entries(sum as Record<string, tf.Tensor>).map(([k, g]) => [ourName.get(k)!, g]));
+      const norm = gradNorm(grads);
+      const nv = (await norm.data())[0];
+      // a non-finite loss or gradient norm would write NaN into the weights and the moments: skip this update
+      if (!Number.isFinite(stats[3]) || !Number.isFinite(nv)) {
+        acc.skipped++;
+        tf.dispose([norm, ...grads.values()]);
+        continue;
+      }
+      tf.tidy(() => opt.apply(model.params, grads, lr, norm)).dispose();
+      tf.dispose([norm, ...grads.values()]);
       acc.kl += stats[0];
       acc.clip += stats[1];
       acc.ent += stats[2];
-      acc.norm += (await norm.data())[0];
-      norm.dispose();
+      acc.norm += nv;
       acc.n++;
     }
   }
@@ -243,6 +338,9 @@ export async function grpoStep(
       grad_norm: acc.norm / acc.n,
       lr,
       rows: rows.length,
+      updates: acc.n,
+      skipped: acc.skipped,
+      masked_mass: outsideSum / Math.max(1, outsideCount),
       tok_per_s: sampled / Math.max(ms_rollout / 1000, 1e-9),
       phase_ms: { rollout: ms_rollout, reward: ms_reward, advantage: ms_advantage, logprob: ms_logprob, update: ms_update },
     },

@@ -44,15 +44,16 @@ export class AdamW {
 
   /**
    * Clip and apply gradients (keyed by parameter name) at learning rate lr. Returns the global gradient norm
-   * before clipping as a scalar tensor (the caller reads it once per step, and disposes it).
+   * before clipping as a scalar tensor (the caller reads it once per step, and disposes it); `globalNorm`, when
+   * given, is that norm already computed (gradNorm), so a caller can check it is finite before updating.
    */
-  apply(params: Params, grads: Map<string, tf.Tensor>, lr: number): tf.Scalar {
+  apply(params: Params, grads: Map<string, tf.Tensor>, lr: number, globalNorm?: tf.Scalar): tf.Scalar {
     const c = this.config;
     this.t++;
     const bc1 = 1 - Math.pow(c.beta1, this.t);
     const bc2 = 1 - Math.pow(c.beta2, this.t);
     return tf.tidy(() => {
-      const norm = tf.sqrt(sumOf([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+      const norm = globalNorm ? tf.clone(globalNorm) : gradNorm(grads);
       const scale = c.gradClip > 0 ? tf.minimum(1, tf.div(c.gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
       for (const [name, p] of params) {
         const g0 = grads.get(name);
@@ -108,6 +109,11 @@ export class AdamW {
   dispose(): void {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
   }
+}
+
+/** The global L2 norm of the gradients (a scalar tensor; the caller disposes it). */
+export function gradNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(sumOf([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
 /**

@@ -54,14 +54,24 @@ export const RlConfigSchema = z
         saveEvery: z.number().int().min(0).default(20),
         keep: z.number().int().min(0).default(3),
         logEvery: z.number().int().min(1).default(1),
+        /** a step with an update skipped for a non-finite loss or gradient norm is bad; this many in a row stop the run */
+        maxBadSteps: z.number().int().min(1).default(3),
       })
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // the learner needs the distribution the rollouts were sampled from; greedy decoding has none
+    if (c.rollout.temperature <= 0) ctx.addIssue({ code: 'custom', path: ['rollout', 'temperature'], message: 'must be greater than 0 in a GRPO run (greedy rollouts have no sampling distribution to train on)' });
+  });
 export type RlConfig = z.infer<typeof RlConfigSchema>;
 
 const RlStateSchema = z.looseObject({
   step: z.number().int().min(0),
+  /** the span of the learning-rate schedule, fixed at the run's start (absent in older checkpoints: train.steps) */
+  scheduleSteps: z.number().int().min(1).optional(),
+  /** the resolved init checkpoint (the KL reference) */
+  initDir: z.string().optional(),
   backend: z.string(),
   rng: z.object({ items: RngStateSchema, sampling: RngStateSchema }),
 });
@@ -93,8 +103,11 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   let itemRng: Rng;
   let sampleRng: Rng;
   let startStep = 0;
+  let scheduleSteps = cfg.train.steps;
+  let initDir: string | undefined;
   if (resumeDir) {
     const saved = validate(RlConfigSchema, readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
+    scheduleSteps = saved.train.steps;
     // The run's identity comes from the checkpoint. Settings that do not change the updates may change on resume:
     // the run's length, checkpoint/log cadence, and the learner's micro-batch size (the memory bound; the same
     // update to float rounding), e.g. to resume a run whose learner ran out of wasm heap.
@@ -106,13 +119,19 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     itemRng = Rng.fromState(state.rng.items);
     sampleRng = Rng.fromState(state.rng.sampling);
     startStep = state.step;
+    scheduleSteps = state.scheduleSteps ?? scheduleSteps;
+    initDir = state.initDir ?? cfg.init;
     truncateMetrics(metricsFile, startStep);
     log(`resumed from ${resumeDir} at step ${startStep}`);
+    if (cfg.train.steps !== scheduleSteps) {
+      log(`note: train.steps is now ${cfg.train.steps}: the learning-rate schedule keeps its span of ${scheduleSteps} steps (steps past it run at the floor lr)`);
+    }
   } else {
     if (opts.resume && opts.resume !== 'auto') throw new SelfcestError(`--resume ${opts.resume}: no checkpoint found`);
     if (cfg.init) {
       const init = loadPolicy(cfg.init);
       model = init.model;
+      initDir = init.dir;
       cfg = { ...cfg, model: init.model.config };
       log(`initial weights: ${init.dir}`);
     } else model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
@@ -131,18 +150,27 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   const p = protocolTokens(tok);
   const rewardFn = makeReward(cfg.reward);
+  // the KL reference: the initial policy (init's weights, or the seed's fresh weights), frozen
+  const ref = cfg.grpo.loss.klCoef > 0 ? (initDir ? loadPolicy(initDir).model : GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed))) : undefined;
+  if (ref) log(`KL penalty ${cfg.grpo.loss.klCoef} (${cfg.grpo.loss.klEstimator}) to the frozen initial policy${initDir ? ` ${initDir}` : ''}`);
+  let bad = 0; // consecutive steps with a skipped update
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const save = async (step: number, metrics: Record<string, number>) => {
-    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics }, t.keep);
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}) }, t.keep);
   };
   try {
     for (let step = startStep; step < lastStep; step++) {
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
-      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
-      const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr);
+      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio);
+      const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref);
+      if (metrics.skipped > 0) {
+        bad++;
+        log(`step ${step + 1}: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped (non-finite loss or gradient norm; ${bad} bad steps in a row)`);
+        if (bad >= t.maxBadSteps) throw new SelfcestError(`non-finite loss or gradient norm at ${bad} steps in a row (steps ${step + 2 - bad}..${step + 1}): stopping; the last checkpoint is intact`);
+      } else bad = 0;
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
@@ -151,6 +179,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     }
   } finally {
     await dec.close();
+    ref?.dispose();
   }
   opt.dispose();
   model.dispose();

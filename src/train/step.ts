@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../model/decoder.ts';
-import type { AdamW } from './optim.ts';
+import { gradNorm, type AdamW } from './optim.ts';
 import type { GradPool } from './grad-pool.ts';
 
 /** A right-padded batch: inputs [B,T], targets [B,T], mask [B,T] (1 = a target the loss counts). */
@@ -22,6 +22,8 @@ export interface TokenBatch {
 export interface StepResult {
   loss: number;
   gradNorm: number;
+  /** the loss or the gradient norm was not finite: no update was applied */
+  skipped: boolean;
 }
 
 export function maskCount(b: TokenBatch): number {
@@ -74,19 +76,17 @@ export async function trainStep(model: GPT, opt: AdamW, batch: TokenBatch, lr: n
     tf.dispose([local.loss, ...Object.values(local.grads)]);
     throw e;
   }
-  const [loss, norm] = tf.tidy(() => {
-    let total: tf.Tensor = tf.clone(local.loss); // local.* are disposed below
-    const grads = new Map<string, tf.Tensor>();
-    for (const [name, g] of Object.entries(local.grads)) {
-      let sum: tf.Tensor = g;
-      for (const o of others) sum = tf.add(sum, tf.tensor(o.grads.get(name)!, g.shape, 'float32'));
-      grads.set(name, sum);
-    }
-    for (const o of others) total = tf.add(total, o.loss);
-    return [total, opt.apply(model.params, grads, lr)];
-  });
+  const grads = new Map<string, tf.Tensor>();
+  for (const [name, g] of Object.entries(local.grads)) {
+    grads.set(name, tf.tidy(() => others.reduce((sum: tf.Tensor, o) => tf.add(sum, tf.tensor(o.grads.get(name)!, g.shape, 'float32')), tf.clone(g))));
+  }
+  const loss = tf.tidy(() => others.reduce((total: tf.Tensor, o) => tf.add(total, o.loss), tf.clone(local.loss)));
+  const norm = gradNorm(grads);
   tf.dispose([local.loss, ...Object.values(local.grads)]);
   const [l, g] = await Promise.all([loss.data(), norm.data()]);
-  tf.dispose([loss, norm]);
-  return { loss: l[0], gradNorm: g[0] };
+  // a non-finite loss or gradient norm would write NaN into the weights and the moments: skip the update
+  const skipped = !Number.isFinite(l[0]) || !Number.isFinite(g[0]);
+  if (!skipped) tf.tidy(() => opt.apply(model.params, grads, lr, norm)).dispose();
+  tf.dispose([loss, norm, ...grads.values()]);
+  return { loss: l[0], gradNorm: g[0], skipped };
 }

@@ -236,6 +236,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   const enough = (held: number | undefined, s: number) => extend && s >= t.steps && held !== undefined && held <= t.untilHeldOutLoss;
   let reached = false;
   let finalStep = startStep;
+  let bad = 0; // consecutive skipped steps
 
   const save = async (step: number, complete: boolean) => {
     checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep);
@@ -258,12 +259,16 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
       const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : sftBatch(cfg, tok, dataRng, 'train');
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
       const r = await trainStep(model, opt, batch, lr, pool);
+      if (r.skipped) {
+        bad++;
+        log(`step ${step + 1}: non-finite ${Number.isFinite(r.loss) ? `gradient norm (${r.gradNorm})` : `loss (${r.loss})`}: update skipped (${bad} in a row)`);
+        if (bad >= t.maxBadSteps) throw new SelfcestError(`non-finite loss or gradient norm at ${bad} steps in a row (steps ${step + 2 - bad}..${step + 1}): stopping; lower optim.lr (the last checkpoint is intact)`);
+      } else bad = 0;
       loss = r.loss;
-      if (!Number.isFinite(loss)) throw new SelfcestError(`loss became ${loss} at step ${step + 1}: lower optim.lr or enable optim.gradClip`);
       const ms = performance.now() - t0;
       const tokens = batch.B * batch.T;
       const held = heldOut && isCheck(step + 1) ? await maskedLoss(model, heldOut) : undefined;
-      const line = { step: step + 1, loss: r.loss, ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
+      const line = { step: step + 1, loss: r.loss, ...(r.skipped ? { skipped: 1 } : {}), ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
       reached = enough(held, step + 1);
       finalStep = step + 1;

@@ -63,7 +63,11 @@ export function restoreTraining(dir: string, model: ModelConfig, optim: OptimCon
   const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   m.load(arrays(data.model), `${dir}/model.safetensors`);
   opt.load(arrays(data.optimizer), `${dir}/optimizer.safetensors`);
-  if (opt.t !== data.state.step) throw new SelfcestError(`${dir}/optimizer.safetensors: step ${opt.t} does not match state.json step ${data.state.step}`);
+  // a GRPO step may apply several updates (epochs, minibatches, skipped steps none): state.json records their count
+  const updates = typeof data.state.optimizerSteps === 'number' ? data.state.optimizerSteps : data.state.step;
+  if (opt.t !== updates) {
+    throw new SelfcestError(`${dir}/optimizer.safetensors: ${opt.t} updates do not match state.json's ${typeof data.state.optimizerSteps === 'number' ? 'optimizerSteps' : 'step'} ${updates}`);
+  }
   return { model: m, opt, data };
 }
 
@@ -72,15 +76,20 @@ export async function saveTraining(
   runDir: string,
   model: GPT,
   opt: AdamW,
-  s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number>; complete?: boolean },
+  s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number>; complete?: boolean; scheduleSteps?: number; initDir?: string },
   keep: number,
 ): Promise<string> {
+  const tensors = await modelTensors(model);
+  for (const t of tensors) {
+    const bad = (t.data as Float32Array).findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new SelfcestError(`weights are not finite at step ${s.step} (${t.name}[${bad}] = ${(t.data as Float32Array)[bad]}): checkpoint not saved; the last one in ${runDir} is intact`);
+  }
   return saveCheckpoint(
     runDir,
     {
-      model: await modelTensors(model),
+      model: tensors,
       optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
-      state: { format: CHECKPOINT_FORMAT, ...s, backend: activeBackend(), createdAt: new Date().toISOString() },
+      state: { format: CHECKPOINT_FORMAT, ...s, optimizerSteps: opt.t, backend: activeBackend(), createdAt: new Date().toISOString() },
     },
     { keep },
   );
