@@ -117,7 +117,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     if (s.done) return;
     s.done = true;
     s.ctx.finish = why;
-    s.ctx.answer = why === 'answer' ? extractAnswer(s.ctx.ids.slice(s.ctx.promptLength), p) : null;
+    s.ctx.answer = why === 'answer' ? extractAnswer(s.ctx.ids.slice(s.ctx.promptLength), p, cfg.answerMarker) : null;
     if (!toRelease.includes(s.key)) toRelease.push(s.key);
     const t = trees[s.tree];
     if (s.ctx.parent === null) {

@@ -41,6 +41,10 @@ export const RolloutConfigSchema = z
     cloneBudgets: z.enum(['learned', 'fixed']).default('learned'),
     /** answer tokens returned to the parent per clone (longer answers are truncated) */
     returnTokens: z.number().int().min(1).default(16),
+    /** which end of a longer answer the return keeps: its first returnTokens tokens, or its last (the reference) */
+    returnTruncation: z.enum(['head', 'tail']).default('head'),
+    /** a context's answer follows its last answer marker, or its first (the reference) */
+    answerMarker: z.enum(['last', 'first']).default('last'),
     /** after a malformed call: inject the error segment and go on, or end the tree */
     malformed: z.enum(['continue', 'end']).default('continue'),
     temperature: z.number().min(0).default(1),
@@ -181,14 +185,16 @@ export function clonePrompt(spec: CloneSpec, p: ProtocolTokens, docs?: DocStore)
 
 /** One return segment: <ret> answer (truncated) </ret>, or <ret> <err> </ret> for a clone without an answer. */
 export function returnSegment(answer: readonly number[] | null, p: ProtocolTokens, cfg: RolloutConfig): number[] {
-  return [p.ret, ...(answer === null ? [p.err] : answer.slice(0, cfg.returnTokens)), p.endRet];
+  const kept = answer === null ? [p.err] : cfg.returnTruncation === 'tail' ? answer.slice(Math.max(0, answer.length - cfg.returnTokens)) : answer.slice(0, cfg.returnTokens);
+  return [p.ret, ...kept, p.endRet];
 }
 
-/** The answer of a finished context: the tokens after its last answer marker, up to the end token. */
-export function extractAnswer(generated: readonly number[], p: ProtocolTokens): number[] | null {
+/** The answer of a finished context: the tokens after its last (or first) answer marker, up to the end token. */
+export function extractAnswer(generated: readonly number[], p: ProtocolTokens, marker: 'last' | 'first' = 'last'): number[] | null {
   const end = generated.lastIndexOf(p.eos);
   const upto = end < 0 ? generated.length : end;
-  const start = generated.lastIndexOf(p.answer, upto - 1);
+  const first = generated.indexOf(p.answer);
+  const start = marker === 'first' ? (first >= 0 && first < upto ? first : -1) : generated.lastIndexOf(p.answer, upto - 1);
   if (start < 0) return null;
   return generated.slice(start + 1, upto);
 }

@@ -50,6 +50,8 @@ export const RlConfigSchema = z
         steps: z.number().int().min(1).default(100),
         warmupSteps: z.number().int().min(0).default(5),
         minLrRatio: z.number().min(0).max(1).default(0.1),
+        /** learning rate after warm-up: cosine decay to minLrRatio, or constant (the reference) */
+        schedule: z.enum(['cosine', 'constant']).default('cosine'),
         seed: z.number().int().default(1),
         saveEvery: z.number().int().min(0).default(20),
         keep: z.number().int().min(0).default(3),
@@ -164,7 +166,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   try {
     for (let step = startStep; step < lastStep; step++) {
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
-      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio);
+      const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio, t.schedule);
       const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref);
       if (metrics.skipped > 0) {
         bad++;

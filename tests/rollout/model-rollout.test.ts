@@ -4,7 +4,7 @@ import { selectBackend } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { LocalDecoder } from '../../src/model/row-decoder.ts';
-import { ModelPolicy, runTrees, type RolloutItem } from '../../src/rollout/engine.ts';
+import { forbiddenTokens, ModelPolicy, runTrees, type RolloutItem } from '../../src/rollout/engine.ts';
 import { docStore, protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import type { Tree } from '../../src/rollout/tree.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
@@ -41,17 +41,28 @@ async function roll(m: GPT, n: number, seed: number): Promise<Tree[]> {
   }
 }
 
-/** Recorded sampler log-probs vs the training forward's log-probs of the same tokens, for every context. */
+/**
+ * Recorded sampler log-probs vs the training forward's log-probs of the same tokens under the sampled support
+ * (the context's forbidden tokens removed, as the sampler did), for every context.
+ */
 function maxLogprobGap(m: GPT, trees: Tree[]): number {
   let gap = 0;
+  const V = m.config.vocabSize;
   for (const t of trees) {
     for (const c of t.contexts) {
       const T = c.ids.length - 1;
       if (T < 1) continue;
-      const lp = tf.tidy(() =>
-        m.tokenLogprobs(tf.tensor2d([c.ids.slice(0, T)], [1, T], 'int32'), tf.tensor2d([c.ids.slice(1)], [1, T], 'int32'), undefined, rcfg.temperature).dataSync(),
-      );
-      for (let i = 1; i < c.ids.length; i++) if (c.lossMask[i]) gap = Math.max(gap, Math.abs(lp[i - 1] - c.logprobs[i]));
+      const logits = tf.tidy(() => tf.div(m.forward(tf.tensor2d([c.ids.slice(0, T)], [1, T], 'int32')), rcfg.temperature).dataSync());
+      const forbid = new Set(forbiddenTokens(p, rcfg, c.depth));
+      for (let i = 1; i < c.ids.length; i++) {
+        if (!c.lossMask[i]) continue;
+        const row = logits.subarray((i - 1) * V, i * V);
+        let mx = -Infinity;
+        for (let v = 0; v < V; v++) if (!forbid.has(v) && row[v] > mx) mx = row[v];
+        let sum = 0;
+        for (let v = 0; v < V; v++) if (!forbid.has(v)) sum += Math.exp(row[v] - mx);
+        gap = Math.max(gap, Math.abs(row[c.ids[i]] - mx - Math.log(sum) - c.logprobs[i]));
+      }
     }
   }
   return gap;

@@ -300,3 +300,30 @@ describe('defect 6: log-probs of the distribution sampled from', () => {
     await dec.close();
   }, 60_000);
 });
+
+describe('defect 9: configs/reference-grpo.json gives the reference implementation\'s values', () => {
+  it('loads, and sets clip 0.2/0.2, a constant lr after warm-up, minibatches of 32, tail truncation, the first marker, depth 1, KL k3', async () => {
+    const { readJsonFile } = await import('../../src/util/config-file.ts');
+    const file = path.resolve(import.meta.dirname, '../../configs/reference-grpo.json');
+    const c = validate(RlConfigSchema, readJsonFile(file), file);
+    expect([c.grpo.loss.clipLow, c.grpo.loss.clipHigh]).toEqual([0.2, 0.2]);
+    expect(c.train.schedule).toBe('constant');
+    expect(c.grpo.minibatchRows).toBe(32);
+    expect([c.rollout.returnTruncation, c.rollout.answerMarker, c.rollout.maxDepth]).toEqual(['tail', 'first', 1]);
+    expect([c.grpo.loss.klCoef, c.grpo.loss.klEstimator]).toEqual([5e-4, 'k3']);
+    expect(c.grpo.advantage.assigner).toBe('selfcest');
+  });
+
+  it('the reference options act: tail truncation, the first answer marker, a constant schedule', async () => {
+    const { returnSegment, extractAnswer } = await import('../../src/rollout/protocol.ts');
+    const { learningRate } = await import('../../src/train/schedule.ts');
+    const r = RolloutConfigSchema.parse({ returnTokens: 2, returnTruncation: 'tail' });
+    expect(returnSegment([1, 2, 3], p, r)).toEqual([p.ret, 2, 3, p.endRet]);
+    expect(returnSegment([1, 2, 3], p, RolloutConfigSchema.parse({ returnTokens: 2 }))).toEqual([p.ret, 1, 2, p.endRet]);
+    const gen = [p.answer, 5, p.answer, 6, p.eos];
+    expect(extractAnswer(gen, p, 'first')).toEqual([5, p.answer, 6]);
+    expect(extractAnswer(gen, p)).toEqual([6]);
+    expect(learningRate(50, 1, 10, 100, 0.1, 'constant')).toBe(1);
+    expect(learningRate(50, 1, 10, 100, 0.1)).toBeLessThan(1);
+  });
+});
