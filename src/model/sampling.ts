@@ -73,7 +73,8 @@ export function sampleRows(logits: Float32Array, rows: number, vocab: number, op
   return out;
 }
 
-function logSumExp(x: Float64Array, allowed: Uint8Array | null): number {
+/** log Σ exp(x) over the allowed entries (all when `allowed` is null); -Infinity when none is allowed */
+export function logSumExp(x: Float64Array, allowed: Uint8Array | null): number {
   let m = -Infinity;
   for (let i = 0; i < x.length; i++) if ((!allowed || allowed[i]) && x[i] > m) m = x[i];
   if (m === -Infinity) return -Infinity;

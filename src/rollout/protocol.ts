@@ -193,8 +193,7 @@ export function returnSegment(answer: readonly number[] | null, p: ProtocolToken
 export function extractAnswer(generated: readonly number[], p: ProtocolTokens, marker: 'last' | 'first' = 'last'): number[] | null {
   const end = generated.lastIndexOf(p.eos);
   const upto = end < 0 ? generated.length : end;
-  const first = generated.indexOf(p.answer);
-  const start = marker === 'first' ? (first >= 0 && first < upto ? first : -1) : generated.lastIndexOf(p.answer, upto - 1);
-  if (start < 0) return null;
+  const start = marker === 'last' ? generated.lastIndexOf(p.answer, upto - 1) : generated.indexOf(p.answer);
+  if (start < 0 || start >= upto) return null;
   return generated.slice(start + 1, upto);
 }

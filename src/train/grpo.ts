@@ -16,10 +16,9 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { GPT } from '../model/decoder.ts';
 import { tokenStats } from '../model/decoder.ts';
-import type * as tfTypes from '@tensorflow/tfjs';
 import type { RowDecoder } from '../model/row-decoder.ts';
 import { forbiddenTokens, ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
-import { restrictTopK } from '../model/sampling.ts';
+import { logSumExp, restrictTopK } from '../model/sampling.ts';
 import type { ProtocolTokens, RolloutConfig } from '../rollout/protocol.ts';
 import type { Tree } from '../rollout/tree.ts';
 import type { Rng } from '../util/rng.ts';
@@ -85,83 +84,73 @@ interface Row extends SftRow {
   ref?: Float32Array;
   /** tokens the sampler forbade in this context */
   forbid: readonly number[];
-  /** the sampled support per position, as an additive logit mask [len·V] (0 or NEG), set in the logprob phase */
-  support?: Float32Array;
+  /** the sampled support per position, [len·V], 1 = the sampler could draw the token; set in the logprob phase */
+  allowed?: Uint8Array;
 }
 
 /** the logit offset of a token outside the sampled support: exp underflows to exactly 0 */
 const NEG = -1e9;
 
-function padded(rows: Row[], V: number) {
+function padded(rows: Row[]) {
   const base = padRows(rows);
   const { B, T } = base;
   const old = new Float32Array(B * T);
   const adv = new Float32Array(B * T);
   const ref = new Float32Array(B * T);
-  const support = new Float32Array(B * T * V);
   rows.forEach((r, b) => {
     old.set(r.old, b * T);
     adv.fill(r.adv, b * T, b * T + r.ids.length);
     if (r.ref) ref.set(r.ref, b * T);
-    if (r.support) support.set(r.support, b * T * V);
   });
-  return { ...base, old, adv, ref, support };
+  return { ...base, old, adv, ref };
+}
+
+/** The rows' sampled supports as an additive logit mask [B·T·V] (0 allowed, NEG not; padding 0). */
+function supportMask(rows: Row[], T: number, V: number): Float32Array {
+  const out = new Float32Array(rows.length * T * V);
+  rows.forEach((r, b) => r.allowed!.forEach((a, i) => (out[b * T * V + i] = a ? 0 : NEG)));
+  return out;
 }
 
 /**
  * The sampled support of each row, from the logits [B,T,V] (already divided by the temperature) of the weights
  * that sampled: the forbidden tokens removed at every position, then (sampled positions, topK > 0) all but the
- * topK best, as the sampler did (sampling.ts). Returns, per row, the learner's log-probs of the targets under that
- * support and the full-softmax mass outside it; sets row.support.
+ * topK best, as the sampler did (sampling.ts). Sets row.allowed; returns, per row, the learner's log-probs of the
+ * targets under that support, and the full-softmax mass outside it summed over the sampled positions.
  */
 function supportOf(rows: Row[], scaled: Float32Array, T: number, V: number, topK: number): { lp: Float32Array[]; outside: number; n: number } {
   const x = new Float64Array(V);
-  const allowed = new Uint8Array(V);
   let outside = 0;
   let n = 0;
   const lp = rows.map((r, b) => {
     const L = r.ids.length;
-    const sup = new Float32Array(L * V);
+    r.allowed = new Uint8Array(L * V).fill(1);
     const out = new Float32Array(L);
     for (let k = 0; k < L; k++) {
-      allowed.fill(1);
+      const allowed = r.allowed.subarray(k * V, (k + 1) * V);
       for (const t of r.forbid) allowed[t] = 0;
-      const off = (b * T + k) * V;
-      for (let v = 0; v < V; v++) x[v] = scaled[off + v];
+      x.set(scaled.subarray((b * T + k) * V, (b * T + k + 1) * V));
       if (r.mask[k] && topK > 0 && topK < V) restrictTopK(x, allowed, topK);
-      let m = -Infinity;
-      for (let v = 0; v < V; v++) if (x[v] > m) m = x[v];
-      let all = 0;
-      let kept = 0;
-      for (let v = 0; v < V; v++) {
-        const e = Math.exp(x[v] - m);
-        all += e;
-        if (allowed[v]) kept += e;
-        else sup[k * V + v] = NEG;
-      }
-      out[k] = x[r.targets[k]] - m - Math.log(kept);
+      const kept = logSumExp(x, allowed);
+      out[k] = x[r.targets[k]] - kept;
       if (r.mask[k]) {
-        outside += 1 - kept / all;
+        outside += 1 - Math.exp(kept - logSumExp(x, null));
         n++;
       }
     }
-    r.support = sup;
     return out;
   });
   return { lp, outside, n };
 }
 
-/** log-probs under the given support of the targets (rows as in supportOf), from a second policy's logits */
+/** log-probs of the targets under the rows' supports (set by supportOf), from a second policy's scaled logits */
 function supportedLogprobs(rows: Row[], scaled: Float32Array, T: number, V: number): Float32Array[] {
+  const x = new Float64Array(V);
   return rows.map((r, b) => {
     const out = new Float32Array(r.ids.length);
     for (let k = 0; k < r.ids.length; k++) {
-      const off = (b * T + k) * V;
-      let m = -Infinity;
-      for (let v = 0; v < V; v++) if (r.support![k * V + v] === 0 && scaled[off + v] > m) m = scaled[off + v];
-      let s = 0;
-      for (let v = 0; v < V; v++) if (r.support![k * V + v] === 0) s += Math.exp(scaled[off + v] - m);
-      out[k] = scaled[off + r.targets[k]] - m - Math.log(s);
+      x.set(scaled.subarray((b * T + k) * V, (b * T + k + 1) * V));
+      out[k] = x[r.targets[k]] - logSumExp(x, r.allowed!.subarray(k * V, (k + 1) * V));
     }
     return out;
   });
@@ -217,7 +206,7 @@ export async function grpoStep(
   let gapCount = 0;
   let outsideSum = 0;
   let outsideCount = 0;
-  const scaledLogits = async (m: GPT, ids: tfTypes.Tensor2D) => {
+  const scaledLogits = async (m: GPT, ids: tf.Tensor2D) => {
     const x = tf.tidy(() => tf.div(m.forward(ids), rollout.temperature));
     const d = (await x.data()) as Float32Array;
     x.dispose();
@@ -225,7 +214,7 @@ export async function grpoStep(
   };
   for (let s = 0; s < rows.length; s += chunk) {
     const part = rows.slice(s, s + chunk);
-    const mb = padded(part, V);
+    const mb = padded(part);
     const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
     const sup = supportOf(part, await scaledLogits(model, ids), mb.T, V, rollout.topK);
     outsideSum += sup.outside;
@@ -262,7 +251,7 @@ export async function grpoStep(
         const slice = part.slice(m, m + micro);
         const w = micro >= part.length ? 1 : total > 0 ? weight(slice) / total : 0;
         if (w === 0) continue; // nothing trained in this slice
-        const mb = padded(slice, V);
+        const mb = padded(slice);
         const { grads, kept } = tf.tidy(() => {
           const ids = tf.tensor2d(mb.ids, [mb.B, mb.T], 'int32');
           const targets = tf.tensor2d(mb.targets, [mb.B, mb.T], 'int32');
@@ -272,10 +261,10 @@ export async function grpoStep(
           const refLogprobs = ref ? tf.tensor2d(mb.ref, [mb.B, mb.T]) : undefined;
           // the sampled support (forbidden tokens, top-k) as an additive logit mask, so that the learner's log-probs
           // and entropy are those of the distribution sampled from
-          const support = tf.tensor3d(mb.support, [mb.B, mb.T, V]);
+          const support = tf.tensor3d(supportMask(slice, mb.T, V), [mb.B, mb.T, V]);
           let kept: tf.Tensor[] = [];
           const { grads } = tf.variableGrads(() => {
-            const st = tokenStats(tf.add(model.forward(ids), support) as tfTypes.Tensor3D, targets, rollout.temperature);
+            const st = tokenStats(tf.add(model.forward(ids), support) as tf.Tensor3D, targets, rollout.temperature);
             const d = policyLoss({ logprobs: st.logprobs, oldLogprobs: old, advantages: adv, mask, entropy: st.entropy, refLogprobs }, cfg.loss);
             kept = [d.kl, d.clipFrac, d.entropy, d.loss].map((x) => tf.keep(tf.clone(x))); // variableGrads disposes the rest
             return w === 1 ? d.loss : tf.mul(d.loss, w);

@@ -28,7 +28,7 @@ import { AdamW, OptimConfigSchema } from './optim.ts';
 import { truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
-import { restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 /** config keys a resumed GRPO run takes from the command line instead of the checkpoint */
 const RESUME_MAY_CHANGE = ['train.steps', 'train.saveEvery', 'train.logEvery', 'grpo.microbatchRows'];
@@ -109,7 +109,6 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   let initDir: string | undefined;
   if (resumeDir) {
     const saved = validate(RlConfigSchema, readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
-    scheduleSteps = saved.train.steps;
     // The run's identity comes from the checkpoint. Settings that do not change the updates may change on resume:
     // the run's length, checkpoint/log cadence, and the learner's micro-batch size (the memory bound; the same
     // update to float rounding), e.g. to resume a run whose learner ran out of wasm heap.
@@ -121,7 +120,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
     itemRng = Rng.fromState(state.rng.items);
     sampleRng = Rng.fromState(state.rng.sampling);
     startStep = state.step;
-    scheduleSteps = state.scheduleSteps ?? scheduleSteps;
+    scheduleSteps = state.scheduleSteps ?? saved.train.steps;
     initDir = state.initDir ?? cfg.init;
     truncateMetrics(metricsFile, startStep);
     log(`resumed from ${resumeDir} at step ${startStep}`);
@@ -155,7 +154,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   // the KL reference: the initial policy (init's weights, or the seed's fresh weights), frozen
   const ref = cfg.grpo.loss.klCoef > 0 ? (initDir ? loadPolicy(initDir).model : GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed))) : undefined;
   if (ref) log(`KL penalty ${cfg.grpo.loss.klCoef} (${cfg.grpo.loss.klEstimator}) to the frozen initial policy${initDir ? ` ${initDir}` : ''}`);
-  let bad = 0; // consecutive steps with a skipped update
+  const bad = new BadSteps(t.maxBadSteps, log);
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
@@ -168,11 +167,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio, t.schedule);
       const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref);
-      if (metrics.skipped > 0) {
-        bad++;
-        log(`step ${step + 1}: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped (non-finite loss or gradient norm; ${bad} bad steps in a row)`);
-        if (bad >= t.maxBadSteps) throw new SelfcestError(`non-finite loss or gradient norm at ${bad} steps in a row (steps ${step + 2 - bad}..${step + 1}): stopping; the last checkpoint is intact`);
-      } else bad = 0;
+      bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');

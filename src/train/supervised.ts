@@ -33,7 +33,7 @@ import { AdamW } from './optim.ts';
 import { learningRate } from './schedule.ts';
 import { rowBatches, treeRows } from './sft.ts';
 import { trainStep, type TokenBatch } from './step.ts';
-import { restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -236,7 +236,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   const enough = (held: number | undefined, s: number) => extend && s >= t.steps && held !== undefined && held <= t.untilHeldOutLoss;
   let reached = false;
   let finalStep = startStep;
-  let bad = 0; // consecutive skipped steps
+  const bad = new BadSteps(t.maxBadSteps, log);
 
   const save = async (step: number, complete: boolean) => {
     checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep);
@@ -259,11 +259,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
       const batch = t.task === 'addition' ? additionBatch(Array.from({ length: t.batchSize }, () => additionItem(dataRng, cfg.addition)), tok, cfg.model.ctx) : sftBatch(cfg, tok, dataRng, 'train');
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, t.steps, t.minLrRatio);
       const r = await trainStep(model, opt, batch, lr, pool);
-      if (r.skipped) {
-        bad++;
-        log(`step ${step + 1}: non-finite ${Number.isFinite(r.loss) ? `gradient norm (${r.gradNorm})` : `loss (${r.loss})`}: update skipped (${bad} in a row)`);
-        if (bad >= t.maxBadSteps) throw new SelfcestError(`non-finite loss or gradient norm at ${bad} steps in a row (steps ${step + 2 - bad}..${step + 1}): stopping; lower optim.lr (the last checkpoint is intact)`);
-      } else bad = 0;
+      bad.check(step + 1, r.skipped ? `non-finite ${Number.isFinite(r.loss) ? `gradient norm (${r.gradNorm})` : `loss (${r.loss})`}: update skipped` : null);
       loss = r.loss;
       const ms = performance.now() - t0;
       const tokens = batch.B * batch.T;

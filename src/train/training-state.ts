@@ -46,6 +46,30 @@ export function resumedConfig<C extends object>(saved: C, asked: C, mayChange: r
   return out;
 }
 
+/**
+ * Consecutive bad steps (an update skipped for a non-finite loss or gradient norm), shared by both trainers: each
+ * bad step is logged, a good one resets the count, and `max` in a row stop the run.
+ */
+export class BadSteps {
+  private run = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** after step `step` (1-based): `why` says what went wrong, null for a good step */
+  check(step: number, why: string | null): void {
+    if (why === null) {
+      this.run = 0;
+      return;
+    }
+    this.run++;
+    this.log(`step ${step}: ${why} (${this.run} bad steps in a row)`);
+    if (this.run >= this.max) throw new SelfcestError(`non-finite loss or gradient norm at ${this.run} steps in a row (steps ${step + 1 - this.run}..${step}): stopping (the last checkpoint is intact)`);
+  }
+}
+
 export interface RestoredTraining {
   model: GPT;
   opt: AdamW;
@@ -63,11 +87,10 @@ export function restoreTraining(dir: string, model: ModelConfig, optim: OptimCon
   const arrays = (ts: typeof data.model) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   m.load(arrays(data.model), `${dir}/model.safetensors`);
   opt.load(arrays(data.optimizer), `${dir}/optimizer.safetensors`);
-  // a GRPO step may apply several updates (epochs, minibatches, skipped steps none): state.json records their count
-  const updates = typeof data.state.optimizerSteps === 'number' ? data.state.optimizerSteps : data.state.step;
-  if (opt.t !== updates) {
-    throw new SelfcestError(`${dir}/optimizer.safetensors: ${opt.t} updates do not match state.json's ${typeof data.state.optimizerSteps === 'number' ? 'optimizerSteps' : 'step'} ${updates}`);
-  }
+  // a GRPO step may apply several updates (epochs, minibatches) and a skipped step none: state.json records their count
+  const key = typeof data.state.optimizerSteps === 'number' ? 'optimizerSteps' : 'step';
+  const updates = data.state[key];
+  if (opt.t !== updates) throw new SelfcestError(`${dir}/optimizer.safetensors: ${opt.t} updates do not match state.json's ${key} ${updates}`);
   return { model: m, opt, data };
 }
 
