@@ -8,9 +8,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { findLatest, readCheckpointState } from '../checkpoint/store.ts';
+import { findLatest, readCheckpointState, STATE_FILE } from '../checkpoint/store.ts';
 import { readEvalIndex } from '../eval/evaluate.ts';
+import { runConfig } from '../train/config.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { readJsonFile, validate } from '../util/config-file.ts';
 import { readJsonl, writeFileAtomic } from '../util/jsonl.ts';
@@ -91,12 +93,29 @@ export async function runStages(stages: readonly Stage[], o: RunOptions): Promis
   return records;
 }
 
-/** A reused SFT stage (sftFrom) must be complete and made from the same config; it is never trained from here. */
+/**
+ * A reused SFT stage (sftFrom) must be complete and made from the same config; it is never trained from here. It is
+ * either another experiment's run directory (with its configs/seed-<s>-sft.json) or a published warm start, weights
+ * only (checkpoints/results/<name>/seed-<s>/sft, as `--publish` writes it), whose state.json holds the config it was
+ * trained with. Configs are compared resolved (defaults filled in), so a key added later with a default does not
+ * make an older warm start "differ".
+ */
 function checkReused(s: Stage): void {
   const file = s.config!.file;
-  if (!fs.existsSync(file)) throw new SelfcestError(`sftFrom: ${file} does not exist: run that experiment's SFT first (its ${s.name} stage)`);
-  const theirs = JSON.stringify(readJsonFile(file));
-  if (theirs !== JSON.stringify(s.config!.value)) throw new SelfcestError(`sftFrom: ${file} differs from this experiment's sft section (seed included): the warm start would not be the same`);
+  const published = path.join(s.out, STATE_FILE);
+  const same = (theirs: unknown, where: string) => isDeepStrictEqual(runConfig(theirs, where), runConfig(s.config!.value));
+  if (!fs.existsSync(file) && fs.existsSync(published)) {
+    const state = readCheckpointState(s.out);
+    if (!same(state.config, published)) {
+      throw new SelfcestError(`sftFrom: ${published} was trained from another sft config than this experiment's (seed included): the warm start would not be the same`);
+    }
+    if (state.complete !== true && state.step < (s.steps ?? Infinity)) throw new SelfcestError(`sftFrom: ${s.out} has not reached step ${s.steps} (it is at ${state.step})`);
+    return;
+  }
+  if (!fs.existsSync(file)) {
+    throw new SelfcestError(`sftFrom: ${file} does not exist (nor a published warm start ${published}): run that experiment's SFT first (its ${s.name} stage)`);
+  }
+  if (!same(readJsonFile(file), file)) throw new SelfcestError(`sftFrom: ${file} differs from this experiment's sft section (seed included): the warm start would not be the same`);
   if (!stageDone(s)) throw new SelfcestError(`sftFrom: ${s.out} has not reached step ${s.steps}: finish that experiment's SFT first (${commandLine(s)})`);
 }
 

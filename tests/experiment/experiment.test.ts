@@ -8,7 +8,7 @@ import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
 import { publishExperiment } from '../../src/experiment/publish.ts';
 import { loadPolicy } from '../../src/model/io.ts';
 import { selectBackend } from '../../src/backend/select.ts';
-import { stageDone } from '../../src/experiment/run.ts';
+import { runStages, stageDone } from '../../src/experiment/run.ts';
 import { splitFile } from '../../src/eval/items.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'exp-'));
@@ -90,6 +90,46 @@ describe('experiment config and plan', () => {
     expect(stages.filter((s) => s.kind === 'eval').some((s) => s.args.includes('--chunk'))).toBe(false);
     const chunked = planExperiment(loadExperiment(writeConfig(tinyConfig({ eval: { ...tinyConfig().eval, chunk: 8 } })), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' });
     for (const s of chunked.filter((x) => x.kind === 'eval')) expect(s.args.join(' ')).toContain('--chunk 8');
+  });
+
+  it('a committed experiment that reuses published warm starts accepts them (configs compared with defaults filled in)', async () => {
+    // the published warm starts predate keys added since with defaults (train.maxBadSteps, untilHeldOutLoss)
+    const root = path.join(import.meta.dirname, '../..');
+    const dir = path.join(root, 'configs/experiments');
+    let checked = 0;
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+      const cfg = loadExperiment(path.join(dir, f), { full: true });
+      if (!cfg.sftFrom?.startsWith('checkpoints/results/')) continue;
+      const reused = planExperiment(cfg, { dir: 'X', report: 'R', source: f })
+        .filter((x) => x.reused)
+        .map((s) => ({ ...s, out: path.join(root, s.out), config: { ...s.config!, file: path.join(root, s.config!.file) } }));
+      const recs = await runStages(reused, { dir: tmp(), log: () => {} });
+      expect(recs.map((r) => r.status), f).toEqual(reused.map(() => 'skipped'));
+      checked += recs.length;
+    }
+    expect(checked).toBeGreaterThanOrEqual(6); // the headline rerun and the ablation, 3 seeds each
+  });
+
+  it('reuses a published (weights-only) warm start when its resolved config matches, and refuses one that differs or is unfinished', async () => {
+    const home = tmp();
+    const cfg = loadExperiment(writeConfig(tinyConfig({ sftFrom: home })), { full: true });
+    const sft = planExperiment(cfg, { dir: tmp(), report: 'R', source: 'exp.json' })[0];
+    expect(sft.reused).toBe(true);
+    fs.mkdirSync(sft.out, { recursive: true });
+    const real = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '../../checkpoints/results/arith-split-gated/seed-1/sft/state.json'), 'utf8'));
+    const state = { ...real, step: 2, complete: true, config: sft.config!.value };
+    const write = (s: object) => fs.writeFileSync(path.join(sft.out, 'state.json'), JSON.stringify(s));
+    const run = () => runStages([sft], { dir: tmp(), log: () => {} });
+    write(state);
+    expect((await run()).map((r) => r.status)).toEqual(['skipped']);
+    const other = structuredClone(state) as typeof state & { config: { train: { steps: number } } };
+    other.config.train.steps = 3;
+    write(other);
+    await expect(run()).rejects.toThrow(/sftFrom: .*state\.json was trained from another sft config than this experiment's/);
+    write({ ...state, step: 1, complete: false });
+    await expect(run()).rejects.toThrow(/sftFrom: .* has not reached step 2/);
+    fs.rmSync(sft.out, { recursive: true });
+    await expect(run()).rejects.toThrow(/sftFrom: .*seed-1-sft\.json does not exist/);
   });
 
   it('with eval.sft, evaluates each warm start once per eval mode under that mode\'s GRPO rollout settings', () => {
