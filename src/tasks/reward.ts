@@ -94,12 +94,26 @@ export function saturating(t: number, p: { coef: number; free: number; scale: nu
 
 const abs = (v: bigint) => (v < 0n ? -v : v);
 
-/** The reference's partial credit for a wrong integer A against the truth B (1 when equal). */
+/** log2 of a positive integer of any size (to double precision: its top 64 bits, shifted back). */
+function log2Big(n: bigint): number {
+  const shift = n.toString(2).length - 64;
+  if (shift <= 0) return Math.log2(Number(n));
+  return Math.log2(Number(n >> BigInt(shift))) + shift;
+}
+
+/**
+ * The reference's partial credit for a wrong integer A against the truth B (1 when equal). In doubles while the
+ * integers fit (below 2^1000); beyond, in log space so answers of any length stay finite (a double overflows at
+ * 309 digits): log2(2 + r) with log2 r = log2|A−B| − log2(2 + max(|A|,|B|)) / 2.
+ */
 export function partialCredit(a: bigint, b: bigint): number {
   if (a === b) return 1;
-  const diff = Number(abs(a - b));
-  const big = Number(abs(a) > abs(b) ? abs(a) : abs(b));
-  return 0.2 / Math.log2(2 + diff / Math.sqrt(Math.abs(2 + big)));
+  const big = abs(a) > abs(b) ? abs(a) : abs(b);
+  const diff = abs(a - b);
+  if (big < 2n ** 1000n && diff < 2n ** 1000n) return 0.2 / Math.log2(2 + Number(diff) / Math.sqrt(Math.abs(2 + Number(big)))); // doubles suffice
+  const log2r = log2Big(diff) - log2Big(2n + big) / 2;
+  const denom = log2r > 60 ? log2r + Math.log2(1 + 2 ** (1 - log2r)) : Math.log2(2 + 2 ** log2r);
+  return 0.2 / denom;
 }
 
 /** Exact-match normalisation for text answers. */

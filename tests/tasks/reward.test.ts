@@ -49,6 +49,21 @@ describe('arithmetic correctness', () => {
     expect(partialCredit(a, b)).toBeCloseTo(want, 5);
   });
 
+  it('stays finite and exact for integers too large for a double (the reference formula, evaluated in log space)', () => {
+    // 10^400 vs 1: |A-B| / sqrt(2 + 10^400) ≈ 10^200, so the credit is 0.2 / log2(10^200) = 0.2 / (200 log2 10)
+    expect(partialCredit(10n ** 400n, 1n)).toBeCloseTo(0.2 / (200 * Math.log2(10)), 12);
+    expect(partialCredit(10n ** 400n + 1n, 10n ** 400n)).toBeCloseTo(0.2 / Math.log2(2 + 10 ** -200), 12); // one off a huge truth: ~0.2
+    expect(partialCredit(-(10n ** 309n), 10n ** 309n)).toBeCloseTo(0.2 / Math.log2(2 + 2 * Math.sqrt(10) * 1e154), 12); // 2·10^309 / sqrt(10^309)
+    for (const digits of [300, 308, 309, 310, 400, 2000]) {
+      const truth = 7n * 10n ** BigInt(digits);
+      const further = [truth + 1n, truth * 2n, truth * 10n ** 50n, -truth].map((a) => partialCredit(a, truth));
+      for (const c of further) expect(c > 0 && c <= 0.2, `${digits} digits: ${c}`).toBe(true); // one off rounds to 0.2 itself
+      // further from the truth: less credit
+      expect(further[0]).toBeGreaterThan(further[1]);
+      expect(further[1]).toBeGreaterThan(further[2]);
+    }
+  });
+
   it.each([
     // answer text (item: 12*34+5 = 413, reversed), correct, accuracy
     ['314', 1, 1],
