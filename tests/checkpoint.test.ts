@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../src/checkpoint/safetensors.ts';
 import {
   CHECKPOINT_FORMAT,
+  cleanRunDir,
   findLatest,
   loadCheckpoint,
   resolveCheckpointDir,
@@ -362,6 +363,24 @@ describe('checkpoint store', () => {
     fs.mkdirSync(empty);
     expectSelfcestError(() => resolveCheckpointDir(empty), empty, 'no checkpoint found');
     expectSelfcestError(() => resolveCheckpointDir(path.join(tmp, 'missing')), 'missing', 'no such');
+  });
+
+  it('cleanRunDir removes the leftovers of interrupted saves (.tmp-* entries, step directories missing a file) and names them', () => {
+    const run = path.join(tmp, 'run');
+    saveCheckpoint(run, data(2));
+    saveCheckpoint(run, data(4));
+    fs.mkdirSync(path.join(run, '.tmp-step-000006-123'));
+    fs.writeFileSync(path.join(run, '.tmp-step-000006-123', 'model.safetensors'), 'partial');
+    fs.writeFileSync(path.join(run, '.tmp-latest-99'), 'step-000006\n');
+    fs.mkdirSync(path.join(run, 'step-000008'));
+    fs.writeFileSync(path.join(run, 'step-000008', 'state.json'), '{}');
+    fs.writeFileSync(path.join(run, 'metrics.jsonl'), '');
+    const removed = cleanRunDir(run);
+    expect(removed.sort()).toEqual(['.tmp-latest-99', '.tmp-step-000006-123', 'step-000008']);
+    expect(fs.readdirSync(run).sort()).toEqual(['latest', 'metrics.jsonl', 'step-000002', 'step-000004']);
+    expect(findLatest(run)).toBe(path.join(run, 'step-000004'));
+    expect(cleanRunDir(run)).toEqual([]);
+    expect(cleanRunDir(path.join(tmp, 'absent'))).toEqual([]);
   });
 
   describe('load validation', () => {

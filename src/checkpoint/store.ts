@@ -153,6 +153,24 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
   return finalDir;
 }
 
+/**
+ * Remove what interrupted saves leave in a run directory: `.tmp-*` entries and step directories missing one of
+ * their files (findLatest and resume already skip both). Returns the names removed, sorted; [] for a missing
+ * directory. One writer per run directory is assumed: call it when a run starts, before it saves.
+ */
+export function cleanRunDir(runDir: string): string[] {
+  if (!isDir(runDir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(runDir)) {
+    const p = path.join(runDir, name);
+    if (name.startsWith(TMP_PREFIX) || (STEP_DIR_RE.test(name) && isDir(p) && !isCompleteStepDir(p))) {
+      fs.rmSync(p, { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed.sort();
+}
+
 /** Leftovers of an interrupted save. One writer per run directory is assumed. */
 function removeStaleTemps(runDir: string): void {
   for (const entry of fs.readdirSync(runDir)) {

@@ -28,7 +28,7 @@ import { AdamW, OptimConfigSchema } from './optim.ts';
 import { truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
-import { BadSteps, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 /** config keys a resumed GRPO run takes from the command line instead of the checkpoint */
 const RESUME_MAY_CHANGE = ['train.steps', 'train.saveEvery', 'train.logEvery', 'grpo.microbatchRows'];
@@ -98,6 +98,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   let cfg = cfgIn;
   fs.mkdirSync(opts.out, { recursive: true });
   const metricsFile = path.join(opts.out, 'metrics.jsonl');
+  cleanLeftovers(opts.out, log);
   const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
 
   let model: GPT;

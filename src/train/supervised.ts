@@ -33,7 +33,7 @@ import { AdamW } from './optim.ts';
 import { learningRate } from './schedule.ts';
 import { rowBatches, treeRows } from './sft.ts';
 import { trainStep, type TokenBatch } from './step.ts';
-import { BadSteps, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -180,6 +180,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   let dataRng: Rng;
   let cursor: DataCursor = { items: 0 };
   let startStep = 0;
+  cleanLeftovers(opts.out, log);
   const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { activeBackend } from '../backend/select.ts';
-import { CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../checkpoint/store.ts';
+import { CHECKPOINT_FORMAT, cleanRunDir, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../checkpoint/store.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
 import { expectedModelTensors, modelTensors } from '../model/io.ts';
@@ -44,6 +44,12 @@ export function resumedConfig<C extends object>(saved: C, asked: C, mayChange: r
     parentOf(out)[last] = parentOf(asked)[last];
   }
   return out;
+}
+
+/** Clean the leftovers of interrupted saves in a run directory when the run starts, with one log line. */
+export function cleanLeftovers(runDir: string, log: (line: string) => void): void {
+  const removed = cleanRunDir(runDir);
+  if (removed.length) log(`removed ${removed.length} leftover${removed.length > 1 ? 's' : ''} of an interrupted save in ${runDir}: ${removed.join(', ')}`);
 }
 
 /**

@@ -1,0 +1,53 @@
+// A run directory left by an interrupted save is cleaned when the run starts again (both trainers), with a log line.
+import { describe, it, expect } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { selectBackend } from '../../src/backend/select.ts';
+import { findLatest } from '../../src/checkpoint/store.ts';
+import { loadTokenizer } from '../../src/tokenizer/index.ts';
+import { runConfig } from '../../src/train/config.ts';
+import { RlConfigSchema, trainRl } from '../../src/train/rl.ts';
+import { trainSupervised } from '../../src/train/supervised.ts';
+
+const tok = loadTokenizer();
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-rundir-'));
+const model = { vocabSize: tok.vocabSize, ctx: 64, dModel: 16, nLayers: 1, nHeads: 2 };
+
+/** What an interrupted save leaves: a temp step directory, a temp `latest`, a step directory without its weights. */
+function plantLeftovers(run: string): void {
+  fs.mkdirSync(path.join(run, '.tmp-step-000009-4242'));
+  fs.writeFileSync(path.join(run, '.tmp-step-000009-4242', 'model.safetensors'), 'partial');
+  fs.writeFileSync(path.join(run, '.tmp-latest-4242'), 'step-000009\n');
+  fs.mkdirSync(path.join(run, 'step-000009'));
+  fs.writeFileSync(path.join(run, 'step-000009', 'state.json'), '{}');
+}
+const leftovers = (run: string) => fs.readdirSync(run).filter((n) => n.startsWith('.tmp-') || n === 'step-000009');
+
+describe('leftovers of interrupted saves', () => {
+  it('SFT and GRPO remove them on the next start of the run and say so', async () => {
+    await selectBackend('cpu');
+    const sftOut = tmp();
+    const sft = runConfig({ model, train: { steps: 2, batchSize: 2, evalItems: 0, saveEvery: 1 } });
+    await trainSupervised(sft, tok, { out: sftOut, stopAfter: 1, log: () => {} });
+    plantLeftovers(sftOut);
+    const logs: string[] = [];
+    await trainSupervised(sft, tok, { out: sftOut, resume: 'auto', log: (l) => logs.push(l) });
+    expect(logs.join('\n')).toMatch(/removed 3 leftovers of an interrupted save in .*: \.tmp-latest-4242, \.tmp-step-000009-4242, step-000009/);
+    expect(leftovers(sftOut)).toEqual([]);
+    expect(findLatest(sftOut)).toBe(path.join(sftOut, 'step-000002'));
+
+    const rlOut = tmp();
+    const rl = RlConfigSchema.parse({
+      mode: 'grpo', init: sftOut, model, optim: { lr: 0.01 },
+      rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 8, defaultCloneBudget: 4, maxTreeTokens: 100 },
+      grpo: { prompts: 1, groupSize: 2 }, train: { steps: 2, saveEvery: 1, warmupSteps: 0 },
+    });
+    await trainRl(rl, tok, { out: rlOut, stopAfter: 1, log: () => {} });
+    plantLeftovers(rlOut);
+    const rlLogs: string[] = [];
+    await trainRl(rl, tok, { out: rlOut, resume: 'auto', log: (l) => rlLogs.push(l) });
+    expect(rlLogs.join('\n')).toMatch(/removed 3 leftovers of an interrupted save/);
+    expect(leftovers(rlOut)).toEqual([]);
+  }, 120_000);
+});
