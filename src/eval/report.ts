@@ -281,20 +281,34 @@ function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly s
   return parts.join('\n');
 }
 
+/**
+ * Text from labels, split names, titles and paths as inert markdown: HTML special characters as entities, and the
+ * characters that make emphasis, code, tables or links backslash-escaped (a `]` only where a link could follow,
+ * so intervals like `45.0 [41.7, 50.2]` stay as they are).
+ */
+export function mdText(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/[\\`*_|]/g, '\\$&')
+    .replace(/\](?=[([:])/g, '\\]');
+}
+
 function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[]): string {
-  const cell = (c: string) => c.replace(/\|/g, '\\|');
+  const cell = mdText;
   const table = (head: string[], body: string[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
   return [
-    `# ${title}`,
+    `# ${mdText(title)}`,
     '',
     table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
     '',
     ...COST_AXES.flatMap((a) => [`![accuracy vs ${a.key} tokens](${a.file})`, '']),
-    ...splits.flatMap((s) => [`## Split ${s}`, '', table(TABLE_HEAD, rows.filter((r) => r.split === s).map(tableCells)), '']),
-    ...splits.filter((s) => seedRows.some((r) => r.split === s)).flatMap((s) => [`## Split ${s}, per seed`, '', table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells)), '']),
+    ...splits.flatMap((s) => [`## Split ${mdText(s)}`, '', table(TABLE_HEAD, rows.filter((r) => r.split === s).map(tableCells)), '']),
+    ...splits.filter((s) => seedRows.some((r) => r.split === s)).flatMap((s) => [`## Split ${mdText(s)}, per seed`, '', table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells)), '']),
     '## Example traces',
     '',
-    ...(traces.length ? traces.map((t) => `- [${t.series} · ${t.split} · ${t.point} · ${t.itemId}](${t.href})`) : ['No trees were written by these evals.']),
+    ...(traces.length ? traces.map((t) => `- [${mdText(`${t.series} · ${t.split} · ${t.point} · ${t.itemId}`).replace(/[[\]]/g, '\\$&')}](${encodeURI(t.href)})`) : ['No trees were written by these evals.']),
     '',
     '## Definitions',
     '',

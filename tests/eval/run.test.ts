@@ -183,6 +183,16 @@ describe('selfcest eval end to end on a tiny random-weight model', () => {
     expect((rep.html.match(/<svg/g) ?? []).length).toBe(2);
     expect(rep.traces).toHaveLength(4);
     for (const t of rep.traces) expect(fs.existsSync(path.join(root, 'report', t.href))).toBe(true);
+
+    // labels and the title are plain text in report.md too: no raw HTML, no links or emphasis made from them
+    const evil = path.join(root, 'evil');
+    fs.cpSync(path.join(root, 'mono'), evil, { recursive: true });
+    const ixFile = path.join(evil, 'eval.json');
+    fs.writeFileSync(ixFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(ixFile, 'utf8')), label: '<script>x</script> [a](http://e) *b* |c' }));
+    const md = (await writeReport([evil], path.join(root, 'evil-report'), tok, { traces: 1, title: '<img src=x onerror=y> [t](http://t)' })).markdown;
+    expect(md).not.toMatch(/<script|<img|[^\\]\]\(http|[^\\]\*b/);
+    expect(md).toContain('&lt;script&gt;x&lt;/script&gt;');
+    expect(md).toContain('\\*b\\* \\|c');
   });
 
   it('greedy decoding through the model gives the same trees as the engine called directly', async () => {
