@@ -113,18 +113,20 @@ export function writeItemsJsonl(file: string, items: readonly TaskItem[], check?
 }
 
 /**
- * Read every item of a JSONL file (blank lines are skipped). Errors are one line, `file:LINE: field: message`
+ * Read every item of a JSONL file (blank lines are skipped; a file without items is an error). Errors are one line, `file:LINE: field: message`
  * (LINE is 1-based); ids must be unique within the file. `check` is the task-level check (registry.checkItem).
  */
 export function readItemsJsonl(file: string, check?: ItemCheck): TaskItem[] {
   const seen = new Map<string, string>();
-  return readJsonl(file, (obj, where) => {
+  const items = readJsonl(file, (obj, where) => {
     const item = checkedItem(obj, where, check);
     const prev = seen.get(item.id);
     if (prev !== undefined) throw new SelfcestError(formatIssue(where, { path: ['id'], message: `"${item.id}" duplicates the id on line ${prev}` }));
     seen.set(item.id, where.slice(where.lastIndexOf(':') + 1));
     return item;
   });
+  if (items.length === 0) throw new SelfcestError(`${file}: holds no items (the file is empty or blank)`);
+  return items;
 }
 
 /**

@@ -83,6 +83,12 @@ describe('selfcest data', () => {
     expect(r.err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3: answer: is "0", expected "`));
     expect(r.err).not.toContain('\n');
     expect(() => dataValidate({ file: path.join(tmp(), 'missing.jsonl') })).toThrow(/missing\.jsonl: cannot read \(ENOENT\)/);
+    // an empty or blank file is no data set: validate refuses it as eval does
+    for (const text of ['', '\n  \n\n']) {
+      const empty = path.join(tmp(), 'empty.jsonl');
+      fs.writeFileSync(empty, text);
+      expect(() => dataValidate({ file: empty })).toThrow(/empty\.jsonl: holds no items \(the file is empty or blank\)/);
+    }
   });
 
   it('the committed evaluation sets are what the documented commands generate, byte for byte', async () => {
