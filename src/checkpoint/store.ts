@@ -171,6 +171,50 @@ export function cleanRunDir(runDir: string): string[] {
   return removed.sort();
 }
 
+export const LOCK_FILE = '.lock';
+
+/** Whether a process with this pid exists (EPERM: it exists, under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take a run directory for one writer: `<runDir>/.lock` holds the writer's pid. A lock whose process is gone
+ * (a killed run) is taken over with a log line; a live one is refused, naming its pid. Returns the release
+ * function (removes the lock if it is still ours).
+ */
+export function lockRun(runDir: string, log: (line: string) => void): () => void {
+  fs.mkdirSync(runDir, { recursive: true });
+  const file = path.join(runDir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+    }
+    const text = fs.readFileSync(file, 'utf8').trim();
+    const pid = Number(text);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      throw new SelfcestError(`${file}: this run directory is in use by pid ${pid} (another trainer); wait for it to end or stop it, or train into another --out`);
+    }
+    log(`note: ${file}: stale lock of pid ${text || '?'} (no such process): taken over`);
+    fs.rmSync(file, { force: true });
+  }
+  return () => {
+    try {
+      if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file, { force: true });
+    } catch {
+      /* already gone */
+    }
+  };
+}
+
 /** Leftovers of an interrupted save. One writer per run directory is assumed. */
 function removeStaleTemps(runDir: string): void {
   for (const entry of fs.readdirSync(runDir)) {

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { findLatest, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { findLatest, lockRun, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { ModelConfigSchema } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
 import { loadPolicy } from '../model/io.ts';
@@ -93,7 +93,17 @@ export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, r
   return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
 }
 
+/** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
+  const release = lockRun(opts.out, opts.log ?? ((l: string) => console.log(l)));
+  try {
+    return await trainRlLocked(cfgIn, tok, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   let cfg = cfgIn;
   fs.mkdirSync(opts.out, { recursive: true });

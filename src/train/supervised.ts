@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
-import { findLatest, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { findLatest, lockRun, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { GPT } from '../model/decoder.ts';
 import { generate } from '../model/generate.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
@@ -165,7 +165,17 @@ export async function evalAddition(model: GPT, tok: TextTokenizer, cfg: RunConfi
   return { accuracy: examples.filter((e) => e.correct).length / Math.max(1, n), examples };
 }
 
+/** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
+  const release = lockRun(opts.out, opts.log ?? ((l: string) => console.log(l)));
+  try {
+    return await trainSupervisedLocked(cfgIn, tok, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   let cfg = cfgIn;
   if (cfg.model.vocabSize !== tok.vocabSize) {

@@ -1,5 +1,6 @@
 // A run directory left by an interrupted save is cleaned when the run starts again (both trainers), with a log line.
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,5 +50,36 @@ describe('leftovers of interrupted saves', () => {
     await trainRl(rl, tok, { out: rlOut, resume: 'auto', log: (l) => rlLogs.push(l) });
     expect(rlLogs.join('\n')).toMatch(/removed 3 leftovers of an interrupted save/);
     expect(leftovers(rlOut)).toEqual([]);
+  }, 120_000);
+});
+
+describe('one trainer per run directory', () => {
+  it('a second trainer into a run directory in use is refused naming the holder; a dead holder\'s lock is taken over; none is left after a run', async () => {
+    await selectBackend('cpu');
+    const out = tmp();
+    const sft = runConfig({ model, train: { steps: 1, batchSize: 2, evalItems: 0 } });
+    // held by a live process (this one): refused, nothing written
+    fs.writeFileSync(path.join(out, '.lock'), `${process.pid}\n`);
+    await expect(trainSupervised(sft, tok, { out, log: () => {} })).rejects.toThrow(new RegExp(`${out}/\\.lock: this run directory is in use by pid ${process.pid}`));
+    expect(fs.readdirSync(out)).toEqual(['.lock']);
+    // held by a process that has exited: taken over with a note
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(path.join(out, '.lock'), `${dead}\n`);
+    const logs: string[] = [];
+    await trainSupervised(sft, tok, { out, log: (l) => logs.push(l) });
+    expect(logs.join('\n')).toMatch(new RegExp(`stale lock of pid ${dead} \\(no such process\\): taken over`));
+    expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
+    // GRPO takes the same lock
+    const rlOut = tmp();
+    fs.writeFileSync(path.join(rlOut, '.lock'), `${process.pid}\n`);
+    const rl = RlConfigSchema.parse({
+      mode: 'grpo', init: out, model, optim: { lr: 0.01 },
+      rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 8, defaultCloneBudget: 4, maxTreeTokens: 100 },
+      grpo: { prompts: 1, groupSize: 2 }, train: { steps: 1, warmupSteps: 0 },
+    });
+    await expect(trainRl(rl, tok, { out: rlOut, log: () => {} })).rejects.toThrow(/this run directory is in use by pid/);
+    fs.rmSync(path.join(rlOut, '.lock'));
+    await trainRl(rl, tok, { out: rlOut, log: () => {} });
+    expect(fs.existsSync(path.join(rlOut, '.lock'))).toBe(false);
   }, 120_000);
 });
