@@ -123,7 +123,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
     // The run's identity comes from the checkpoint. Settings that do not change the updates may change on resume:
     // the run's length, checkpoint/log cadence, and the learner's micro-batch size (the memory bound; the same
     // update to float rounding), e.g. to resume a run whose learner ran out of wasm heap.
-    cfg = resumedConfig(saved, cfg, RESUME_MAY_CHANGE, log);
+    cfg = resumedConfig(saved, cfg, RESUME_MAY_CHANGE);
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;
     opt = restored.opt;

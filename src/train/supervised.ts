@@ -195,7 +195,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
-    cfg = resumedConfig(saved, cfg, ['train.steps', 'train.untilHeldOutLoss', 'train.maxSteps'], log);
+    cfg = resumedConfig(saved, cfg, ['train.steps', 'train.untilHeldOutLoss', 'train.maxSteps']);
     const restored = restoreTraining(resumeDir, cfg.model, cfg.optim);
     model = restored.model;
     opt = restored.opt;

@@ -31,11 +31,16 @@ export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
 
 /**
  * The config a resumed run continues with: the checkpoint's (the run's identity), except the dotted keys in
- * `mayChange`, which take the asked-for values. Other changes are listed in one `note:` line and ignored.
+ * `mayChange`, which take the asked-for values. Any other change is refused in one line naming the keys: a resume
+ * must not quietly continue another run's config. Both configs are compared resolved (defaults filled in).
  */
-export function resumedConfig<C extends object>(saved: C, asked: C, mayChange: readonly string[], log: (line: string) => void): C {
-  const ignored = changedKeys(saved, asked).filter((k) => !mayChange.includes(k));
-  if (ignored.length) log(`note: resuming with the checkpoint's config; ignoring changed ${ignored.join(', ')}`);
+export function resumedConfig<C extends object>(saved: C, asked: C, mayChange: readonly string[]): C {
+  const refused = changedKeys(saved, asked).filter((k) => !mayChange.includes(k));
+  if (refused.length) {
+    throw new SelfcestError(
+      `resume: the config differs from the checkpoint's in ${refused.join(', ')} (only ${mayChange.join(', ')} may change on resume): resume with the run's own config (config.json in the run directory), or train into another --out`,
+    );
+  }
   const out = structuredClone(saved);
   for (const key of mayChange) {
     const path = key.split('.');

@@ -10,6 +10,7 @@ import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { runConfig } from '../../src/train/config.ts';
 import { RlConfigSchema, trainRl } from '../../src/train/rl.ts';
 import { trainSupervised } from '../../src/train/supervised.ts';
+import { resumedConfig } from '../../src/train/training-state.ts';
 
 const tok = loadTokenizer();
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-rundir-'));
@@ -82,4 +83,14 @@ describe('one trainer per run directory', () => {
     await trainRl(rl, tok, { out: rlOut, log: () => {} });
     expect(fs.existsSync(path.join(rlOut, '.lock'))).toBe(false);
   }, 120_000);
+});
+
+describe('resume with another config', () => {
+  it('is refused naming the changed keys, unless only keys the resume rules allow changed', () => {
+    const saved = { optim: { lr: 0.01 }, train: { steps: 4, seed: 1 } };
+    expect(() => resumedConfig(saved, { optim: { lr: 0.5 }, train: { steps: 8, seed: 2 } }, ['train.steps'])).toThrow(
+      /resume: the config differs from the checkpoint's in optim\.lr, train\.seed \(only train\.steps may change on resume\)/,
+    );
+    expect(resumedConfig(saved, { optim: { lr: 0.01 }, train: { steps: 8, seed: 1 } }, ['train.steps'])).toEqual({ optim: { lr: 0.01 }, train: { steps: 8, seed: 1 } });
+  });
 });
