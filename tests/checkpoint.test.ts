@@ -365,6 +365,20 @@ describe('checkpoint store', () => {
     expectSelfcestError(() => resolveCheckpointDir(path.join(tmp, 'missing')), 'missing', 'no such');
   });
 
+  it('a checkpoint whose weights are not finite is refused on load, naming the file, tensor and count', () => {
+    const bad = data(3);
+    const w = bad.model[0].data as Float32Array;
+    w[2] = NaN;
+    w[5] = Infinity;
+    const run = path.join(tmp, 'nan');
+    saveCheckpoint(run, bad);
+    expect(() => loadCheckpoint(findLatest(run)!)).toThrow(/step-000003\/model\.safetensors: tensor "embed\.weight" holds 2 non-finite values \(first at index 2\)/);
+    const opt = data(4);
+    (opt.optimizer[0].data as Float32Array)[0] = NaN;
+    saveCheckpoint(run, opt);
+    expect(() => loadCheckpoint(findLatest(run)!)).toThrow(/optimizer\.safetensors: tensor "embed\.weight\.m" holds 1 non-finite value \(first at index 0\)/);
+  });
+
   it('cleanRunDir removes the leftovers of interrupted saves (.tmp-* entries, step directories missing a file) and names them', () => {
     const run = path.join(tmp, 'run');
     saveCheckpoint(run, data(2));

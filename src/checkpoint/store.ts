@@ -318,7 +318,26 @@ function readOrFail(file: string): Buffer {
 function loadTensors(file: string, expected?: ExpectedTensor[]): NamedTensor[] {
   const { tensors } = decodeSafetensors(readOrFail(file), file);
   if (expected) checkExpected(file, tensors, expected);
+  for (const t of tensors.values()) checkFinite(file, t);
   return [...tensors.values()];
+}
+
+/** Weights or optimizer moments holding NaN or ±Inf make every later computation garbage: refuse them by name. */
+function checkFinite(file: string, t: NamedTensor): void {
+  if (!(t.data instanceof Float32Array)) return;
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < t.data.length; i++) {
+    if (!Number.isFinite(t.data[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count > 0) {
+    throw new SelfcestError(
+      `${file}: tensor "${t.name}" holds ${count} non-finite value${count > 1 ? 's' : ''} (first at index ${first}): the run had diverged when this checkpoint was written; use an earlier step directory`,
+    );
+  }
 }
 
 const fmt = (shape: number[], dtype: string) => `${JSON.stringify(shape)} ${dtype}`;

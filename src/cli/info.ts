@@ -1,9 +1,8 @@
 import type { CommandModule } from 'yargs';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
-import { loadCheckpoint, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { parameterCount } from '../model/config.ts';
-import { checkpointModelConfig } from '../model/io.ts';
+import { loadPolicyData } from '../model/io.ts';
 import { loadRunConfig } from '../train/config.ts';
 import { initBackend, withBackend } from './common.ts';
 
@@ -33,9 +32,7 @@ export const infoCommand: CommandModule<object, Args> = {
       console.log(`parameters: ${parameterCount(cfg.model).toLocaleString('en-US')}`);
       return;
     }
-    const dir = resolveCheckpointDir(a.checkpoint);
-    const data = loadCheckpoint(dir, {}, { optimizer: 'optional' });
-    const mc = checkpointModelConfig(data, dir);
+    const { dir, config: mc, data } = loadPolicyData(a.checkpoint);
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);

@@ -28,11 +28,19 @@ export interface LoadedPolicy {
   data: CheckpointData;
 }
 
-/** Load a policy from a step directory or a run directory (its `latest`); weights-only checkpoints work too. */
-export function loadPolicy(pathOrRun: string): LoadedPolicy {
+/**
+ * A checkpoint's tensors and state, validated the one way every command uses: the model tensors against the
+ * model config in its state.json (names, shapes, dtypes), every float finite. Weights-only checkpoints work too.
+ */
+export function loadPolicyData(pathOrRun: string): { dir: string; config: ModelConfig; data: CheckpointData } {
   const dir = resolveCheckpointDir(pathOrRun);
   const config = checkpointModelConfig({ state: readCheckpointState(dir) }, dir);
-  const data = loadCheckpoint(dir, { model: expectedModelTensors(config) }, { optimizer: 'optional' });
+  return { dir, config, data: loadCheckpoint(dir, { model: expectedModelTensors(config) }, { optimizer: 'optional' }) };
+}
+
+/** Load a policy from a step directory or a run directory (its `latest`); weights-only checkpoints work too. */
+export function loadPolicy(pathOrRun: string): LoadedPolicy {
+  const { dir, config, data } = loadPolicyData(pathOrRun);
   const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   return { dir, model: GPT.fromArrays(config, arrays, `${dir}/${MODEL_FILE}`), data };
 }

@@ -231,6 +231,15 @@ describe('selfcest CLI', () => {
     expect(i.code).toBe(0);
     expect(i.out).toContain('step 2');
     expect(i.out).toContain('blocks.0.attn.qkv.weight F32 [16, 48]');
+    // info checks the tensors against the checkpoint's config, as sample and resume do
+    const lying = path.join(tmp(), 'lying');
+    fs.cpSync(path.join(run, 'step-000002'), lying, { recursive: true });
+    const st = JSON.parse(fs.readFileSync(path.join(lying, 'state.json'), 'utf8'));
+    st.config.model.dModel = 32;
+    fs.writeFileSync(path.join(lying, 'state.json'), JSON.stringify(st));
+    const li = cli(['info', '--backend', 'wasm', '--checkpoint', lying]);
+    expect(li.code).toBe(1);
+    expect(li.err).toMatch(/^error: .*lying\/model\.safetensors: .*expected \[\d+,32\] F32, found \[\d+,16\] F32/m);
     const trees = path.join(path.dirname(run), 'trees.jsonl');
     const r = cli(['rollout', '--backend', 'wasm', '--checkpoint', run, '--n', '3', '--out', trees, '--set', 'temperature=0']);
     expect(r.code, r.err).toBe(0);
