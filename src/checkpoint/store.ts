@@ -154,8 +154,8 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
 }
 
 /**
- * Remove what interrupted saves leave in a run directory: `.tmp-*` entries and step directories missing one of
- * their files (findLatest and resume already skip both). Returns the names removed, sorted; [] for a missing
+ * Remove what interrupted saves leave in a run directory: `.tmp-*` entries, `<file>.tmp-<pid>` temporaries of
+ * atomic rewrites, and step directories missing one of their files (findLatest and resume already skip both). Returns the names removed, sorted; [] for a missing
  * directory. One writer per run directory is assumed: call it when a run starts, before it saves.
  */
 export function cleanRunDir(runDir: string): string[] {
@@ -163,7 +163,8 @@ export function cleanRunDir(runDir: string): string[] {
   const removed: string[] = [];
   for (const name of fs.readdirSync(runDir)) {
     const p = path.join(runDir, name);
-    if (name.startsWith(TMP_PREFIX) || (STEP_DIR_RE.test(name) && isDir(p) && !isCompleteStepDir(p))) {
+    // .tmp-* (checkpoint saves), <file>.tmp-<pid> (atomic rewrites of metrics.jsonl and config.json), incomplete step dirs
+    if (name.startsWith(TMP_PREFIX) || /\.tmp-\d+$/.test(name) || (STEP_DIR_RE.test(name) && isDir(p) && !isCompleteStepDir(p))) {
       fs.rmSync(p, { recursive: true, force: true });
       removed.push(name);
     }

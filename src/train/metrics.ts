@@ -1,5 +1,10 @@
-/** The run directory's metrics.jsonl: one JSON object per step. */
+/**
+ * The run directory's metrics.jsonl: one JSON object per step, appended as steps finish. It is the run's history,
+ * so no write ever truncates it in place: a rewrite (the resume truncation, a fresh start) goes through a
+ * temporary file and a rename, and the appended lines are fsynced before every checkpoint save.
+ */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from '../util/jsonl.ts';
 
 /** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
 export function truncateMetrics(file: string, step: number): void {
@@ -14,5 +19,26 @@ export function truncateMetrics(file: string, step: number): void {
         return false; // empty or torn by a crash mid-write
       }
     });
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
+/** Start a run's history empty (atomically: a kill leaves the old file or the empty one). */
+export function resetMetrics(file: string): void {
+  writeFileAtomic(file, '');
+}
+
+/** Append one step's metrics line. */
+export function appendMetrics(file: string, line: object): void {
+  fs.appendFileSync(file, JSON.stringify(line) + '\n');
+}
+
+/** Flush the appended lines to disk (called before each checkpoint save, so a saved step's history is on disk too). */
+export function syncMetrics(file: string): void {
+  if (!fs.existsSync(file)) return; // nothing logged yet
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -25,7 +25,7 @@ import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
-import { truncateMetrics } from './metrics.ts';
+import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
 import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
@@ -150,7 +150,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
     opt = new AdamW(cfg.optim, model.params);
     itemRng = Rng.fromSeed(`${cfg.train.seed}:items`);
     sampleRng = Rng.fromSeed(`${cfg.train.seed}:sampling`);
-    fs.writeFileSync(metricsFile, '');
+    resetMetrics(metricsFile);
   }
   if (cfg.model.vocabSize !== tok.vocabSize) throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
   if (Math.max(cfg.rollout.rootWindow, cfg.rollout.cloneWindow) > cfg.model.ctx) {
@@ -171,6 +171,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
   let checkpoint = resumeDir ?? '';
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const save = async (step: number, metrics: Record<string, number>) => {
+    syncMetrics(metricsFile);
     checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}) }, t.keep);
   };
   try {
@@ -181,7 +182,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
       bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
-      fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
+      appendMetrics(metricsFile, line);
       progress.tick(step + 1, Math.round(metrics.tokens_total * cfg.grpo.prompts * cfg.grpo.groupSize), `reward ${metrics.reward_mean.toFixed(3)} clones/tree ${metrics.clones_per_tree.toFixed(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
       if (step + 1 === lastStep || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1, { reward_mean: metrics.reward_mean });
     }

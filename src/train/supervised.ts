@@ -28,7 +28,7 @@ import { Rng } from '../util/rng.ts';
 import { finalStepLimit, runConfig, type RunConfig } from './config.ts';
 import { taskItems } from './task-source.ts';
 import { GradPool } from './grad-pool.ts';
-import { truncateMetrics } from './metrics.ts';
+import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
 import { AdamW } from './optim.ts';
 import { learningRate } from './schedule.ts';
 import { rowBatches, treeRows } from './sft.ts';
@@ -216,7 +216,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
     model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
     opt = new AdamW(cfg.optim, model.params);
     dataRng = Rng.fromSeed(`${cfg.train.seed}:data`);
-    fs.writeFileSync(metricsFile, '');
+    resetMetrics(metricsFile);
   }
   fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
@@ -250,6 +250,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
   const bad = new BadSteps(t.maxBadSteps, log);
 
   const save = async (step: number, complete: boolean) => {
+    syncMetrics(metricsFile);
     checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep);
   };
 
@@ -276,7 +277,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
       const tokens = batch.B * batch.T;
       const held = heldOut && isCheck(step + 1) ? await maskedLoss(model, heldOut) : undefined;
       const line = { step: step + 1, loss: r.loss, ...(r.skipped ? { skipped: 1 } : {}), ...(held !== undefined ? { heldout_loss: held } : {}), grad_norm: r.gradNorm, lr, tokens, ms: Math.round(ms * 10) / 10, tok_per_s: Math.round(tokens / (ms / 1000)) };
-      fs.appendFileSync(metricsFile, JSON.stringify(line) + '\n');
+      appendMetrics(metricsFile, line);
       reached = enough(held, step + 1);
       finalStep = step + 1;
       progress.tick(step + 1, tokens, `loss ${r.loss.toFixed(4)}${held !== undefined ? ` held-out ${held.toFixed(4)}` : ''} lr ${lr.toExponential(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep || reached);

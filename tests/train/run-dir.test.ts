@@ -94,3 +94,37 @@ describe('resume with another config', () => {
     expect(resumedConfig(saved, { optim: { lr: 0.01 }, train: { steps: 8, seed: 1 } }, ['train.steps'])).toEqual({ optim: { lr: 0.01 }, train: { steps: 8, seed: 1 } });
   });
 });
+
+describe('the metrics history survives kill -9', () => {
+  it('inside the resume truncation: the file is always the old or the new history, never a torn or empty one', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'metrics.jsonl');
+    const n = 2_000;
+    const text = Array.from({ length: n }, (_, i) => JSON.stringify({ step: i + 1, loss: 1 / (i + 1), pad: 'x'.repeat(4_000) }) + '\n').join('');
+    fs.writeFileSync(file, text);
+    // a child rewrites the file over and over (truncation to a step past the end keeps every line) until killed
+    const child = [
+      `import { truncateMetrics } from ${JSON.stringify(path.join(import.meta.dirname, '../../src/train/metrics.ts'))};`,
+      `process.stdout.write('go\\n'); for (;;) truncateMetrics(${JSON.stringify(file)}, ${n + 1});`,
+    ].join('\n');
+    const script = path.join(dir, 'child.ts');
+    fs.writeFileSync(script, child);
+    const { spawn } = await import('node:child_process');
+    for (let k = 0; k < 24; k++) {
+      const p = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+      const started = await new Promise<boolean>((resolve) => {
+        p.stdout!.once('data', () => resolve(true));
+        p.once('exit', () => resolve(false));
+      });
+      expect(started, 'the child started its loop').toBe(true);
+      await new Promise((r) => setTimeout(r, 5 + ((k * 37) % 120)));
+      p.kill('SIGKILL');
+      await new Promise((r) => p.once('exit', r));
+      expect(fs.readFileSync(file, 'utf8').length, `kill ${k + 1}`).toBe(text.length);
+    }
+    // what a killed rewrite leaves next to the file is cleaned when the run starts
+    const { cleanRunDir } = await import('../../src/checkpoint/store.ts');
+    cleanRunDir(dir);
+    expect(fs.readdirSync(dir).sort()).toEqual(['child.ts', 'metrics.jsonl']);
+  }, 120_000);
+});
