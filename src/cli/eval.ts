@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { runEval } from '../eval/evaluate.ts';
-import { EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
+import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
+import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
 import { parseSweep } from '../eval/sweep.ts';
 import { loadPolicy } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
@@ -17,7 +18,7 @@ import { initBackend, withBackend } from './common.ts';
 
 interface Args {
   checkpoint: string;
-  task: string;
+  task?: string;
   split: string;
   mode: EvalMode;
   samples: number;
@@ -53,8 +54,8 @@ export const evalCommand: CommandModule<object, Args> = {
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
-      .option('task', { type: 'string', demandOption: true, describe: 'task name (arith, countdown, ...): the items must be of this task' })
-      .option('split', { type: 'string', demandOption: true, describe: 'id or ood (data/eval/<task>-<split>.jsonl), or the path of a JSONL file of task items' })
+      .option('task', { type: 'string', describe: "task name (arith, countdown, ...): the items must be of this task [default: the checkpoint's; another task is refused]" })
+      .option('split', { type: 'string', demandOption: true, describe: "id or ood: the committed set of the checkpoint's task and preset (data/eval/<task>[-<preset>]-<split>.jsonl); or the path of a JSONL file of task items" })
       .option('mode', {
         choices: EVAL_MODES,
         default: 'clones' as EvalMode,
@@ -96,7 +97,13 @@ export const evalCommand: CommandModule<object, Args> = {
     int('--top-k', a['top-k'], 0);
     if (a.temperature !== undefined && !(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
     const sweep = parseSweep(a.sweep);
-    const { file, items } = loadEvalItems(a.task, a.split, { limit: a.n });
+    // the task and preset the checkpoint was trained on pick the committed id/ood set; another --task is refused
+    const trained = checkpointTask(readCheckpointState(resolveCheckpointDir(a.checkpoint)).config);
+    if (a.task && trained && a.task !== trained.name) throw new SelfcestError(`--task ${a.task}, but ${a.checkpoint} was trained on ${trained.name}: evaluate it on ${trained.name} items`);
+    const task = a.task ?? trained?.name;
+    if (!task) throw new SelfcestError(`--task: ${a.checkpoint} does not say which task it was trained on; pass --task`);
+    const { file, items } = loadEvalItems(task, a.split, { limit: a.n, preset: trained?.preset });
+    process.stderr.write(`items: ${file} (${items.length}${trained?.preset ? `; task ${task}, preset ${trained.preset}, from the checkpoint` : ''})\n`);
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(a.checkpoint);
@@ -104,7 +111,7 @@ export const evalCommand: CommandModule<object, Args> = {
     const reward = makeReward(validate(RewardConfigSchema, (runConfig as { reward?: unknown } | null)?.reward ?? {}, `${dir}/state.json: config.reward`));
     const runName = path.basename(path.dirname(path.resolve(dir)));
     const label = a.label ?? `${runName}-${a.mode}`;
-    const out = a.out ?? path.join('runs', 'eval', `${label}-${a.task}-${splitName(a.split)}`);
+    const out = a.out ?? path.join('runs', 'eval', `${label}-${task}-${splitName(a.split)}`);
     // greedy unless asked otherwise (--temperature or --set temperature=...); sc keeps the checkpoint's temperature
     const temperature = a.temperature ?? (a.mode === 'sc' || a.set.some((s) => s.startsWith('temperature=')) ? undefined : 0);
     const log = (l: string) => process.stderr.write(l + '\n');
@@ -119,7 +126,7 @@ export const evalCommand: CommandModule<object, Args> = {
         checkpoint: dir,
         runConfig,
         ctx: model.config.ctx,
-        task: a.task,
+        task,
         split: a.split,
         splitName: splitName(a.split),
         itemsFile: file,

@@ -23,7 +23,7 @@ describe('selfcest eval and compare (CLI)', () => {
     await writeRandomCheckpoint(ck, {}, { rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 12, maxTreeTokens: 160 } });
   });
 
-  it('explains every option and fails with one line on bad input', () => {
+  it('explains every option and fails with one line on bad input', async () => {
     const help = cli(['eval', '--help']);
     expect(help.code).toBe(0);
     for (const opt of ['--checkpoint', '--task', '--split', '--mode', '--samples', '--temperature', '--top-k', '--seed', '-n ', '--sweep', '--set', '--out', '--label', '--chunk', '--threads', '--traces', '--bootstrap', '--overwrite', '--backend']) {
@@ -37,6 +37,10 @@ describe('selfcest eval and compare (CLI)', () => {
       [[...base, '--task', 'arith', '--split', 'id', '--sweep', 'maxTreeTokens'], /^error: --sweep maxTreeTokens: expected key=v1,v2/],
       [['compare', dir, '--out', path.join(dir, 'rep')], /^error: .*not an eval directory/],
     ];
+    // a checkpoint that says its task: another --task is refused (its preset picks the id/ood set, tests/eval/items.test.ts)
+    const cd = path.join(dir, 'countdown-run');
+    await writeRandomCheckpoint(cd, {}, { mode: 'grpo', task: { name: 'countdown', preset: 'search' } });
+    cases.push([['eval', '--backend', 'cpu', '--checkpoint', cd, '--task', 'arith', '--split', 'id'], /^error: --task arith, but .*countdown-run was trained on countdown/]);
     for (const [args, re] of cases) {
       const r = cli(args);
       expect(r.code, args.join(' ')).toBe(1);

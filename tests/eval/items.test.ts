@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { planPoints } from '../../src/eval/evaluate.ts';
-import { loadEvalItems, splitFile, splitName } from '../../src/eval/items.ts';
+import { checkpointTask, loadEvalItems, splitFile, splitName } from '../../src/eval/items.ts';
 import { parseSweep } from '../../src/eval/sweep.ts';
 
 describe('eval items and the plan of points', () => {
@@ -17,6 +19,27 @@ describe('eval items and the plan of points', () => {
     expect(file).toBe('data/eval/countdown-ood.jsonl');
     expect(items.map((it) => it.task)).toEqual(['countdown', 'countdown', 'countdown']);
     expect(loadEvalItems('arith', 'id').items.length).toBeGreaterThan(3);
+  });
+
+  it("id/ood follow the checkpoint's own task and preset, and the committed sets resolve from the package, not the working directory", () => {
+    const ROOT = path.join(import.meta.dirname, '../..');
+    // a GRPO config names its task; an SFT config its demonstrations' task
+    expect(checkpointTask({ mode: 'grpo', task: { name: 'arith', preset: 'sums-long' } })).toEqual({ name: 'arith', preset: 'sums-long' });
+    expect(checkpointTask({ train: { task: 'sft' }, sft: { name: 'countdown', preset: 'search' } })).toEqual({ name: 'countdown', preset: 'search' });
+    expect(checkpointTask({ train: { task: 'addition' } })).toBeNull();
+    const cfg = { mode: 'grpo', task: { name: 'arith', preset: 'sums-long' } };
+    const { file, items } = loadEvalItems('arith', 'id', { preset: checkpointTask(cfg)!.preset, limit: 2 });
+    expect(path.resolve(file)).toBe(path.join(ROOT, 'data/eval/arith-sums-long-id.jsonl'));
+    expect(items).toHaveLength(2);
+    expect(splitFile('arith', 'ood', undefined, 'tiny')).toBe(splitFile('arith', 'ood')); // the first preset is the unnamed set
+    expect(splitFile('multihop', 'id', undefined, 'chain')).toMatch(/data\/eval\/multihop-chain-id\.jsonl$/);
+    expect(() => loadEvalItems('arith', 'id', { preset: 'reference' })).toThrow(/--split id: .*arith-reference-id\.jsonl does not exist \(task arith, preset reference has no committed id set/);
+    // from another working directory the committed sets are still found
+    const code = `import { loadEvalItems } from ${JSON.stringify(path.join(ROOT, 'src/eval/items.ts'))}; console.log(loadEvalItems('arith', 'ood', { preset: 'sums' }).file);`;
+    const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-cwd-')), 'x.ts');
+    fs.writeFileSync(script, code);
+    const out = execFileSync(process.execPath, ['--import', pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, script], { cwd: path.dirname(script), encoding: 'utf8' }).trim();
+    expect(out).toBe(path.join(ROOT, 'data/eval/arith-sums-ood.jsonl'));
   });
 
   it('fails with one line for an unknown task, a missing file, items of another task, an empty file', () => {
