@@ -63,6 +63,9 @@ export interface GroupAdvantages {
   advantages: number[][];
   /** the group's root rewards all equal (G ≥ 2): no learning signal */
   zeroVariance: boolean;
+  /** clone contexts in the group, and how many of them the gate zeroed */
+  clones: number;
+  gatedClones: number;
 }
 
 function mean(xs: readonly number[]): number {
@@ -121,16 +124,22 @@ export function groupAdvantages(trees: readonly Tree[], rewards: readonly TreeRe
   const R = rewards.map((r) => r.root);
   const roots = rootAdvantages(R, cfg);
   const gate = gatingOn(cfg);
+  let clones = 0;
+  let gatedClones = 0;
   const advantages = trees.map((t, i) => {
     const aRoot = roots[i];
     return t.contexts.map((c) => {
       if (c.role === 'root') return aRoot;
-      if (gate && gated(c)) return 0;
+      clones++;
+      if (gate && gated(c)) {
+        gatedClones++;
+        return 0;
+      }
       if (cfg.assigner === 'loo' && cfg.looScope === 'subtree') return siblingLoo(t, c, rewards[i].perContext) ?? aRoot;
       if (cfg.assigner === 'selfcest') return aRoot * cfg.cloneScale;
       if (cfg.assigner === 'local') return aRoot + cfg.localWeight * callNormalised(t, c, rewards[i].perContext, cfg.eps);
       return aRoot;
     });
   });
-  return { advantages, zeroVariance: R.length >= 2 && std(R) === 0 };
+  return { advantages, zeroVariance: R.length >= 2 && std(R) === 0, clones, gatedClones };
 }

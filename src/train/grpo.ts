@@ -59,6 +59,8 @@ export interface GrpoMetrics {
   tokens_total: number;
   tokens_critical: number;
   zero_std_frac: number;
+  /** share of the step's clone contexts whose advantage the gate zeroed (no answer, or a malformed call); 0 without clones */
+  gated_frac: number;
   logprob_gap: number;
   kl: number;
   clip_frac: number;
@@ -183,10 +185,15 @@ export async function grpoStep(
   t = performance.now();
   const rows: Row[] = [];
   let zero = 0;
+  let clones = 0;
+  let gatedClones = 0;
   for (let k = 0; k < items.length; k++) {
     const group = trees.slice(k * G, (k + 1) * G);
-    const { advantages, zeroVariance } = groupAdvantages(group, rewards.slice(k * G, (k + 1) * G), cfg.advantage);
-    if (zeroVariance) zero++;
+    const ga = groupAdvantages(group, rewards.slice(k * G, (k + 1) * G), cfg.advantage);
+    const { advantages } = ga;
+    if (ga.zeroVariance) zero++;
+    clones += ga.clones;
+    gatedClones += ga.gatedClones;
     group.forEach((tr, g) =>
       tr.contexts.forEach((c, ci) => {
         const mask = c.lossMask.slice(1);
@@ -320,6 +327,7 @@ export async function grpoStep(
       tokens_total: sum((tr) => tr.cost.processedTokens) / n,
       tokens_critical: sum((tr) => tr.cost.criticalPathTokens) / n,
       zero_std_frac: zero / items.length,
+      gated_frac: clones ? gatedClones / clones : 0,
       logprob_gap: gap,
       kl: acc.kl / acc.n,
       clip_frac: acc.clip / acc.n,

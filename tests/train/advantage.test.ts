@@ -36,6 +36,14 @@ describe('group baselines (hand-computed)', () => {
     got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 5));
   });
 
+  it('counts the clones the gate zeroed (and the clones it looked at)', () => {
+    const g = [tree('budget'), tree('answer', true), tree()]; // one cut by its budget, one with a malformed call, one clean
+    const R = [{ root: 1 }, { root: 0 }, { root: 1 }];
+    expect(groupAdvantages(g, R, cfg({ assigner: 'selfcest' }))).toMatchObject({ gatedClones: 2, clones: 6 });
+    expect(groupAdvantages(g, R, cfg({ assigner: 'selfcest', gating: false }))).toMatchObject({ gatedClones: 0, clones: 6 });
+    expect(groupAdvantages(g, R, cfg({ assigner: 'broadcast' }))).toMatchObject({ gatedClones: 0, clones: 6 });
+  });
+
   it('reports zero-variance groups', () => {
     expect(groupAdvantages([tree(), tree()], [{ root: 1 }, { root: 1 }], cfg()).zeroVariance).toBe(true);
     expect(groupAdvantages([tree(), tree()], [{ root: 1 }, { root: 0 }], cfg()).zeroVariance).toBe(false);
