@@ -183,7 +183,7 @@ describe('selfcest CLI', () => {
     expect(cli([...common, '--out', c, '--stop-after', '2']).code).toBe(0);
     const other = cli([...common, '--out', c, '--resume', 'auto', '--set', 'grpo.microbatchRows=2', '--set', 'optim.lr=0.5']);
     expect(other.code).toBe(1); // another run's config is refused, naming the key
-    expect(other.err).toMatch(/^error: resume: the config differs from the checkpoint's in optim\.lr \(only train\.steps, .*grpo\.microbatchRows may change on resume\)/);
+    expect(other.err).toMatch(/^error: resume: the config differs from the checkpoint's in optim\.lr \(only train\.steps, .*grpo\.microbatchRows may change on resume\)/m);
     const more = cli([...common, '--out', c, '--resume', 'auto', '--set', 'grpo.microbatchRows=2']);
     expect(more.code, more.err).toBe(0);
     const used = JSON.parse(fs.readFileSync(path.join(c, 'config.json'), 'utf8'));
