@@ -1,10 +1,11 @@
 /**
- * selfcest CLI entry: one yargs command per file, thin handlers. Errors a user can cause print one line
- * (`error: ...`) and exit 1; anything else is a bug and keeps its stack.
+ * selfcest CLI entry: one yargs command per file, thin handlers. Errors a user can cause, and errors of the
+ * environment (full disk, unwritable path), print one line (`error: ...`) and exit 1; anything else is a bug and
+ * keeps its stack.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { isSelfcestError, SelfcestError } from '../util/errors.ts';
+import { environmentError, isSelfcestError, SelfcestError } from '../util/errors.ts';
 import { wasmCrashNote, wasmHeapBytes } from '../backend/wasm-kernels.ts';
 import { infoCommand } from './info.ts';
 import { sampleCommand } from './sample.ts';
@@ -41,6 +42,13 @@ try {
 } catch (e) {
   if (isSelfcestError(e)) {
     console.error(`error: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  // a full disk or an unwritable path: one line too (checkpoints are written to temporaries first, so the
+  // previous checkpoint and `latest` stay valid; resume once the cause is fixed)
+  const env = environmentError(e);
+  if (env) {
+    console.error(`error: ${env}`);
     process.exit(1);
   }
   console.error(e);
