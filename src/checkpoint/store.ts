@@ -122,7 +122,7 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
   const name = stepDirName(data.state.step);
   validateState(data.state, `${path.join(runDir, name, STATE_FILE)} (being saved)`);
   fs.mkdirSync(runDir, { recursive: true });
-  removeStaleTemps(runDir);
+  cleanRunDir(runDir);
 
   const finalDir = path.join(runDir, name);
   const tmpDir = path.join(runDir, `${TMP_PREFIX}${name}-${process.pid}`);
@@ -155,8 +155,9 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
 
 /**
  * Remove what interrupted saves leave in a run directory: `.tmp-*` entries, `<file>.tmp-<pid>` temporaries of
- * atomic rewrites, and step directories missing one of their files (findLatest and resume already skip both). Returns the names removed, sorted; [] for a missing
- * directory. One writer per run directory is assumed: call it when a run starts, before it saves.
+ * atomic rewrites, and step directories missing one of their files (findLatest and resume already skip them).
+ * Returns the names removed, sorted; [] for a missing directory. One writer per run directory (lockRun): the
+ * trainers call it when a run starts, and every save and removeRun call it too.
  */
 export function cleanRunDir(runDir: string): string[] {
   if (!isDir(runDir)) return [];
@@ -216,13 +217,6 @@ export function lockRun(runDir: string, log: (line: string) => void): () => void
   };
 }
 
-/** Leftovers of an interrupted save. One writer per run directory is assumed. */
-function removeStaleTemps(runDir: string): void {
-  for (const entry of fs.readdirSync(runDir)) {
-    if (entry.startsWith(TMP_PREFIX)) fs.rmSync(path.join(runDir, entry), { recursive: true, force: true });
-  }
-}
-
 function prune(runDir: string, keep: number, latestName: string): void {
   if (keep <= 0) return;
   const dirs = listStepDirs(runDir);
@@ -247,7 +241,7 @@ export function removeRun(runDir: string): void {
   for (const name of fs.readdirSync(runDir)) {
     if (STEP_DIR_RE.test(name)) fs.rmSync(path.join(runDir, name), { recursive: true, force: true });
   }
-  removeStaleTemps(runDir);
+  cleanRunDir(runDir);
   for (const f of [LATEST_FILE, 'metrics.jsonl', 'config.json']) fs.rmSync(path.join(runDir, f), { force: true });
 }
 

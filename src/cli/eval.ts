@@ -98,7 +98,8 @@ export const evalCommand: CommandModule<object, Args> = {
     if (a.temperature !== undefined && !(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
     const sweep = parseSweep(a.sweep);
     // the task and preset the checkpoint was trained on pick the committed id/ood set; another --task is refused
-    const trained = checkpointTask(readCheckpointState(resolveCheckpointDir(a.checkpoint)).config);
+    const ckDir = resolveCheckpointDir(a.checkpoint);
+    const trained = checkpointTask(readCheckpointState(ckDir).config);
     if (a.task && trained && a.task !== trained.name) throw new SelfcestError(`--task ${a.task}, but ${a.checkpoint} was trained on ${trained.name}: evaluate it on ${trained.name} items`);
     const task = a.task ?? trained?.name;
     if (!task) throw new SelfcestError(`--task: ${a.checkpoint} does not say which task it was trained on; pass --task`);
@@ -106,7 +107,7 @@ export const evalCommand: CommandModule<object, Args> = {
     process.stderr.write(`items: ${file} (${items.length}${trained?.preset ? `; task ${task}, preset ${trained.preset}, from the checkpoint` : ''})\n`);
     await initBackend(a.backend);
     const tok = loadTokenizer();
-    const { dir, model, data } = loadPolicy(a.checkpoint);
+    const { dir, model, data } = loadPolicy(ckDir);
     const runConfig = data.state.config;
     const reward = makeReward(validate(RewardConfigSchema, (runConfig as { reward?: unknown } | null)?.reward ?? {}, `${dir}/state.json: config.reward`));
     const runName = path.basename(path.dirname(path.resolve(dir)));

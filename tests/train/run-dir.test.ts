@@ -16,6 +16,14 @@ const tok = loadTokenizer();
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-rundir-'));
 const model = { vocabSize: tok.vocabSize, ctx: 64, dModel: 16, nLayers: 1, nHeads: 2 };
 
+/** A tiny GRPO run from `init`. */
+const tinyRl = (init: string, train: object) =>
+  RlConfigSchema.parse({
+    mode: 'grpo', init, model, optim: { lr: 0.01 },
+    rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 8, defaultCloneBudget: 4, maxTreeTokens: 100 },
+    grpo: { prompts: 1, groupSize: 2 }, train: { warmupSteps: 0, ...train },
+  });
+
 /** What an interrupted save leaves: a temp step directory, a temp `latest`, a step directory without its weights. */
 function plantLeftovers(run: string): void {
   fs.mkdirSync(path.join(run, '.tmp-step-000009-4242'));
@@ -40,11 +48,7 @@ describe('leftovers of interrupted saves', () => {
     expect(findLatest(sftOut)).toBe(path.join(sftOut, 'step-000002'));
 
     const rlOut = tmp();
-    const rl = RlConfigSchema.parse({
-      mode: 'grpo', init: sftOut, model, optim: { lr: 0.01 },
-      rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 8, defaultCloneBudget: 4, maxTreeTokens: 100 },
-      grpo: { prompts: 1, groupSize: 2 }, train: { steps: 2, saveEvery: 1, warmupSteps: 0 },
-    });
+    const rl = tinyRl(sftOut, { steps: 2, saveEvery: 1 });
     await trainRl(rl, tok, { out: rlOut, stopAfter: 1, log: () => {} });
     plantLeftovers(rlOut);
     const rlLogs: string[] = [];
@@ -73,11 +77,7 @@ describe('one trainer per run directory', () => {
     // GRPO takes the same lock
     const rlOut = tmp();
     fs.writeFileSync(path.join(rlOut, '.lock'), `${process.pid}\n`);
-    const rl = RlConfigSchema.parse({
-      mode: 'grpo', init: out, model, optim: { lr: 0.01 },
-      rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 8, defaultCloneBudget: 4, maxTreeTokens: 100 },
-      grpo: { prompts: 1, groupSize: 2 }, train: { steps: 1, warmupSteps: 0 },
-    });
+    const rl = tinyRl(out, { steps: 1 });
     await expect(trainRl(rl, tok, { out: rlOut, log: () => {} })).rejects.toThrow(/this run directory is in use by pid/);
     fs.rmSync(path.join(rlOut, '.lock'));
     await trainRl(rl, tok, { out: rlOut, log: () => {} });
