@@ -8,12 +8,19 @@ import { SelfcestError } from './errors.ts';
 
 const reason = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
-/** Write data to file and fsync it before returning. */
+/**
+ * Write data to file and fsync it before returning. Writes through a descriptor report no path in their errors
+ * (a full disk reads "ENOSPC: ..., write"): the file is added, so the user learns where the disk ran out.
+ */
 export function writeFileDurable(file: string, data: Uint8Array | string): void {
   const fd = fs.openSync(file, 'w');
   try {
     fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
+  } catch (e) {
+    const x = e as NodeJS.ErrnoException;
+    if (x.code && x.path === undefined) x.path = file;
+    throw e;
   } finally {
     fs.closeSync(fd);
   }
