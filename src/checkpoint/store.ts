@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SelfcestError } from '../util/errors.ts';
+import { crashPoint } from '../util/crash.ts';
 import { writeFileDurable } from '../util/jsonl.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StDtype } from './safetensors.ts';
 
@@ -132,6 +133,7 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
   writeFileDurable(path.join(tmpDir, OPTIMIZER_FILE), encodeSafetensors(data.optimizer, meta));
   writeFileDurable(path.join(tmpDir, STATE_FILE), JSON.stringify(data.state, null, 2) + '\n');
   fsyncDir(tmpDir);
+  crashPoint('save:written');
 
   // Re-save of the same step: move the old directory aside (as a .tmp-* that findLatest ignores), then swap.
   // If we crash in between, findLatest falls back to the newest complete step directory.
@@ -143,11 +145,14 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
   fs.renameSync(tmpDir, finalDir);
   fsyncDir(runDir);
   if (oldDir) fs.rmSync(oldDir, { recursive: true, force: true });
+  crashPoint('save:renamed');
 
   const tmpLatest = path.join(runDir, `${TMP_PREFIX}${LATEST_FILE}-${process.pid}`);
   writeFileDurable(tmpLatest, name + '\n');
+  crashPoint('save:latest-written');
   fs.renameSync(tmpLatest, path.join(runDir, LATEST_FILE));
   fsyncDir(runDir);
+  crashPoint('save:before-prune');
 
   prune(runDir, opts.keep ?? 3, name);
   return finalDir;

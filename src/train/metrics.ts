@@ -4,6 +4,7 @@
  * temporary file and a rename, and the appended lines are fsynced before every checkpoint save.
  */
 import * as fs from 'node:fs';
+import { crashPoint } from '../util/crash.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
 
 /** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
@@ -29,7 +30,9 @@ export function resetMetrics(file: string): void {
 
 /** Append one step's metrics line. */
 export function appendMetrics(file: string, line: object): void {
-  fs.appendFileSync(file, JSON.stringify(line) + '\n');
+  const text = JSON.stringify(line) + '\n';
+  crashPoint('metrics:append', () => fs.appendFileSync(file, text.slice(0, text.length >> 1))); // a torn line
+  fs.appendFileSync(file, text);
 }
 
 /** Flush the appended lines to disk (called before each checkpoint save, so a saved step's history is on disk too). */

@@ -20,6 +20,7 @@ import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.t
 import { rolloutItem } from '../tasks/traces.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
+import { writeFileAtomic } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
@@ -156,7 +157,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
   if (Math.max(cfg.rollout.rootWindow, cfg.rollout.cloneWindow) > cfg.model.ctx) {
     throw new SelfcestError(`rollout windows (${cfg.rollout.rootWindow}, ${cfg.rollout.cloneWindow}) exceed the model's context window ${cfg.model.ctx}`);
   }
-  fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeFileAtomic(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n'); // a kill leaves the old file or the new
 
   const t = cfg.train;
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);

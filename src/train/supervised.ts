@@ -22,6 +22,7 @@ import { delegationTrace, monolithicTrace, multihopDrillTrace, rolloutItem } fro
 import type { TaskItem } from '../tasks/types.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
+import { writeFileAtomic } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
@@ -218,7 +219,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
     dataRng = Rng.fromSeed(`${cfg.train.seed}:data`);
     resetMetrics(metricsFile);
   }
-  fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeFileAtomic(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n'); // a kill leaves the old file or the new
 
   const t = cfg.train;
   // with untilHeldOutLoss the run may go on past `steps` (at the floor learning rate) up to maxSteps
