@@ -42,7 +42,11 @@ export function parseOverride(spec: string): { path: string[]; value: unknown } 
   } catch {
     value = raw;
   }
-  return { path: key.split('.'), value };
+  const path = key.split('.');
+  // these would walk into Object.prototype and change every object of the process
+  const bad = path.find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
+  if (bad !== undefined) throw new SelfcestError(`--set ${spec}: "${bad}" is not a config key`);
+  return { path, value };
 }
 
 export function applyOverrides(obj: unknown, specs: readonly string[]): unknown {

@@ -26,6 +26,15 @@ describe('run config', () => {
     expect(() => loadRunConfig(undefined, ['train.steps'])).toThrow(/key=value/);
   });
 
+  it('refuses --set keys that would reach Object.prototype (they polluted every object of the process)', () => {
+    for (const spec of ['__proto__.x=1', 'train.__proto__.x=1', 'constructor.prototype.x=1', 'prototype=1']) {
+      expect(() => loadRunConfig(undefined, [spec]), spec).toThrow(/--set .*: "(__proto__|constructor|prototype)" is not a config key/);
+      expect(({} as Record<string, unknown>).x, spec).toBeUndefined();
+    }
+    // a bad override leaves the base object untouched
+    expect(() => loadRunConfig(undefined, ['train.steps=3', 'train.steps.x=1'])).toThrow(/"steps" is not an object/);
+  });
+
   it('names the file and the key of a bad entry', () => {
     const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.json');
     fs.writeFileSync(f, JSON.stringify({ model: { nLayers: 'four' } }));
