@@ -99,15 +99,17 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
   };
 
   const toRelease: number[] = [];
+  /** tokens a tree may still hold: maxTreeTokens bounds all of them (prompts, samples, clone prompts, returns) */
+  const room = (tree: number) => cfg.maxTreeTokens - trees[tree].tokens;
   /**
-   * Append engine tokens (returns, an error segment; loss-masked) up to the context's window and return how many
-   * fit; the policy must re-read the context, so its row is released.
+   * Append engine tokens (returns, an error segment; loss-masked) up to the context's window and the tree's
+   * token limit, and return how many fit; the policy must re-read the context, so its row is released.
    */
   const inject = (s: Live, tokens: number[]): number => {
     if (!toRelease.includes(s.key)) toRelease.push(s.key);
-    // a context never holds more than its window (training forwards it whole): what does not fit is dropped, and
-    // the context ends with finish 'window' on the next pass
-    const kept = tokens.slice(0, Math.max(0, s.window - s.ctx.ids.length));
+    // a context never holds more than its window (training forwards it whole), a tree never more than
+    // maxTreeTokens: what does not fit is dropped, and the context ends ('window' / 'tree-limit') on the next pass
+    const kept = tokens.slice(0, Math.max(0, Math.min(s.window - s.ctx.ids.length, room(s.tree))));
     appendTokens(s.ctx, kept, false);
     trees[s.tree].tokens += kept.length;
     return kept.length;
@@ -154,6 +156,7 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
     else {
       const prompts = parsed.specs.map((spec) => clonePrompt(spec, p, t.item.docs));
       if (prompts.some((pr) => pr.length >= cfg.cloneWindow)) call.malformed = 'window';
+      else if (prompts.reduce((n, pr) => n + pr.length, 0) > room(s.tree)) call.malformed = 'tree-tokens';
       else {
         s.pending = new Set();
         if (!toRelease.includes(s.key)) toRelease.push(s.key);
@@ -182,8 +185,18 @@ export async function runTrees(items: RolloutItem[], policy: Policy, cfg: Rollou
       else if (s.ctx.ids.length >= s.window) finish(s, 'window');
       else ready.push(s);
     }
-    // finishing can release parents (returns injected): they are picked up on the next pass
-    const live = ready.filter((s) => !s.done && !s.pending);
+    // finishing can release parents (returns injected): they are picked up on the next pass. A tree with r tokens
+    // of room lets at most r of its contexts sample this pass (in context order); the others leave the policy
+    // and end with 'tree-limit' on the next pass, when the tree is full.
+    const quota = new Map<number, number>();
+    const live = ready.filter((s) => {
+      if (s.done || s.pending) return false;
+      const q = quota.get(s.tree) ?? room(s.tree);
+      quota.set(s.tree, q - 1);
+      if (q > 0) return true;
+      if (!toRelease.includes(s.key)) toRelease.push(s.key);
+      return false;
+    });
     if (toRelease.length) await policy.release(toRelease.splice(0));
     if (live.length === 0) {
       if (states.every((s) => s.done || s.pending)) break;

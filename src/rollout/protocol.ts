@@ -25,7 +25,7 @@ export const RolloutConfigSchema = z
     maxCallsPerTree: z.number().int().min(0).default(4),
     /** clones may spawn clones while their depth is below this (1: only the root spawns) */
     maxDepth: z.number().int().min(0).default(1),
-    /** total tokens held by all contexts of a tree; past it every live context ends with 'tree-limit' */
+    /** total tokens held by all contexts of a tree, a hard limit (docs/protocol.md); at it every live context ends with 'tree-limit' */
     maxTreeTokens: z.number().int().min(1).default(4096),
     rootWindow: z.number().int().min(2).default(128),
     cloneWindow: z.number().int().min(2).default(128),

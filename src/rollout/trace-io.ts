@@ -18,7 +18,7 @@ const CallSchema = z.strictObject({
   start: count,
   end: count,
   clones: z.array(count),
-  malformed: z.enum(['parse', 'empty-objective', 'too-many-clones', 'unknown-ref', 'depth', 'calls-limit', 'window', 'unsplittable']).nullable(),
+  malformed: z.enum(['parse', 'empty-objective', 'too-many-clones', 'unknown-ref', 'depth', 'calls-limit', 'window', 'tree-tokens', 'unsplittable']).nullable(),
   injected: count,
 });
 

@@ -17,7 +17,7 @@ export type Role = 'root' | 'clone';
 export type Finish = 'answer' | 'budget' | 'window' | 'malformed' | 'tree-limit';
 
 /** Why a spawn call was rejected. */
-export type MalformedReason = 'parse' | 'empty-objective' | 'too-many-clones' | 'unknown-ref' | 'depth' | 'calls-limit' | 'window' | 'unsplittable';
+export type MalformedReason = 'parse' | 'empty-objective' | 'too-many-clones' | 'unknown-ref' | 'depth' | 'calls-limit' | 'window' | 'tree-tokens' | 'unsplittable';
 
 export interface CallRecord {
   /** index of this call among the parent's calls */
