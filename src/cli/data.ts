@@ -45,7 +45,7 @@ const genCommand: CommandModule<object, GenArgs> = {
   builder: (y) =>
     y
       .option('task', { type: 'string', demandOption: true, choices: Object.keys(TASKS), describe: 'which task' })
-      .option('split', { type: 'string', demandOption: true, choices: SPLITS, describe: 'train and id share the ID knobs; ood uses the OOD knobs' })
+      .option('split', { type: 'string', demandOption: true, choices: SPLITS, describe: 'train, dev and id share the ID knobs, ood uses the OOD knobs; each draws from its own partition of the items (train; dev; test for id and ood: docs/tasks.md)' })
       .option('n', { type: 'number', demandOption: true, describe: 'how many items' })
       .option('seed', { type: 'number', demandOption: true, describe: 'item i is drawn from the seed "<task>:<split>:<seed>:<i>"' })
       .option('out', { type: 'string', demandOption: true, describe: 'JSONL file to write (replaced)' })

@@ -4,6 +4,7 @@ import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { runEval } from '../eval/evaluate.ts';
 import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
+import { LEGACY_ITEM_FORMAT } from '../tasks/types.ts';
 import { parseSweep } from '../eval/sweep.ts';
 import { loadPolicy } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
@@ -55,7 +56,7 @@ export const evalCommand: CommandModule<object, Args> = {
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
       .option('task', { type: 'string', describe: "task name (arith, countdown, ...): the items must be of this task [default: the checkpoint's; another task is refused]" })
-      .option('split', { type: 'string', demandOption: true, describe: "id or ood: the committed set of the checkpoint's task and preset (data/eval/<task>[-<preset>]-<split>.jsonl); or the path of a JSONL file of task items" })
+      .option('split', { type: 'string', demandOption: true, describe: "id or ood (the test sets: publish these) or dev (for choosing configs): the committed set of the checkpoint's task and preset (data/eval/<task>[-<preset>]-<split>.jsonl, docs/tasks.md); or the path of a JSONL file of task items" })
       .option('mode', {
         choices: EVAL_MODES,
         default: 'clones' as EvalMode,
@@ -105,6 +106,8 @@ export const evalCommand: CommandModule<object, Args> = {
     if (!task) throw new SelfcestError(`--task: ${a.checkpoint} does not say which task it was trained on; pass --task`);
     const { file, items } = loadEvalItems(task, a.split, { limit: a.n, preset: trained?.preset });
     process.stderr.write(`items: ${file} (${items.length}${trained?.preset ? `; task ${task}, preset ${trained.preset}, from the checkpoint` : ''})\n`);
+    const legacy = items.filter((it) => it.format === LEGACY_ITEM_FORMAT).length;
+    if (legacy) process.stderr.write(`note: ${legacy} of ${items.length} items are format ${LEGACY_ITEM_FORMAT} (before disjoint splits): they may also be training items; regenerate with selfcest data gen (docs/tasks.md)\n`);
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);

@@ -26,12 +26,15 @@ function committedDir(): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
 }
 
+/** Split names that resolve to a committed set: the test sets id and ood, and dev (for choosing configs). */
+const COMMITTED = ['id', 'ood', 'dev'];
+
 /**
- * `id` and `ood` name the committed set of the task (and preset: the first preset's set has no preset in its name);
- * anything else is a JSONL file path.
+ * `id`, `ood` (the test sets) and `dev` name the committed set of the task (and preset: the first preset's set has
+ * no preset in its name); anything else is a JSONL file path.
  */
 export function splitFile(task: string, split: string, dataDir?: string, preset?: string): string {
-  if (split !== 'id' && split !== 'ood') return split;
+  if (!COMMITTED.includes(split)) return split;
   const named = preset !== undefined && preset !== taskDef(task).presets[0];
   return path.join(dataDir ?? committedDir(), named ? `${task}-${preset}-${split}.jsonl` : `${task}-${split}.jsonl`);
 }
@@ -49,7 +52,7 @@ export function checkpointTask(runConfig: unknown): { name: string; preset?: str
 
 /** A split's name in reports: `id`, `ood`, or the file's base name without .jsonl. */
 export function splitName(split: string): string {
-  return split === 'id' || split === 'ood' ? split : path.basename(split).replace(/\.jsonl$/, '');
+  return COMMITTED.includes(split) ? split : path.basename(split).replace(/\.jsonl$/, '');
 }
 
 /**
@@ -61,7 +64,7 @@ export function loadEvalItems(task: string, split: string, opts: { limit?: numbe
   const file = splitFile(task, split, opts.dataDir, opts.preset);
   if (!fs.existsSync(file)) {
     const which = opts.preset === undefined ? `task ${task} has no committed ${split} set` : `task ${task}, preset ${opts.preset} has no committed ${split} set`;
-    throw new SelfcestError(split === 'id' || split === 'ood' ? `--split ${split}: ${file} does not exist (${which}; write one with selfcest data gen, or pass a JSONL file)` : `--split ${split}: no such file (expected id, ood or a JSONL file of task items)`);
+    throw new SelfcestError(COMMITTED.includes(split) ? `--split ${split}: ${file} does not exist (${which}; write one with selfcest data gen, or pass a JSONL file)` : `--split ${split}: no such file (expected id, ood, dev or a JSONL file of task items)`);
   }
   let items = readItemsJsonl(file, checkItem);
   const other = items.find((it) => it.task !== task);

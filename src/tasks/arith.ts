@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { Rng } from '../util/rng.ts';
+import { generatePartitioned } from './splits.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from './types.ts';
 
@@ -366,12 +367,13 @@ export function arithItem(rng: Rng, k: ArithKnobs, split: Split, id: string): Ar
 }
 
 /**
- * `n` items of a split. Item i draws from its own generator, seeded `arith:<split>:<seed>:<i>`, so the first
- * m items of a longer set are the m items of a shorter one, and train/id/ood never share a stream.
+ * `n` items of a split. Item i draws from its own generator, seeded `arith:<split>:<seed>:<i>` (redrawn while it
+ * falls outside the split's partition or repeats, src/tasks/splits.ts), so the first m items of a longer set are
+ * the m items of a shorter one, and train/dev/id/ood never share an item.
  */
 export function generateArith(opts: { split: Split; n: number; seed: number | string; knobs: ArithKnobs }): ArithItem[] {
   const { split, n, seed, knobs } = opts;
-  return Array.from({ length: n }, (_, i) => arithItem(Rng.fromSeed(`arith:${split}:${seed}:${i}`), knobs, split, `arith-${split}-${seed}-${i}`));
+  return generatePartitioned('arith', { split, n, seed }, (rng, sp, id) => arithItem(rng, knobs, sp, id));
 }
 
 // ---------------------------------------------------------------------------------------------------- checks

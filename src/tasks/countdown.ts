@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { Rng } from '../util/rng.ts';
+import { generatePartitioned } from './splits.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { readInt, writeInt } from './arith.ts';
 import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from './types.ts';
@@ -397,10 +398,10 @@ export function countdownItem(rng: Rng, k: CountdownKnobs, split: Split, id: str
   );
 }
 
-/** `n` items of a split; item i draws from `Rng.fromSeed("countdown:<split>:<seed>:<i>")`. */
+/** `n` items of a split, from its partition and without repeats (src/tasks/splits.ts): item i draws from `Rng.fromSeed("countdown:<split>:<seed>:<i>")`, redrawn while it falls outside. */
 export function generateCountdown(opts: { split: Split; n: number; seed: number | string; knobs: CountdownKnobs }): CountdownItem[] {
   const { split, n, seed, knobs } = opts;
-  return Array.from({ length: n }, (_, i) => countdownItem(Rng.fromSeed(`countdown:${split}:${seed}:${i}`), knobs, split, `countdown-${split}-${seed}-${i}`));
+  return generatePartitioned('countdown', { split, n, seed }, (rng, sp, id) => countdownItem(rng, knobs, sp, id));
 }
 
 // ---------------------------------------------------------------------------------------------------- checks

@@ -20,6 +20,7 @@
  */
 import { z } from 'zod';
 import { Rng } from '../util/rng.ts';
+import { generatePartitioned } from './splits.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskDoc, type TaskItem } from './types.ts';
 
@@ -301,10 +302,10 @@ export function multihopItem(rng: Rng, k: MultihopKnobs, split: Split, id: strin
   return multihopItemFrom(world, chain[0], path, k, split, id);
 }
 
-/** `n` items of a split; item i draws from `Rng.fromSeed("multihop:<split>:<seed>:<i>")`. */
+/** `n` items of a split, from its partition and without repeats (src/tasks/splits.ts): item i draws from `Rng.fromSeed("multihop:<split>:<seed>:<i>")`, redrawn while it falls outside. */
 export function generateMultihop(opts: { split: Split; n: number; seed: number | string; knobs: MultihopKnobs }): MultihopItem[] {
   const { split, n, seed, knobs } = opts;
-  return Array.from({ length: n }, (_, i) => multihopItem(Rng.fromSeed(`multihop:${split}:${seed}:${i}`), knobs, split, `multihop-${split}-${seed}-${i}`));
+  return generatePartitioned('multihop', { split, n, seed }, (rng, sp, id) => multihopItem(rng, knobs, sp, id));
 }
 
 // ---------------------------------------------------------------------------------------------------- checks

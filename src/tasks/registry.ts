@@ -8,7 +8,8 @@ import { SelfcestError } from '../util/errors.ts';
 import { ARITH_PRESETS, ArithKnobsSchema, checkArithItem, generateArith } from './arith.ts';
 import { COUNTDOWN_PRESETS, CountdownKnobsSchema, checkCountdownItem, generateCountdown } from './countdown.ts';
 import { MULTIHOP_PRESETS, MultihopKnobsSchema, checkMultihopItem, generateMultihop } from './multihop.ts';
-import type { ItemCheck, Split, TaskItem } from './types.ts';
+import { itemKey, partitionOf, splitPartition } from './splits.ts';
+import { ITEM_FORMAT, type ItemCheck, type Split, type TaskItem } from './types.ts';
 
 export interface GenerateOptions {
   split: Split;
@@ -88,9 +89,17 @@ export function taskDef(name: string): TaskDef {
   return t;
 }
 
-/** The task-level check of any record (dispatch on item.task). */
+/**
+ * The task-level check of any record (dispatch on item.task); a format-2 item must also belong to its split's
+ * partition (src/tasks/splits.ts), else it could be a training item.
+ */
 export const checkItem: ItemCheck = (item) => {
   const t = TASKS[item.task];
   if (!t) return { path: ['task'], message: `unknown task "${item.task}" (known: ${Object.keys(TASKS).join(', ')})` };
-  return t.check(item);
+  const issue = t.check(item);
+  if (issue || item.format !== ITEM_FORMAT) return issue;
+  const has = partitionOf(item.task, itemKey(item));
+  const want = splitPartition(item.split);
+  if (has !== want) return { path: ['split'], message: `is ${item.split}, but the item belongs to the ${has} partition of ${item.task}, not to the ${want} partition split ${item.split} draws from (docs/tasks.md, disjoint splits)` };
+  return null;
 };

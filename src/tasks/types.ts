@@ -2,7 +2,10 @@
  * Task items on disk: one JSON object per line (JSONL), versioned, the same record for every task
  * (docs/tasks.md):
  *
- *   {format: 1, task, split: train|id|ood, id, prompt, answer, docs?: [{key, text}], meta: {...}}
+ *   {format: 2, task, split: train|dev|id|ood, id, prompt, answer, docs?: [{key, text}], meta: {...}}
+ *
+ * Format 2 items belong to their split's partition (src/tasks/splits.ts: train, dev, or test for id/ood), so a
+ * test item can never be a training item; format 1 (before 2026-12-03) had no partitions and is still read.
  *
  * `prompt` is the text the root sees (the root's prompt ids are its tokens followed by <think>, see
  * rootPromptIds), `answer` the canonical answer text the root should write after <answer>, `docs` the keyed
@@ -15,8 +18,11 @@ import { SelfcestError } from '../util/errors.ts';
 import { readJsonl, writeJsonl } from '../util/jsonl.ts';
 import { encodeChecked, type TextTokenizer } from '../tokenizer/index.ts';
 
-export const ITEM_FORMAT = 1;
-export const SPLITS = ['train', 'id', 'ood'] as const;
+export const ITEM_FORMAT = 2;
+/** Items of the old format: no partitions (their id/ood items may also be training items); still read. */
+export const LEGACY_ITEM_FORMAT = 1;
+/** train, dev and id share the ID knobs; ood uses the OOD knobs; id and ood are the test splits */
+export const SPLITS = ['train', 'dev', 'id', 'ood'] as const;
 export type Split = (typeof SPLITS)[number];
 
 export interface TaskDoc {
@@ -25,7 +31,7 @@ export interface TaskDoc {
 }
 
 export interface TaskItem<M extends object = Record<string, unknown>> {
-  format: typeof ITEM_FORMAT;
+  format: typeof ITEM_FORMAT | typeof LEGACY_ITEM_FORMAT;
   task: string;
   split: Split;
   id: string;
@@ -39,7 +45,7 @@ export const DocSchema = z.strictObject({ key: z.string().min(1), text: z.string
 
 /** The fields every task shares; `meta` is checked by the task itself. */
 export const TaskItemSchema = z.strictObject({
-  format: z.literal(ITEM_FORMAT),
+  format: z.union([z.literal(ITEM_FORMAT), z.literal(LEGACY_ITEM_FORMAT)]),
   task: z.string().min(1),
   split: z.enum(SPLITS),
   id: z.string().min(1),

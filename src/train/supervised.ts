@@ -127,7 +127,7 @@ export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng:
 }
 
 /** One SFT batch: batchSize task items, each as a delegation (share sft.delegation) or monolithic trace. */
-export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'id'): TokenBatch {
+export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 'train' | 'dev'): TokenBatch {
   const items = taskItems(cfg.sft, split, cfg.train.batchSize, rng.int(0, 2 ** 31 - 1));
   const rollout = traceRollout(cfg);
   const trees = items.flatMap((it) => sftTree(cfg, tok, it, rng, rollout) ?? []);
@@ -135,9 +135,9 @@ export function sftBatch(cfg: RunConfig, tok: TextTokenizer, rng: Rng, split: 't
   return rowBatches(treeRows(trees), Number.MAX_SAFE_INTEGER)[0];
 }
 
-/** Greedy accuracy of whole trees (the policy may delegate) on held-out items of the SFT task, through the engine. */
+/** Greedy accuracy of whole trees (the policy may delegate) on dev items of the SFT task (never training items), through the engine. */
 export async function evalSftTrees(model: GPT, tok: TextTokenizer, cfg: RunConfig, n: number): Promise<{ accuracy: number }> {
-  const items = taskItems(cfg.sft, 'id', n, `${cfg.train.seed}:eval`);
+  const items = taskItems(cfg.sft, 'dev', n, `${cfg.train.seed}:eval`);
   const rollout = RolloutConfigSchema.parse({ ...traceRollout(cfg), temperature: 0 });
   const dec = new LocalDecoder(model);
   try {
@@ -229,7 +229,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
   log(`model: ${model.numParams.toLocaleString('en-US')} parameters; training ${t.task} for steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   if (extend) log(`then on at lr ${(cfg.optim.lr * t.minLrRatio).toExponential(2)} until the held-out loss is <= ${t.untilHeldOutLoss} (checked at step ${t.steps} and every ${t.heldOutEvery}), at most to step ${t.maxSteps}`);
   const progress = new Progress(endStep, startStep, log);
-  // a fixed held-out batch, from its own Rng (never the training stream)
+  // a fixed held-out batch of dev items (a partition no training item comes from), from its own Rng
   const heldOut =
     t.heldOutEvery > 0 && t.evalItems > 0
       ? t.task === 'addition'
@@ -237,7 +237,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
             const r = Rng.fromSeed(`${t.seed}:heldout`);
             return additionBatch(Array.from({ length: t.evalItems }, () => additionItem(r, cfg.addition)), tok, cfg.model.ctx);
           })()
-        : sftBatch({ ...cfg, train: { ...t, batchSize: t.evalItems } }, tok, Rng.fromSeed(`${t.seed}:heldout`), 'id')
+        : sftBatch({ ...cfg, train: { ...t, batchSize: t.evalItems } }, tok, Rng.fromSeed(`${t.seed}:heldout`), 'dev')
       : null;
   const pool = t.workers > 1 && startStep < lastStep ? await GradPool.start(t.workers - 1, cfg.model, activeBackend() as BackendChoice) : undefined;
   if (pool) log(`data parallel: ${t.workers} threads compute gradients`);

@@ -13,7 +13,7 @@ describe('committed countdown evaluation sets', () => {
   it('are what the documented commands generate, byte for byte', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^npm run selfcest -- (data gen --task countdown .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/countdown-id.jsonl', 'data/eval/countdown-ood.jsonl', 'data/eval/countdown-search-id.jsonl', 'data/eval/countdown-search-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/countdown-id.jsonl', 'data/eval/countdown-ood.jsonl', 'data/eval/countdown-search-dev.jsonl', 'data/eval/countdown-search-id.jsonl', 'data/eval/countdown-search-ood.jsonl']);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-countdown-'));
     for (const [, command, file] of commands) {
       const args = command.split(/\s+/);

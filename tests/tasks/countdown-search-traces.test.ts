@@ -6,8 +6,9 @@ import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.
 import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import type { Context, Tree } from '../../src/rollout/tree.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { checkCdAnswer, countdownKnobs, countdownPrompt, generateCountdown, parseCountdownPrompt, solveCountdown, type CountdownItem } from '../../src/tasks/countdown.ts';
+import { checkCdAnswer, checkCountdownItem, countdownKnobs, countdownPrompt, generateCountdown, parseCountdownPrompt, solveCountdown, type CountdownItem } from '../../src/tasks/countdown.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
+import { readItemsJsonl } from '../../src/tasks/types.ts';
 import { CD_NO_SOLUTION, delegationTrace, monolithicTrace, replayInputs, traceText, type Trace } from '../../src/tasks/traces.ts';
 import { SftSourceSchema } from '../../src/train/task-source.ts';
 
@@ -20,7 +21,8 @@ const cfg = RolloutConfigSchema.parse({ rootBudget: 128, maxDepth: 2, maxCallsPe
 const search = { countdownStyle: 'search' } as const;
 
 const sets: [string, CountdownItem[]][] = [
-  ['search id', generateCountdown({ split: 'id', n: 200, seed: 1, knobs: countdownKnobs('search', 'id') })],
+  // the format-1 ID set (data/eval/v1): the hand-written traces below are of its items
+  ['search id', readItemsJsonl(path.join(ROOT, 'data/eval/v1/countdown-search-id.jsonl'), checkCountdownItem) as CountdownItem[]],
   ['search ood', generateCountdown({ split: 'ood', n: 200, seed: 1, knobs: countdownKnobs('search', 'ood') })],
   ['search id, normal digit order', generateCountdown({ split: 'train', n: 60, seed: 2, knobs: countdownKnobs('search', 'id', { reversed: false }) })],
 ];

@@ -16,8 +16,8 @@ const cfg = RolloutConfigSchema.parse({});
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 const sets: [string, CountdownItem[]][] = [
-  ['eval id', readItemsJsonl(path.join(ROOT, 'data/eval/countdown-id.jsonl'), checkCountdownItem) as CountdownItem[]],
-  ['eval ood', readItemsJsonl(path.join(ROOT, 'data/eval/countdown-ood.jsonl'), checkCountdownItem) as CountdownItem[]],
+  ['eval id', readItemsJsonl(path.join(ROOT, 'data/eval/v1/countdown-id.jsonl'), checkCountdownItem) as CountdownItem[]],
+  ['eval ood', readItemsJsonl(path.join(ROOT, 'data/eval/v1/countdown-ood.jsonl'), checkCountdownItem) as CountdownItem[]],
   ['tiny train, normal digit order', generateCountdown({ split: 'train', n: 60, seed: 3, knobs: countdownKnobs('tiny', 'id', { reversed: false }) })],
   ['reference ood', generateCountdown({ split: 'ood', n: 60, seed: 3, knobs: countdownKnobs('reference', 'ood') })],
 ];

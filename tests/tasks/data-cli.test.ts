@@ -66,7 +66,7 @@ describe('selfcest data', () => {
     expect((await gen('--set', 'maxOps=abc')).err).toBe('arith knobs (preset tiny, split id): maxOps: Invalid input: expected number, received string');
     expect((await gen('--set', 'minOps=9')).err).toBe('arith knobs (preset tiny, split id): minOps: minOps must be <= maxOps');
     expect((await gen('--preset', 'huge')).err).toBe('--preset huge: task arith has no such preset (known: tiny, sums, sums-long, reference)');
-    expect((await cli(['data', 'gen', '--task', 'arith', '--split', 'dev', '--n', '3', '--seed', '1', '--out', f])).err).toMatch(/Invalid values:[\s\S]*split/);
+    expect((await cli(['data', 'gen', '--task', 'arith', '--split', 'test', '--n', '3', '--seed', '1', '--out', f])).err).toMatch(/Invalid values:[\s\S]*split/);
     expect((await cli(['data'])).err).toBe('name a data command: gen or validate');
     expect(fs.existsSync(f)).toBe(false);
   });
@@ -94,7 +94,7 @@ describe('selfcest data', () => {
   it('the committed evaluation sets are what the documented commands generate, byte for byte', async () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^selfcest (data gen .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-long-id.jsonl', 'data/eval/arith-sums-long-ood.jsonl', 'data/eval/arith-sums-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-long-dev.jsonl', 'data/eval/arith-sums-long-id.jsonl', 'data/eval/arith-sums-long-ood.jsonl', 'data/eval/arith-sums-ood.jsonl']);
     const dir = tmp();
     for (const [, command, file] of commands) {
       const out = path.join(dir, path.basename(file));
@@ -102,7 +102,7 @@ describe('selfcest data', () => {
       const r = await cli(args);
       expect(r.err).toBeNull();
       expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(ROOT, file))), `${file} differs from: selfcest ${command}`).toBe(true);
-      expect(dataValidate({ file: path.join(ROOT, file) })).toMatch(/^OK .*: 200 items \(arith\/(id|ood) 200\)$/);
+      expect(dataValidate({ file: path.join(ROOT, file) })).toMatch(/^OK .*: 200 items \(arith\/(id|ood|dev) 200\)$/);
     }
   });
 
@@ -112,7 +112,8 @@ describe('selfcest data', () => {
     expect(blocks.length).toBe(3);
     const tok = loadTokenizer();
     const cfg = RolloutConfigSchema.parse({});
-    const items = readItemsJsonl(path.join(ROOT, 'data/eval/arith-id.jsonl'), checkItem);
+    // the examples show items of the format-1 set (data/eval/v1: the trace formats, not the split, are the point)
+    const items = readItemsJsonl(path.join(ROOT, 'data/eval/v1/arith-id.jsonl'), checkItem);
     for (const [, id, kind, seed, text] of blocks) {
       const item = items.find((x) => x.id === id)!;
       const r = kind === 'mono' ? monolithicTrace(item, tok, cfg) : delegationTrace(item, tok, cfg, Rng.fromSeed(Number(seed)));

@@ -297,10 +297,11 @@ async function replayed(items: MultihopItem[], make: (item: MultihopItem, i: num
   return { pairs, trees: await runTrees(inputs, new ScriptedPolicy(scripts), c, p) };
 }
 
-const evalId = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-id.jsonl'), checkItem) as MultihopItem[];
-const evalOod = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-ood.jsonl'), checkItem) as MultihopItem[];
-const chainId = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-chain-id.jsonl'), checkItem) as MultihopItem[];
-const chainOod = readItemsJsonl(path.join(ROOT, 'data/eval/multihop-chain-ood.jsonl'), checkItem) as MultihopItem[];
+// the trace tests use the format-1 sets (data/eval/v1): their items, fits and worked examples are documented
+const evalId = readItemsJsonl(path.join(ROOT, 'data/eval/v1/multihop-id.jsonl'), checkItem) as MultihopItem[];
+const evalOod = readItemsJsonl(path.join(ROOT, 'data/eval/v1/multihop-ood.jsonl'), checkItem) as MultihopItem[];
+const chainId = readItemsJsonl(path.join(ROOT, 'data/eval/v1/multihop-chain-id.jsonl'), checkItem) as MultihopItem[];
+const chainOod = readItemsJsonl(path.join(ROOT, 'data/eval/v1/multihop-chain-ood.jsonl'), checkItem) as MultihopItem[];
 // the `chain` preset's largest ID items need more than one 128-token window as the monolithic view (docs/tasks.md)
 const chainIdMonoFits = chainId.filter((item) => monolithicTrace(item, tok, cfg).ok);
 const CHAIN_ID_MONO_FITS = 196;
@@ -445,7 +446,7 @@ describe('committed multihop evaluation sets', () => {
   it('are what the documented commands generate, byte for byte', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
     const commands = [...doc.matchAll(/^npm run selfcest -- (data gen --task multihop .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
-    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/multihop-chain-id.jsonl', 'data/eval/multihop-chain-ood.jsonl', 'data/eval/multihop-id.jsonl', 'data/eval/multihop-ood.jsonl']);
+    expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/multihop-chain-dev.jsonl', 'data/eval/multihop-chain-id.jsonl', 'data/eval/multihop-chain-ood.jsonl', 'data/eval/multihop-id.jsonl', 'data/eval/multihop-ood.jsonl']);
     const dir = tmp();
     for (const [, command, file] of commands) {
       const args = command.split(/\s+/);

@@ -52,7 +52,7 @@ const SETTINGS: Setting[] = [
   { name: 'tiny ID, default windows', knobs: arithKnobs('tiny', 'id'), split: 'id', n: 150, cfg: DEFAULTS, mono: 1, delegate: 0.5 },
   // OOD: the monolithic solution mostly overflows the 128-token window, a delegation mostly fits
   { name: 'tiny OOD, default windows', knobs: arithKnobs('tiny', 'ood'), split: 'ood', n: 100, cfg: DEFAULTS, mono: 0.1, delegate: 0.75 },
-  { name: 'tiny ID, normal digit order', knobs: arithKnobs('tiny', 'id', { reversed: false }), split: 'id', n: 60, cfg: DEFAULTS, mono: 1, delegate: 0.5 },
+  { name: 'tiny ID, normal digit order', knobs: arithKnobs('tiny', 'id', { reversed: false }), split: 'id', n: 120, cfg: DEFAULTS, mono: 1, delegate: 0.5 },
   { name: 'reference ID, 512-token windows', knobs: arithKnobs('reference', 'id'), split: 'id', n: 60, cfg: BIG, budgets: [32, 64, 128], mono: 1, delegate: 0.5 },
 ];
 

@@ -51,8 +51,9 @@ describe('task item JSONL', () => {
   it.each([
     ['invalid JSON', [good[0], '{"format": 1,'], 2, /invalid JSON: /],
     ['a missing field', [good[0], good[1], edit(2, (o) => delete o.prompt)], 3, /prompt: Invalid input: expected string, received undefined/],
-    ['an unknown split', [edit(0, (o) => (o.split = 'test'))], 1, /split: Invalid option: expected one of "train"\|"id"\|"ood"/],
-    ['another format', [edit(0, (o) => (o.format = 2))], 1, /format: Invalid input: expected 1/],
+    ['an unknown split', [edit(0, (o) => (o.split = 'test'))], 1, /split: Invalid option: expected one of "train"\|"dev"\|"id"\|"ood"/],
+    ['another format', [edit(0, (o) => (o.format = 3))], 1, /format: Invalid input/],
+    ['a train item labelled a test item', [edit(0, (o) => (o.split = 'train'))], 1, /split: is train, but the item belongs to the test partition of arith/],
     ['an unknown key', [edit(0, (o) => (o.extra = 1))], 1, /\(top level\): unknown key "extra"/],
     ['a bad document', [edit(0, (o) => (o.docs = [{ key: 'K' }]))], 1, /docs\.0\.text: /],
     ['a duplicate id', [good[0], good[1], good[0]], 3, /id: "arith-id-1-0" duplicates the id on line 1/],
