@@ -22,6 +22,12 @@ const ArmSchema = z.strictObject({
   eval: z.enum(['clones', 'mono']),
   /** also evaluate self-consistency (majority vote over eval.scSamples monolithic samples) on this arm */
   sc: z.boolean().default(false),
+  /**
+   * overrides of the SFT config, `key.path=value`: the arm trains its own warm start with them (in this
+   * experiment, never reused from sftFrom) and starts GRPO from it, e.g. the monolithic-only baseline
+   * (sft.delegation=0, sft.monolithicOnly=true). Absent: the seed's shared warm start.
+   */
+  sft: z.array(z.string()).min(1).optional(),
 });
 export type Arm = z.infer<typeof ArmSchema>;
 
@@ -75,12 +81,21 @@ export const ExperimentConfigSchema = z.strictObject({
 });
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
 
-/** The resolved stage configs of one seed: SFT and one GRPO config per arm (init filled in by the plan). */
-export function seedConfigs(cfg: ExperimentConfig, seed: number, source: string): { sft: RunConfig; arms: Record<string, RlConfig> } {
+/**
+ * The resolved stage configs of one seed: the shared SFT, one GRPO config per arm (init filled in by the plan), and
+ * the own warm start of each arm with `sft` overrides.
+ */
+export function seedConfigs(cfg: ExperimentConfig, seed: number, source: string): { sft: RunConfig; arms: Record<string, RlConfig>; armSft: Record<string, RunConfig> } {
   const sft = runConfig(applyOverrides(cfg.sft, [`train.seed=${seed}`]), `${source}: sft`);
   if (sft.train.task !== 'sft') throw new SelfcestError(`${source}: sft.train.task is "${sft.train.task}", expected "sft"`);
   const arms: Record<string, RlConfig> = {};
+  const armSft: Record<string, RunConfig> = {};
   for (const arm of cfg.arms) {
+    if (arm.sft) {
+      const own = runConfig(applyOverrides(cfg.sft, [`train.seed=${seed}`, ...arm.sft]), `${source}: arm ${arm.name}'s sft`);
+      if (own.train.task !== 'sft' || own.sft.name !== sft.sft.name) throw new SelfcestError(`${source}: arm ${arm.name}'s sft must train SFT on the experiment's task ${sft.sft.name}`);
+      armSft[arm.name] = own;
+    }
     const raw = applyOverrides({ ...cfg.grpo, mode: 'grpo', init: 'PLACEHOLDER' }, [`train.seed=${seed}`, ...arm.set]);
     const rl = validate(RlConfigSchema, raw, `${source}: grpo with arm ${arm.name}'s set`);
     if (rl.task.name !== sft.sft.name) throw new SelfcestError(`${source}: grpo.task.name is "${rl.task.name}" but sft.sft.name is "${sft.sft.name}"`);
@@ -89,7 +104,7 @@ export function seedConfigs(cfg: ExperimentConfig, seed: number, source: string)
     }
     arms[arm.name] = rl;
   }
-  return { sft, arms };
+  return { sft, arms, armSft };
 }
 
 /** Load an experiment config; `quick` applies its own overrides. Every stage config is validated up front. */

@@ -4,6 +4,7 @@
  *
  *   configs/seed-<s>-sft.json, configs/seed-<s>-<arm>.json   the resolved stage configs
  *   seed-<s>/sft, seed-<s>/<arm>                              run directories (checkpoints, metrics.jsonl)
+ *   configs/seed-<s>-sft-<arm>.json, seed-<s>/sft-<arm>         an arm's own warm start (arm.sft)
  *   eval/<arm>-s<s>-<split>, eval/<arm>-sc-s<s>-<split>        eval directories (selfcest eval)
  *   report/                                                   selfcest compare's HTML + markdown (or --report)
  *   stages.jsonl                                              one line per finished stage: CPU and wall seconds
@@ -64,7 +65,7 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
   };
   const sweep = ev.sweep.flatMap((s) => ['--sweep', s]);
   for (const seed of cfg.seeds) {
-    const { sft, arms } = seedConfigs(cfg, seed, o.source);
+    const { sft, arms, armSft } = seedConfigs(cfg, seed, o.source);
     const home = cfg.sftFrom ?? o.dir;
     const sftDir = path.join(home, `seed-${seed}`, 'sft');
     const sftFile = path.join(home, 'configs', `seed-${seed}-sft.json`);
@@ -86,9 +87,20 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
       }
     }
     for (const arm of cfg.arms) {
+      // an arm with its own warm start (arm.sft) trains it here, right before its GRPO run
+      const own = armSft[arm.name];
+      const initDir = own ? path.join(o.dir, `seed-${seed}`, `sft-${arm.name}`) : sftDir;
+      if (own) {
+        const ownFile = path.join(o.dir, 'configs', `seed-${seed}-sft-${arm.name}.json`);
+        stages.push({
+          name: `sft-${arm.name}-s${seed}`, kind: 'train', out: initDir, config: { file: ownFile, value: own },
+          args: ['train', '--config', ownFile, '--out', initDir, '--resume', 'auto'],
+          steps: finalStepLimit(own.train),
+        });
+      }
       const runDir = path.join(o.dir, `seed-${seed}`, arm.name);
       const file = path.join(o.dir, 'configs', `seed-${seed}-${arm.name}.json`);
-      const value = { ...arms[arm.name], init: sftDir };
+      const value = { ...arms[arm.name], init: initDir };
       stages.push({
         name: `grpo-${arm.name}-s${seed}`, kind: 'train', out: runDir, config: { file, value },
         args: ['train', '--config', file, '--out', runDir, '--resume', 'auto'],

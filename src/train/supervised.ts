@@ -111,7 +111,8 @@ export function traceRollout(cfg: RunConfig) {
  * The demonstration tree of one SFT item: a delegation trace with probability sft.delegation, else a monolithic
  * one (with sft.drills, first a coin for a multi-hop lookup drill); when the chosen kind does not fit, the other
  * kind (items too small to split are solved directly, items too long for one context are delegated); null when
- * neither fits. Draws from `rng` (the coins, then the trace).
+ * neither fits (with sft.monolithicOnly: null when the monolithic trace does not fit). Draws from `rng` (the coins,
+ * then the trace).
  */
 export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng: Rng, rollout = traceRollout(cfg)): Tree | null {
   // a lookup drill instead (multi-hop, sft.drills); no draw at all without drills, so older runs keep their stream
@@ -122,7 +123,8 @@ export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng:
   const want = rng.next() < cfg.sft.delegation;
   const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };
   const r = want ? delegationTrace(item, tok, rollout, rng, style) : monolithicTrace(item, tok, rollout, style);
-  const fallback = r.ok ? r : want ? monolithicTrace(item, tok, rollout, style) : delegationTrace(item, tok, rollout, rng, style);
+  // a monolithic-only warm start never falls back to a delegation
+  const fallback = r.ok || cfg.sft.monolithicOnly ? r : want ? monolithicTrace(item, tok, rollout, style) : delegationTrace(item, tok, rollout, rng, style);
   return fallback.ok ? fallback.trace.tree : null;
 }
 

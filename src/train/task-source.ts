@@ -42,9 +42,15 @@ export const SftSourceSchema = z
     /** multi-hop only: the share of items shown as a lookup drill (multihopDrillTrace) instead; absent means none */
     drills: z.number().min(0).max(1).optional(),
     maxDepth: z.int().min(1).max(8).default(1),
+    /**
+     * the monolithic-only warm start (the second monolithic baseline): no delegation trace at all, not even for items
+     * whose monolithic trace does not fit (they are left out); needs delegation 0. Absent means false.
+     */
+    monolithicOnly: z.boolean().optional(),
   })
   .superRefine((s, ctx) => {
     checkTask(s, ctx);
+    if (s.monolithicOnly && s.delegation !== 0) ctx.addIssue({ code: 'custom', path: ['monolithicOnly'], message: `needs sft.delegation 0 (it is ${s.delegation})` });
     if (s.drills && s.name !== 'multihop') ctx.addIssue({ code: 'custom', path: ['drills'], message: `lookup drills are for the multihop task, not ${s.name}` });
   });
 export type SftSource = z.infer<typeof SftSourceSchema>;

@@ -132,6 +132,27 @@ describe('experiment config and plan', () => {
     await expect(run()).rejects.toThrow(/sftFrom: .*seed-1-sft\.json does not exist/);
   });
 
+  it('an arm with sft overrides trains its own warm start (the monolithic-only baseline), even when the others reuse one', () => {
+    const arms = [
+      { name: 'clones', set: ['rollout.allowSpawn=true'], eval: 'clones' },
+      { name: 'mono', set: ['rollout.allowSpawn=false'], eval: 'mono' },
+      { name: 'mono-sft', set: ['rollout.allowSpawn=false'], eval: 'mono', sft: ['sft.delegation=0', 'sft.monolithicOnly=true'] },
+    ];
+    for (const sftFrom of [undefined, 'elsewhere']) {
+      const cfg = loadExperiment(writeConfig(tinyConfig({ arms, ...(sftFrom ? { sftFrom } : {}) })), { full: true });
+      const stages = planExperiment(cfg, { dir: 'X', report: 'R', source: 'exp.json' });
+      const own = stages.find((s) => s.name === 'sft-mono-sft-s1')!;
+      expect(own).toMatchObject({ kind: 'train', out: 'X/seed-1/sft-mono-sft', config: { file: 'X/configs/seed-1-sft-mono-sft.json', value: { sft: { delegation: 0, monolithicOnly: true } } } });
+      expect(own.reused).toBeUndefined();
+      const grpo = (n: string) => stages.find((s) => s.name === `grpo-${n}-s1`)!.config!.value as { init: string };
+      expect(grpo('mono-sft').init).toBe('X/seed-1/sft-mono-sft');
+      expect(grpo('mono').init).toBe(sftFrom ? 'elsewhere/seed-1/sft' : 'X/seed-1/sft');
+      // the own warm start comes before its arm's GRPO
+      expect(stages.indexOf(own)).toBeLessThan(stages.findIndex((s) => s.name === 'grpo-mono-sft-s1'));
+    }
+    expect(() => loadExperiment(writeConfig(tinyConfig({ arms: [{ name: 'm', set: ['rollout.allowSpawn=false'], eval: 'mono', sft: ['sft.monolithicOnly=true'] }] })), { full: true })).toThrow(/arm m's sft.*monolithicOnly: needs sft\.delegation 0/);
+  });
+
   it('with eval.sft, evaluates each warm start once per eval mode under that mode\'s GRPO rollout settings', () => {
     const cfg = loadExperiment(writeConfig(tinyConfig({ eval: { splits: ['data/eval/arith-sums-id.jsonl'], sft: true, sweep: ['maxTreeTokens=64,128'] } })), { full: true });
     const stages = planExperiment(cfg, { dir: 'X', report: 'R', source: 'exp.json' });

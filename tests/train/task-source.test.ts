@@ -62,6 +62,19 @@ describe('task sources of training runs', () => {
     expect(b.T).toBeLessThanOrEqual(cfg.model.ctx);
   });
 
+  it('sft.monolithicOnly: no delegation demonstration at all, items without a monolithic trace are left out', () => {
+    const tok = loadTokenizer();
+    const cfg = loadRunConfig(undefined, ['train.task="sft"', 'train.batchSize=64', 'sft.name="arith"', 'sft.preset="sums-long"', 'sft.delegation=0', 'sft.monolithicOnly=true']);
+    const items = taskItems(cfg.sft, 'train', 64, 9);
+    const trees = items.map((it, i) => sftTree(cfg, tok, it, Rng.fromSeed(i)));
+    expect(trees.every((t) => t === null || t.contexts.length === 1)).toBe(true);
+    const left = trees.filter((t) => t === null).length;
+    expect(left).toBeGreaterThan(0); // the long items: ~19 % have no monolithic trace within 128 tokens
+    expect(left).toBeLessThan(32);
+    expect(sftBatch(cfg, tok, Rng.fromSeed(3), 'train').B).toBeLessThan(64);
+    expect(() => loadRunConfig(undefined, ['train.task="sft"', 'sft.delegation=0.5', 'sft.monolithicOnly=true'])).toThrow(/sft\.monolithicOnly: needs sft\.delegation 0/);
+  });
+
   it('split-style delegations recurse as deep as sft.maxDepth allows', () => {
     const tok = loadTokenizer();
     const base = ['train.task="sft"', 'train.batchSize=16', 'sft.name="arith"', 'sft.preset="sums-long"', 'sft.delegation=1', 'sft.delegationStyle="split"'];
