@@ -1,6 +1,12 @@
 /** Options and helpers shared by the CLI commands (kept thin: the work lives in train/, model/, eval/). */
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../backend/select.ts';
+import { checkpointTask } from '../eval/items.ts';
+import type { AdditionConfig } from '../tasks/addition.ts';
+import { taskDef } from '../tasks/registry.ts';
+import type { TaskItem } from '../tasks/types.ts';
+import { runConfig } from '../train/config.ts';
+import { taskItems } from '../train/task-source.ts';
 
 export function withBackend<T>(y: Argv<T>) {
   return y.option('backend', {
@@ -14,4 +20,18 @@ export function withBackend<T>(y: Argv<T>) {
 export async function initBackend(choice: BackendChoice): Promise<void> {
   const info = await selectBackend(choice);
   process.stderr.write(info.reason + '\n');
+}
+
+/**
+ * What a checkpoint's saved config says it was trained on: a task (a GRPO run's `task`, an SFT run's `sft`
+ * source) and that task's dev items (held out from training, never the test sets), or the built-in addition task.
+ */
+export function checkpointWork(config: unknown, where: string, n: number, seed: number): { kind: string; items: TaskItem[] } | { kind: string; addition: AdditionConfig } {
+  const mode = (config as { mode?: unknown } | null)?.mode === 'grpo' ? 'grpo' : 'sft';
+  const task = checkpointTask(config);
+  if (task) {
+    const src = { name: task.name, preset: task.preset ?? taskDef(task.name).presets[0] };
+    return { kind: `${mode} on ${src.name} (${src.preset})`, items: taskItems(src, 'dev', n, seed) };
+  }
+  return { kind: 'sft on addition', addition: runConfig(config, where).addition };
 }

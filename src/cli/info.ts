@@ -3,7 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
 import { parameterCount } from '../model/config.ts';
 import { loadPolicyData } from '../model/io.ts';
+import { checkpointTask } from '../eval/items.ts';
 import { loadRunConfig } from '../train/config.ts';
+import { RlConfigSchema } from '../train/rl.ts';
+import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -20,22 +23,30 @@ export const infoCommand: CommandModule<object, Args> = {
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', describe: 'a step directory or run directory to describe' })
-      .option('config', { type: 'string', describe: 'a run config whose model to describe (default config when omitted)' })
+      .option('config', { type: 'string', describe: 'a run config or GRPO config whose model to describe (default config when omitted)' })
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'config overrides, as for train' })
       .option('tensors', { type: 'boolean', default: false, describe: 'list every tensor of the checkpoint' }) as never,
   handler: async (a) => {
     await initBackend(a.backend);
     console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
     if (!a.checkpoint) {
-      const cfg = loadRunConfig(a.config, a.set);
-      console.log(`model: ${JSON.stringify(cfg.model)}`);
-      console.log(`parameters: ${parameterCount(cfg.model).toLocaleString('en-US')}`);
+      // a GRPO config ("mode": "grpo") or a run config, validated by its own schema
+      const raw = a.config ? readJsonFile(a.config) : {};
+      const model =
+        (raw as { mode?: unknown } | null)?.mode === 'grpo'
+          ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`).model
+          : loadRunConfig(a.config, a.set).model;
+      console.log(`model: ${JSON.stringify(model)}`);
+      console.log(`parameters: ${parameterCount(model).toLocaleString('en-US')}`);
       return;
     }
     const { dir, config: mc, data } = loadPolicyData(a.checkpoint);
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);
+    const task = checkpointTask(s.config);
+    const mode = (s.config as { mode?: unknown }).mode === 'grpo' ? 'grpo' : 'sft';
+    console.log(`run: ${mode} on ${task ? `${task.name}${task.preset ? ` (${task.preset})` : ''}` : 'addition'}`);
     console.log(`model: ${JSON.stringify(mc)}`);
     console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);
     console.log(`metrics: ${JSON.stringify(s.metrics)}`);

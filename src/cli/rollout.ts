@@ -7,12 +7,13 @@ import { ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
 import { writeTreesJsonl } from '../rollout/trace-io.ts';
 import { additionItem } from '../tasks/addition.ts';
-import { runConfig } from '../train/config.ts';
+import { savedRollout } from '../eval/sweep.ts';
+import { rolloutItem } from '../tasks/traces.ts';
 import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { initBackend, withBackend } from './common.ts';
+import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
   checkpoint: string;
@@ -26,7 +27,7 @@ interface Args {
 
 export const rolloutCommand: CommandModule<object, Args> = {
   command: 'rollout',
-  describe: "Run rollout trees of a checkpoint's policy on items of its task and write them as JSONL (see selfcest trace)",
+  describe: "Run rollout trees of a checkpoint's policy on dev items of its task (under its own rollout settings) and write them as JSONL (see selfcest trace)",
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
@@ -43,14 +44,17 @@ export const rolloutCommand: CommandModule<object, Args> = {
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(a.checkpoint);
-    const run = runConfig(data.state.config, `${dir}/state.json: config`);
-    const windows = { rootWindow: model.config.ctx, cloneWindow: model.config.ctx };
-    const cfg = validate(RolloutConfigSchema, applyOverrides(windows, a.set), 'rollout config (--set)');
+    const work = checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
+    // the checkpoint's own rollout settings (a GRPO run's), else windows of the model's context; then --set
+    const saved = savedRollout(data.state.config, model.config.ctx);
+    const cfg = validate(RolloutConfigSchema, applyOverrides(saved, a.set), 'rollout config (--set)');
     if (Math.max(cfg.rootWindow, cfg.cloneWindow) > model.config.ctx) {
       throw new SelfcestError(`rollout windows must not exceed the model's context window ${model.config.ctx}`);
     }
     const rng = Rng.fromSeed(a.seed);
-    const items: RolloutItem[] = Array.from({ length: a.n }, (_, i) => ({ itemId: `${run.train.task}-${i}`, prompt: encodeChecked(tok, additionItem(rng, run.addition).prompt) }));
+    const items: RolloutItem[] =
+      'items' in work ? work.items.map((it) => rolloutItem(it, tok)) : Array.from({ length: a.n }, (_, i) => ({ itemId: `addition-${i}`, prompt: encodeChecked(tok, additionItem(rng, work.addition).prompt) }));
+    process.stderr.write(`checkpoint ${dir} (step ${data.state.step}; ${work.kind}): ${'items' in work ? `${a.n} dev items of its task` : `${a.n} addition prompts`}\n`);
     const dec = a.threads > 1 ? await ShardedDecoder.start(model, a.threads - 1, a.backend) : new LocalDecoder(model);
     try {
       const trees = await runTrees(items, new ModelPolicy(model, dec, cfg, rng), cfg, protocolTokens(tok));

@@ -3,10 +3,10 @@ import type { BackendChoice } from '../backend/select.ts';
 import { generate } from '../model/generate.ts';
 import { loadPolicy } from '../model/io.ts';
 import { additionItem } from '../tasks/addition.ts';
-import { runConfig } from '../train/config.ts';
+import { rootPromptIds } from '../tasks/types.ts';
 import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { Rng } from '../util/rng.ts';
-import { initBackend, withBackend } from './common.ts';
+import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
   checkpoint: string;
@@ -21,7 +21,7 @@ interface Args {
 
 export const sampleCommand: CommandModule<object, Args> = {
   command: 'sample',
-  describe: 'Sample completions from a checkpoint (given prompts, or fresh items of the run\'s task)',
+  describe: 'Sample completions from a checkpoint (given prompts, or dev items of its task with their gold answers; one context, no clones: see rollout)',
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
@@ -37,15 +37,20 @@ export const sampleCommand: CommandModule<object, Args> = {
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(a.checkpoint);
     const rng = Rng.fromSeed(a.seed);
-    let prompts = a.prompt;
+    // given prompts as they are; else dev items of the checkpoint's task (the root's prompt: text then <think>,
+    // with the gold answer shown) or addition prompts
+    let prompts: { text: string; ids: number[]; gold?: string }[] = a.prompt.map((p) => ({ text: p, ids: encodeChecked(tok, p) }));
     if (prompts.length === 0) {
-      const cfg = runConfig(data.state.config, `${dir}/state.json: config`);
-      prompts = Array.from({ length: a.n }, () => additionItem(rng, cfg.addition).prompt);
+      const work = checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
+      prompts =
+        'items' in work
+          ? work.items.map((it) => ({ text: `${it.prompt}<think>`, ids: rootPromptIds(it, tok), gold: it.answer }))
+          : Array.from({ length: a.n }, () => additionItem(rng, work.addition).prompt).map((p) => ({ text: p, ids: encodeChecked(tok, p) }));
     }
     const eos = tok.id('<eos>');
     const gens = await generate(
       model,
-      prompts.map((p) => encodeChecked(tok, p)),
+      prompts.map((p) => p.ids),
       { temperature: a.temperature, topK: a['top-k'], maxNew: a['max-new'], stopTokens: [eos] },
       rng,
     );
@@ -53,7 +58,7 @@ export const sampleCommand: CommandModule<object, Args> = {
     gens.forEach((g, i) => {
       const text = tok.decode(g.tokens.filter((t) => t !== eos));
       const lp = g.logprobs.reduce((s, x) => s + x, 0);
-      console.log(`${prompts[i]}${text}\t[${g.finish}, ${g.tokens.length} tokens, logprob ${lp.toFixed(2)}]`);
+      console.log(`${prompts[i].text}${text}\t[${g.finish}, ${g.tokens.length} tokens, logprob ${lp.toFixed(2)}${prompts[i].gold !== undefined ? `, gold ${prompts[i].gold}` : ''}]`);
     });
     model.dispose();
   },
