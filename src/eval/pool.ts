@@ -4,7 +4,9 @@
  * the rest of the label plus the seed count (`clones (3 seeds)`). Each pooled point's accuracy and token means
  * are the mean over seeds of the per-seed means, with a two-level percentile bootstrap CI: every resample draws
  * seeds with replacement, then items with replacement within each drawn seed, so the interval carries the
- * seed-to-seed spread as well as the item sampling (with one seed it is the plain item bootstrap). The other
+ * seed-to-seed spread as well as the item sampling (with one seed it is the plain item bootstrap); for accuracy
+ * and pass@n the interval is widened to include the Wilson interval of all pooled items, since a percentile
+ * bootstrap collapses to a point at 0 % or 100 %. The other
  * per-item means are averaged over seeds. Pure TS: reads eval dirs, no tfjs.
  */
 import * as path from 'node:path';
@@ -13,7 +15,7 @@ import { readJsonl } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
 import type { EvalIndex, EvalPointEntry } from './evaluate.ts';
 import type { ExampleRecord } from './run.ts';
-import { costOfPass, mean, quantile, type BootstrapOptions, type Estimate } from './stats.ts';
+import { costOfPass, isBinary, mean, quantile, wilson, type BootstrapOptions, type Estimate } from './stats.ts';
 import type { PointSummary } from './summary.ts';
 
 /** `clones s2` → series `clones`, seed `2`; a label without the tag is its own series (seed null). */
@@ -91,6 +93,13 @@ export function poolPoint(summaries: readonly PointSummary[], records: readonly 
     critical: rs.map((r) => r.tokens.critical),
   }));
   const ci = hierarchicalBootstrap(groups, rng, opts);
+  // a proportion's interval is at least the Wilson interval of all pooled items: the bootstrap collapses at 0 and 1
+  for (const k of ['accuracy', 'passAtN'] as const) {
+    const xs = groups.flatMap((g) => g[k]);
+    if (!isBinary(xs)) continue;
+    const w = wilson(xs.reduce((a, b) => a + b, 0), xs.length, opts.level);
+    ci[k] = { mean: ci[k].mean, lo: Math.min(ci[k].lo, w.lo), hi: Math.max(ci[k].hi, w.hi) };
+  }
   const avg = (f: (s: PointSummary) => number) => mean(summaries.map(f));
   const sum = (f: (s: PointSummary) => number) => summaries.reduce((a, s) => a + f(s), 0);
   const calls = sum((s) => s.calls * s.items);

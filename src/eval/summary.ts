@@ -1,10 +1,11 @@
 /**
  * A point's summary (summary.json): means over items with seeded bootstrap 95 % CIs (items resampled with
- * replacement, the same draws for every metric), cost-of-pass and speed. Pure TS.
+ * replacement, the same draws for every metric; accuracy and pass@n, proportions, take the Wilson interval
+ * instead), cost-of-pass and speed. Pure TS.
  */
 import { Rng } from '../util/rng.ts';
 import type { ExampleRecord } from './run.ts';
-import { bootstrapMeans, costOfPass, mean, type Estimate } from './stats.ts';
+import { bootstrapMeans, costOfPass, isBinary, mean, wilson, type Estimate } from './stats.ts';
 
 export interface PointSummary {
   items: number;
@@ -51,6 +52,10 @@ export function summarize(records: readonly ExampleRecord[], wallSeconds: number
     Rng.fromSeed(`${seed}:bootstrap`),
     { resamples },
   );
+  // accuracy and pass@n are proportions: the Wilson interval (the percentile bootstrap collapses at 0/n and n/n)
+  const proportion = (xs: number[], boot: Estimate) => (isBinary(xs) ? wilson(xs.reduce((a, b) => a + b, 0), xs.length) : boot);
+  ci.accuracy = proportion(col((r) => r.correct), ci.accuracy);
+  ci.passAtN = proportion(col((r) => r.passAtN), ci.passAtN);
   const m = (f: (r: ExampleRecord) => number) => mean(col(f));
   const calls = col((r) => r.calls).reduce((a, b) => a + b, 0);
   const malformed = col((r) => r.malformed).reduce((a, b) => a + b, 0);

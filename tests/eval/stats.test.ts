@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { paretoFrontier } from '../../src/eval/pareto.ts';
-import { bootstrapMean, bootstrapMeans, costOfPass, majorityVote, passAtK, quantile } from '../../src/eval/stats.ts';
+import { bootstrapMean, bootstrapMeans, costOfPass, majorityVote, passAtK, quantile, wilson } from '../../src/eval/stats.ts';
+import { summarize } from '../../src/eval/summary.ts';
+import { poolPoint } from '../../src/eval/pool.ts';
+import type { ExampleRecord } from '../../src/eval/run.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 describe('bootstrap confidence intervals', () => {
@@ -125,5 +128,32 @@ describe('report columns', () => {
       ['b', 'id', 'q1', true, false], // by critical path, a's p2 is as accurate and shorter
       ['a', 'ood', 'p1', true, true],
     ]);
+  });
+});
+
+describe('accuracy intervals at the boundary', () => {
+  const rec = (correct: number) => ({ correct, passAtN: correct, reward: correct, samples: 1, tokens: { total: 10, critical: 10, root: 10, clone: 0 }, generated: { root: 5, clone: 0 }, calls: 0, clones: 0, malformed: 0, ms: 1 }) as unknown as ExampleRecord;
+  it('Wilson score interval: 0/16 is [0, 19.4 %], not [0, 0]; 16/16 is [80.6 %, 100 %]; 8/16 is [28.0 %, 72.0 %]', () => {
+    expect(wilson(0, 16)).toEqual({ mean: 0, lo: 0, hi: expect.closeTo(0.1936, 4) });
+    expect(wilson(16, 16)).toEqual({ mean: 1, lo: expect.closeTo(0.8064, 4), hi: 1 });
+    const half = wilson(8, 16);
+    expect(half.lo).toBeCloseTo(0.28, 2);
+    expect(half.hi).toBeCloseTo(0.72, 2);
+    expect(wilson(0, 0)).toEqual({ mean: NaN, lo: NaN, hi: NaN });
+  });
+
+  it('an eval point\'s accuracy and pass@n use it (the bootstrap collapsed to [0, 0] at 0/16), pooled seeds too', () => {
+    const none = Array.from({ length: 16 }, () => rec(0));
+    const s = summarize(none, 1, 1, 200);
+    expect(s.accuracy.hi).toBeCloseTo(0.1936, 4);
+    expect(s.passAtN.hi).toBeCloseTo(0.1936, 4);
+    // pooled over two seeds of 16 all-wrong items: at least the interval of the 32 items together
+    const p = poolPoint([s, s], [none, none], Rng.fromSeed(1), { resamples: 200 });
+    expect(p.accuracy.hi).toBeCloseTo(wilson(0, 32).hi, 4);
+    // away from the boundary the pooled interval keeps the seed spread (the wider of bootstrap and Wilson)
+    const half = Array.from({ length: 16 }, (_, i) => rec(i % 2));
+    const all = Array.from({ length: 16 }, () => rec(1));
+    const q = poolPoint([summarize(half, 1, 1, 200), summarize(all, 1, 1, 200)], [half, all], Rng.fromSeed(1), { resamples: 500 });
+    expect(q.accuracy.hi - q.accuracy.lo).toBeGreaterThan(wilson(24, 32).hi - wilson(24, 32).lo);
   });
 });
