@@ -90,6 +90,28 @@ export interface RlOptions {
  * The engine inputs of a step's items. With spawning masked the root cannot hand documents to clones, so a
  * document task's root sees its paragraphs inlined (as far as they fit the root window): the monolithic view.
  */
+/**
+ * Warns once when a run learns nothing: DEAD_STEPS steps in a row with reward 0 and gradient norm 0 (every group's
+ * trees scored alike, so every advantage is 0) look healthy in the console but change no weight.
+ */
+export class DeadRun {
+  static readonly STEPS = 8;
+  private run = 0;
+  private warned = false;
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  check(step: number, dead: boolean): void {
+    this.run = dead ? this.run + 1 : 0;
+    if (this.warned || this.run < DeadRun.STEPS) return;
+    this.warned = true;
+    this.log(
+      `warning: steps ${step + 1 - this.run}..${step}: reward 0 and gradient norm 0 in every step (every group's trees scored alike): nothing is being learned; ` +
+        'check that the warm start solves some training items (its SFT eval), or raise grpo.groupSize or rollout.temperature',
+    );
+  }
+}
+
 export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, rollout: RolloutConfig): RolloutItem[] {
   return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
 }
@@ -167,6 +189,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
   const ref = cfg.grpo.loss.klCoef > 0 ? (initDir ? loadPolicy(initDir).model : GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed))) : undefined;
   if (ref) log(`KL penalty ${cfg.grpo.loss.klCoef} (${cfg.grpo.loss.klEstimator}) to the frozen initial policy${initDir ? ` ${initDir}` : ''}`);
   const bad = new BadSteps(t.maxBadSteps, log);
+  const dead = new DeadRun(log);
   const dec = new LocalDecoder(model);
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
@@ -184,7 +207,11 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
       const { phase_ms, ...scalars } = metrics;
       const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       appendMetrics(metricsFile, line);
-      progress.tick(step + 1, Math.round(metrics.tokens_total * cfg.grpo.prompts * cfg.grpo.groupSize), `reward ${metrics.reward_mean.toFixed(3)} clones/tree ${metrics.clones_per_tree.toFixed(2)}`, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+      const detail =
+        `reward ${metrics.reward_mean.toFixed(3)} acc ${metrics.acc.toFixed(2)} clones/tree ${metrics.clones_per_tree.toFixed(2)} zero-var ${metrics.zero_std_frac.toFixed(2)} ` +
+        `kl ${metrics.kl.toExponential(2)} ent ${metrics.entropy.toFixed(3)} clip ${metrics.clip_frac.toFixed(3)} |g| ${metrics.grad_norm.toExponential(2)}`;
+      progress.tick(step + 1, Math.round(metrics.tokens_total * cfg.grpo.prompts * cfg.grpo.groupSize), detail, (step + 1) % t.logEvery === 0 || step + 1 === lastStep);
+      dead.check(step + 1, metrics.reward_mean === 0 && metrics.grad_norm === 0);
       if (step + 1 === lastStep || (t.saveEvery > 0 && (step + 1) % t.saveEvery === 0)) await save(step + 1, { reward_mean: metrics.reward_mean });
     }
   } finally {

@@ -123,3 +123,25 @@ describe('tree GRPO', () => {
     ref.dispose();
   }, 180_000);
 });
+
+describe('the GRPO console line and a dead run', () => {
+  it('shows KL, entropy, clip fraction, zero-variance share and gradient norm; warns once when reward and gradient stay 0', async () => {
+    const { trainRl, RlConfigSchema } = await import('../../src/train/rl.ts');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    await selectBackend('cpu');
+    // a random-weights policy on arithmetic: no tree is ever right, every group has zero reward variance
+    const cfg = RlConfigSchema.parse({
+      mode: 'grpo', model: { vocabSize: tok.vocabSize, ctx: 64, dModel: 16, nLayers: 1, nHeads: 2 }, optim: { lr: 0.01 },
+      rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 6, defaultCloneBudget: 4, maxTreeTokens: 100 },
+      grpo: { prompts: 1, groupSize: 2 }, train: { steps: 10, warmupSteps: 0, logEvery: 1, saveEvery: 0 },
+    });
+    const logs: string[] = [];
+    await trainRl(cfg, tok, { out: fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-dead-')), log: (l) => logs.push(l) });
+    const steps = logs.filter((l) => l.startsWith('step '));
+    expect(steps[0]).toMatch(/reward 0\.000 acc 0\.00 clones\/tree [\d.]+ zero-var 1\.00 kl [-\d.e+]+ ent [\d.]+ clip [\d.]+ \|g\| 0(\.0+)?(e\+0)? /);
+    const warnings = logs.filter((l) => l.startsWith('warning:'));
+    expect(warnings).toEqual([expect.stringMatching(/^warning: steps 1\.\.8: reward 0 and gradient norm 0 in every step \(every group's trees scored alike\): nothing is being learned/)]);
+  }, 120_000);
+});
