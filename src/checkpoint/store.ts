@@ -167,6 +167,16 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
 export function cleanRunDir(runDir: string): string[] {
   if (!isDir(runDir)) return [];
   const removed: string[] = [];
+  // the TensorBoard directory's atomic rewrites leave <file>.tmp-<pid> there too
+  const tb = path.join(runDir, 'tb');
+  if (isDir(tb)) {
+    for (const name of fs.readdirSync(tb)) {
+      if (/\.tmp-\d+$/.test(name)) {
+        fs.rmSync(path.join(tb, name), { force: true });
+        removed.push(`tb/${name}`);
+      }
+    }
+  }
   for (const name of fs.readdirSync(runDir)) {
     const p = path.join(runDir, name);
     // .tmp-* (checkpoint saves), <file>.tmp-<pid> (atomic rewrites of metrics.jsonl and config.json), incomplete step dirs
@@ -239,7 +249,7 @@ function prune(runDir: string, keep: number, latestName: string): void {
  */
 /**
  * Start a run directory over: delete its step directories, `latest`, leftover temporaries and the run's
- * metrics/config files. Other files are left alone.
+ * metrics (JSONL, CSV, TensorBoard) and config files. Other files are left alone.
  */
 export function removeRun(runDir: string): void {
   if (!isDir(runDir)) return;
@@ -247,7 +257,7 @@ export function removeRun(runDir: string): void {
     if (STEP_DIR_RE.test(name)) fs.rmSync(path.join(runDir, name), { recursive: true, force: true });
   }
   cleanRunDir(runDir);
-  for (const f of [LATEST_FILE, 'metrics.jsonl', 'config.json']) fs.rmSync(path.join(runDir, f), { force: true });
+  for (const f of [LATEST_FILE, 'metrics.jsonl', 'metrics.csv', 'config.json', 'tb']) fs.rmSync(path.join(runDir, f), { recursive: true, force: true });
 }
 
 export function findLatest(runDir: string): string | null {

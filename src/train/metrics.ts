@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { crashPoint } from '../util/crash.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
+import { exportMetrics } from './metrics-export.ts';
 
 /** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
 export function truncateMetrics(file: string, step: number): void {
@@ -35,7 +36,10 @@ export function appendMetrics(file: string, line: object): void {
   fs.appendFileSync(file, text);
 }
 
-/** Flush the appended lines to disk (called before each checkpoint save, so a saved step's history is on disk too). */
+/**
+ * Flush the appended lines to disk (called before each checkpoint save, so a saved step's history is on disk too),
+ * then rebuild metrics.csv and the TensorBoard event file from them (metrics-export.ts).
+ */
 export function syncMetrics(file: string): void {
   if (!fs.existsSync(file)) return; // nothing logged yet
   const fd = fs.openSync(file, 'r+');
@@ -44,4 +48,5 @@ export function syncMetrics(file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+  exportMetrics(file);
 }

@@ -27,8 +27,8 @@ export function writeFileDurable(file: string, data: Uint8Array | string): void 
   }
 }
 
-/** Write text to file atomically, creating its folder. */
-export function writeFileAtomic(file: string, text: string): void {
+/** Write text (or bytes) to file atomically, creating its folder. */
+export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {

@@ -46,6 +46,9 @@ describe('leftovers of interrupted saves', () => {
     expect(logs.join('\n')).toMatch(/removed 3 leftovers of an interrupted save in .*: \.tmp-latest-4242, \.tmp-step-000009-4242, step-000009/);
     expect(leftovers(sftOut)).toEqual([]);
     expect(findLatest(sftOut)).toBe(path.join(sftOut, 'step-000002'));
+    // the history's CSV and TensorBoard copies are there and hold every step
+    expect(fs.readFileSync(path.join(sftOut, 'metrics.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(fs.statSync(path.join(sftOut, 'tb', 'events.out.tfevents.0.selfcest')).size).toBeGreaterThan(0);
 
     const rlOut = tmp();
     const rl = tinyRl(sftOut, { steps: 2, saveEvery: 1 });
