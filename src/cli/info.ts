@@ -50,6 +50,7 @@ export const infoCommand: CommandModule<object, Args> = {
     console.log(`model: ${JSON.stringify(mc)}`);
     console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);
     console.log(`metrics: ${JSON.stringify(s.metrics)}`);
+    if (s.provenance) console.log(`provenance: ${JSON.stringify(s.provenance)}`);
     if (a.tensors) for (const t of data.model) console.log(`  ${t.name} ${t.dtype} [${t.shape.join(', ')}]`);
   },
 };

@@ -11,6 +11,7 @@
  * eval.json is rewritten after every point, with `complete` false until the last one is written.
  */
 import * as fs from 'node:fs';
+import { filesSha256, provenance, type Provenance } from '../util/provenance.ts';
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { Policy } from '../rollout/engine.ts';
@@ -59,6 +60,8 @@ export interface EvalIndex {
   backend: string;
   complete: boolean;
   createdAt: string;
+  /** selfcest version, git commit, tokenizer and items-file sha256 (src/util/provenance.ts); absent in older indexes */
+  provenance?: Provenance & { tokenizer: string | null; itemsSha256: string | null };
   points: EvalPointEntry[];
 }
 
@@ -181,6 +184,7 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     backend: o.backend,
     complete: false,
     createdAt: new Date().toISOString(),
+    provenance: { ...provenance(), tokenizer: tok.sha256 ?? null, itemsSha256: fs.existsSync(o.itemsFile) ? filesSha256(o.itemsFile) : null },
     points: [],
   };
   for (const [k, pt] of plan.entries()) {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SelfcestError } from '../util/errors.ts';
+import { filesSha256 } from '../util/provenance.ts';
 
 /** Special tokens; a token's index here is its id. */
 export const SPECIAL_TOKENS = [
@@ -26,6 +27,8 @@ export interface TextTokenizer {
   id(token: SpecialToken): number;
   token(id: number): string;
   isSpecial(id: number): boolean;
+  /** sha256 of tokenizer.json and tokenizer_config.json (provenance of checkpoints and evals) */
+  sha256?: string;
 }
 
 const DEFAULT_DIR = new URL('../../tokenizer/', import.meta.url);
@@ -81,6 +84,7 @@ export function loadTokenizer(dir: string | URL = DEFAULT_DIR): TextTokenizer {
 
   return {
     vocabSize,
+    sha256: filesSha256(jsonPath, configPath),
     encode: (text) => hf.encode(text, { add_special_tokens: false }).ids,
     decode(ids, opts = {}) {
       ids.forEach(checkId);

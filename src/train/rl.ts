@@ -196,7 +196,7 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const save = async (step: number, metrics: Record<string, number>) => {
     syncMetrics(metricsFile);
-    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}) }, t.keep);
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}) }, t.keep, tok);
   };
   try {
     for (let step = startStep; step < lastStep; step++) {

@@ -254,7 +254,7 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
 
   const save = async (step: number, complete: boolean) => {
     syncMetrics(metricsFile);
-    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep);
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { data: dataRng.state() }, dataCursor: cursor, metrics: { loss }, complete }, t.keep, tok);
   };
 
   if (resumeDir && extend && startStep >= t.steps && startStep < endStep && isCheck(startStep)) {

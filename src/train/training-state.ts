@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { activeBackend } from '../backend/select.ts';
+import { provenance } from '../util/provenance.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
 import { CHECKPOINT_FORMAT, cleanRunDir, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../checkpoint/store.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
@@ -112,6 +114,7 @@ export async function saveTraining(
   opt: AdamW,
   s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number>; complete?: boolean; scheduleSteps?: number; initDir?: string },
   keep: number,
+  tok?: Pick<TextTokenizer, 'sha256'>,
 ): Promise<string> {
   const tensors = await modelTensors(model);
   for (const t of tensors) {
@@ -123,7 +126,10 @@ export async function saveTraining(
     {
       model: tensors,
       optimizer: (await opt.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const })),
-      state: { format: CHECKPOINT_FORMAT, ...s, optimizerSteps: opt.t, backend: activeBackend(), createdAt: new Date().toISOString() },
+      state: {
+        format: CHECKPOINT_FORMAT, ...s, optimizerSteps: opt.t, backend: activeBackend(), createdAt: new Date().toISOString(),
+        provenance: { ...provenance(), tokenizer: tok?.sha256 ?? null },
+      },
     },
     { keep },
   );
