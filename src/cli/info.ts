@@ -27,20 +27,25 @@ export const infoCommand: CommandModule<object, Args> = {
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'config overrides, as for train' })
       .option('tensors', { type: 'boolean', default: false, describe: 'list every tensor of the checkpoint' }) as never,
   handler: async (a) => {
-    await initBackend(a.backend);
-    console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
-    if (!a.checkpoint) {
+    // check what was given (a checkpoint, or a config) before probing the backend
+    const loaded = a.checkpoint ? loadPolicyData(a.checkpoint) : null;
+    let configModel = null;
+    if (!loaded) {
       // a GRPO config ("mode": "grpo") or a run config, validated by its own schema
       const raw = a.config ? readJsonFile(a.config) : {};
-      const model =
+      configModel =
         (raw as { mode?: unknown } | null)?.mode === 'grpo'
           ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`).model
           : loadRunConfig(a.config, a.set).model;
-      console.log(`model: ${JSON.stringify(model)}`);
-      console.log(`parameters: ${parameterCount(model).toLocaleString('en-US')}`);
+    }
+    await initBackend(a.backend);
+    console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
+    if (!loaded) {
+      console.log(`model: ${JSON.stringify(configModel)}`);
+      console.log(`parameters: ${parameterCount(configModel!).toLocaleString('en-US')}`);
       return;
     }
-    const { dir, config: mc, data } = loadPolicyData(a.checkpoint);
+    const { dir, config: mc, data } = loaded;
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);

@@ -31,6 +31,7 @@ try {
     .command(compareCommand)
     .command(experimentCommand)
     .demandCommand(1, 'name a command (see --help)')
+    .recommendCommands()
     .strict()
     .fail((msg, err) => {
       if (err) throw err;

@@ -13,6 +13,7 @@ import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
+import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -41,9 +42,11 @@ export const rolloutCommand: CommandModule<object, Args> = {
     for (const [flag, v] of [['--n', a.n], ['--threads', a.threads]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new SelfcestError(`${flag} ${v}: expected an integer >= 1`);
     }
+    const ckDir = resolveCheckpointDir(a.checkpoint);
+    readCheckpointState(ckDir); // a bad checkpoint is one line before the backend is probed
     await initBackend(a.backend);
     const tok = loadTokenizer();
-    const { dir, model, data } = loadPolicy(a.checkpoint);
+    const { dir, model, data } = loadPolicy(ckDir);
     const work = checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
     // the checkpoint's own rollout settings (a GRPO run's), else windows of the model's context; then --set
     const saved = savedRollout(data.state.config, model.config.ctx);

@@ -6,6 +6,8 @@ import { additionItem } from '../tasks/addition.ts';
 import { rootPromptIds } from '../tasks/types.ts';
 import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { Rng } from '../util/rng.ts';
+import { SelfcestError } from '../util/errors.ts';
+import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -33,9 +35,16 @@ export const sampleCommand: CommandModule<object, Args> = {
       .option('seed', { type: 'number', default: 1, describe: 'sampling seed' })
       .example('$0 sample --checkpoint checkpoints/tiny --prompt "120+340="', 'complete one prompt greedily') as never,
   handler: async (a) => {
+    // check the arguments and the checkpoint before probing the backend
+    for (const [flag, v, min] of [['--n', a.n, 1], ['--max-new', a['max-new'], 1], ['--top-k', a['top-k'], 0]] as const) {
+      if (!Number.isInteger(v) || v < min) throw new SelfcestError(`${flag} ${v}: expected an integer >= ${min}`);
+    }
+    if (!(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
+    const ckDir = resolveCheckpointDir(a.checkpoint);
+    readCheckpointState(ckDir);
     await initBackend(a.backend);
     const tok = loadTokenizer();
-    const { dir, model, data } = loadPolicy(a.checkpoint);
+    const { dir, model, data } = loadPolicy(ckDir);
     const rng = Rng.fromSeed(a.seed);
     // given prompts as they are; else dev items of the checkpoint's task (the root's prompt: text then <think>,
     // with the gold answer shown) or addition prompts

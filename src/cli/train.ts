@@ -36,7 +36,6 @@ export const trainCommand: CommandModule<object, Args> = {
       .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
   handler: async (a) => {
-    await initBackend(a.backend);
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
     const raw = a.config ? readJsonFile(a.config) : {};
     // validate everything before touching the run directory
@@ -52,6 +51,8 @@ export const trainCommand: CommandModule<object, Args> = {
       }
       removeRun(out);
     }
+    // the backend is probed only once everything the user gave has been checked
+    await initBackend(a.backend);
     const tok = loadTokenizer();
     if (rl) {
       const r = await trainRl(rl, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });

@@ -31,3 +31,22 @@ describe('--set is validated by every command', () => {
     expect(errors[0]).toMatch(expected);
   }, 120_000);
 });
+
+describe('configs and arguments are checked before the backend is probed', () => {
+  it.each([
+    ['train', ['train', '--config', 'configs/arith-sft-tiny.json', '--out', out, '--set', 'train.steps=-5']],
+    ['info', ['info', '--config', 'configs/arith-sft-tiny.json', '--set', 'model.dModel=2.5']],
+    ['sample', ['sample', '--checkpoint', SFT, '--n', '-1']],
+    ['sample (bad checkpoint)', ['sample', '--checkpoint', '/nonexistent']],
+  ])('%s: one error line and no backend line', (_name, args) => {
+    const r = spawnSync(process.execPath, ['bin/selfcest.mjs', ...args, '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: /)]);
+  }, 120_000);
+
+  it('a mistyped command is answered with the command it resembles', () => {
+    const r = spawnSync(process.execPath, ['bin/selfcest.mjs', 'trian'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Did you mean train\?/);
+  });
+});
