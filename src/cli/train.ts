@@ -18,6 +18,7 @@ interface Args {
   'stop-after'?: number;
   overwrite: boolean;
   sample: number;
+  'print-config': boolean;
   backend: BackendChoice;
 }
 
@@ -33,6 +34,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('stop-after', { type: 'number', describe: 'stop (with a checkpoint) after this step, as if interrupted; resume later with --resume auto' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'start fresh even if the run directory holds checkpoints (deletes them)' })
       .option('sample', { type: 'number', default: 0, describe: 'after training, complete this many held-out prompts greedily and print them' })
+      .option('print-config', { type: 'boolean', default: false, describe: 'print the resolved config (file, --set, defaults) as JSON and exit without training (schemas/*.schema.json describe it)' })
       .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
   handler: async (a) => {
@@ -42,6 +44,10 @@ export const trainCommand: CommandModule<object, Args> = {
     const rl =
       (raw as { mode?: unknown })?.mode === 'grpo' ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`) : null;
     const cfg = rl ? null : loadRunConfig(a.config, a.set);
+    if (a['print-config']) {
+      console.log(JSON.stringify(rl ?? cfg, null, 2));
+      return;
+    }
     for (const [flag, v] of [['--stop-after', a['stop-after']], ['--sample', a.sample]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new SelfcestError(`${flag} ${v}: expected an integer >= 0`);
     }
