@@ -81,7 +81,7 @@ export const evalCommand: CommandModule<object, Args> = {
       .option('label', { type: 'string', describe: 'series name in reports (default: <run dir name>-<mode>)' })
       .option('chunk', { type: 'number', default: 512, describe: 'most trees per engine call (all of them decode as one continuous batch)' })
       .option('threads', { type: 'number', default: 1, describe: 'decoder threads (rows spread over worker threads)' })
-      .option('traces', { type: 'number', default: 4, describe: 'write the trees of the first N items of each point to trees.jsonl (compare renders them)' })
+      .option('traces', { type: 'number', default: 4, describe: 'write the trees of the first N right and the first N wrong items of each point to trees.jsonl, with gold answer, answer and reward (compare renders them, successes and failures apart)' })
       .option('bootstrap', { type: 'number', default: 1000, describe: 'bootstrap resamples for the 95% confidence intervals' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing evaluation in --out' })
       .example('$0 eval --checkpoint checkpoints/arith-grpo --task arith --split id', 'greedy, spawning allowed')

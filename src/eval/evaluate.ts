@@ -6,7 +6,7 @@
  *   <out>/points/<name>/config.json    the point's resolved rollout config and eval settings
  *   <out>/points/<name>/examples.jsonl one record per item (src/eval/run.ts ExampleRecord)
  *   <out>/points/<name>/summary.json   means with bootstrap 95 % CIs, cost-of-pass, speed (summary.ts)
- *   <out>/points/<name>/trees.jsonl    the trees of the first few items (selfcest trace; compare renders them)
+ *   <out>/points/<name>/trees.jsonl    the trees of the first few right and wrong items, with their outcomes (selfcest trace; compare renders them)
  *
  * eval.json is rewritten after every point, with `complete` false until the last one is written.
  */
@@ -203,7 +203,13 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     const summary = summarize(res.records, res.wallSeconds, o.seed, o.resamples);
     writeJsonl(path.join(abs, 'examples.jsonl'), res.records);
     writeFileAtomic(path.join(abs, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    const shown = res.records.slice(0, o.traces).map((r, i) => res.trees[i * pt.samples + r.sample]);
+    // trees of the first o.traces right and the first o.traces wrong items (item order), each with its outcome
+    const picked = res.records.map((r, i) => ({ r, i }));
+    const keep = [...picked.filter((x) => x.r.correct === 1).slice(0, o.traces), ...picked.filter((x) => x.r.correct !== 1).slice(0, o.traces)].sort((a, b) => a.i - b.i);
+    const shown = keep.map(({ r, i }) => ({
+      ...res.trees[i * pt.samples + r.sample],
+      outcome: { gold: r.gold, answer: r.answer, correct: r.correct, reward: r.reward, components: r.components },
+    }));
     writeTreesJsonl(path.join(abs, 'trees.jsonl'), shown);
     index.points.push({ name: pt.name, dir, overrides: pt.overrides, samples: pt.samples, rollout: pt.rollout, summary });
     index.complete = k === plan.length - 1;

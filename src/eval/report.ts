@@ -156,6 +156,8 @@ export interface TraceLink {
   point: string;
   itemId: string;
   href: string;
+  /** 1 right, 0 wrong; absent for trees written before evaluations recorded outcomes */
+  correct?: number;
 }
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -226,12 +228,16 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
     for (const p of e.points) {
       const file = path.join(dirs[i], p.dir, 'trees.jsonl');
       if (perPoint === 0 || !fs.existsSync(file)) continue;
-      readTreesJsonl(file)
-        .slice(0, perPoint)
-        .forEach((tree, k) => {
+      // up to perPoint right and perPoint wrong trees (older trees.jsonl without outcomes: the first perPoint)
+      const all = readTreesJsonl(file);
+      const withOutcome = all.some((t) => t.outcome);
+      const kept = withOutcome
+        ? [...all.filter((t) => t.outcome?.correct === 1).slice(0, perPoint), ...all.filter((t) => t.outcome?.correct !== 1).slice(0, perPoint)].sort((a, b) => all.indexOf(a) - all.indexOf(b))
+        : all.slice(0, perPoint);
+      kept.forEach((tree, k) => {
           const href = `traces/${String(i + 1).padStart(2, '0')}-${safe(e.label)}-${safe(e.splitName)}/${safe(p.name)}-${k}.html`;
           writeFileAtomic(path.join(out, href), renderTreeHtml(tree, tok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
-          traces.push({ series: e.label, split: splitColumn(e, tasks), point: p.name, itemId: tree.itemId, href });
+          traces.push({ series: e.label, split: splitColumn(e, tasks), point: p.name, itemId: tree.itemId, href, ...(tree.outcome ? { correct: tree.outcome.correct } : {}) });
         });
     }
   });
@@ -256,6 +262,20 @@ const NOTES = [
 const POOL_NOTE =
   'Pooled series (“(k seeds)”): evals whose labels differ only in the seed tag, one point per sweep point; means are the mean over seeds of the per-seed means, 95% CIs a two-level bootstrap (seeds with replacement, then items within each seed); items counts every seed’s items. The per-seed tables list each seed’s own points.';
 
+/** Trace links as (heading, links): Successes and Failures when outcomes are known, else one unnamed group. */
+function traceGroups(traces: readonly TraceLink[]): [string, TraceLink[]][] {
+  const known = traces.filter((t) => t.correct !== undefined);
+  if (known.length === 0) return [['', [...traces]]];
+  const groups: [string, TraceLink[]][] = [
+    ['Successes', traces.filter((t) => t.correct === 1)],
+    ['Failures', traces.filter((t) => t.correct === 0)],
+    ['Outcome not recorded', traces.filter((t) => t.correct === undefined)],
+  ];
+  return groups.filter(([, ts]) => ts.length > 0);
+}
+
+const mark = (t: TraceLink) => (t.correct === undefined ? '' : t.correct === 1 ? '✓ ' : '✗ ');
+
 function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[]): string {
   const esc = escapeHtml;
   const table = (head: string[], body: string[][], cls: (i: number) => string = () => '') =>
@@ -274,7 +294,11 @@ function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly s
     }),
     ...splits.filter((s) => seedRows.some((r) => r.split === s)).map((s) => `<h2>Split ${esc(s)}, per seed</h2>` + table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells))),
     `<h2>Example traces</h2>`,
-    traces.length ? `<ul>${traces.map((t) => `<li><a href="${esc(t.href)}">${esc(`${t.series} · ${t.split} · ${t.point} · ${t.itemId}`)}</a></li>`).join('')}</ul>` : '<p class="note">No trees were written by these evals.</p>',
+    traces.length
+      ? traceGroups(traces)
+          .map(([h, ts]) => `${h ? `<h3>${esc(h)}</h3>` : ''}<ul>${ts.map((t) => `<li><a href="${esc(t.href)}">${esc(`${mark(t)}${t.series} · ${t.split} · ${t.point} · ${t.itemId}`)}</a></li>`).join('')}</ul>`)
+          .join('')
+      : '<p class="note">No trees were written by these evals.</p>',
     `<h2>Definitions</h2><ul class="note">${[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
     '</body></html>\n',
   ];
@@ -308,7 +332,13 @@ function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readon
     ...splits.filter((s) => seedRows.some((r) => r.split === s)).flatMap((s) => [`## Split ${mdText(s)}, per seed`, '', table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells)), '']),
     '## Example traces',
     '',
-    ...(traces.length ? traces.map((t) => `- [${mdText(`${t.series} · ${t.split} · ${t.point} · ${t.itemId}`).replace(/[[\]]/g, '\\$&')}](${encodeURI(t.href)})`) : ['No trees were written by these evals.']),
+    ...(traces.length
+      ? traceGroups(traces).flatMap(([h, ts]) => [
+          ...(h ? [`### ${h}`, ''] : []),
+          ...ts.map((t) => `- [${mdText(`${mark(t)}${t.series} · ${t.split} · ${t.point} · ${t.itemId}`).replace(/[[\]]/g, '\\$&')}](${encodeURI(t.href)})`),
+          '',
+        ])
+      : ['No trees were written by these evals.']),
     '',
     '## Definitions',
     '',

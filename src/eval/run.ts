@@ -35,8 +35,11 @@ export interface ExampleRecord {
   id: string;
   /** 1 when the (voted) answer is right */
   correct: number;
-  /** the task's reward of the (voted) tree */
+  /** the task's reward of the (voted) tree, and its components (correct, cost terms, ...) */
   reward: number;
+  components: Record<string, number>;
+  /** the item's canonical answer */
+  gold: string;
   /** the root's answer text (the voted one for sc), null when it gave none */
   answer: string | null;
   /** why the root (of the voted sample) stopped */
@@ -97,6 +100,8 @@ export function exampleRecords(items: readonly TaskItem[], trees: readonly Tree[
       id: item.id,
       correct: vote.index < 0 ? 0 : chosen.r.components.correct,
       reward: chosen.r.reward,
+      components: { ...chosen.r.components },
+      gold: item.answer,
       answer: vote.index < 0 ? null : chosen.answer,
       finish: chosen.tree.contexts[0].finish,
       samples,

@@ -34,6 +34,9 @@ summary .cid { font-weight: 700; }
 .t.ans { background: #ffe066; color: #000; font-weight: 700; outline: 1px solid #d4a900; }
 .t.call { text-decoration: underline dotted #3559a6; }
 .t.bad { text-decoration: underline wavy #c62828; }
+.outcome { margin: .3em 0; }
+.mark-ok { color: #2e7d32; font-weight: bold; }
+.mark-bad { color: #c62828; font-weight: bold; }
 .sp { font-size: .72em; border: 1px solid currentColor; border-radius: 3px; padding: 0 2px; margin: 0 1px; vertical-align: 1px; }
 .ws { opacity: .45; }
 .callbox { border-left: 3px solid #3559a6; margin: .4em 0 .4em .3em; padding: .1em 0 .1em .6em; white-space: normal; font: 14px/1.45 system-ui, sans-serif; }
@@ -154,6 +157,15 @@ const COST_COLUMNS: [string, (t: Tree) => number][] = [
   ['ms', (t) => Math.round(t.cost.ms)],
 ];
 
+/** gold, answer ✓/✗ and the reward with its components, when an evaluation recorded them */
+function outcomeLine(tree: Tree): string {
+  const o = tree.outcome;
+  if (!o) return '';
+  const mark = o.correct === 1 ? '<span class="mark-ok">✓</span>' : '<span class="mark-bad">✗</span>';
+  const parts = Object.entries(o.components).map(([k, v]) => `${escapeHtml(k)} ${Number.isInteger(v) ? v : v.toFixed(3)}`);
+  return `<div class="outcome">gold <b>${escapeHtml(o.gold)}</b> · answer <b>${o.answer === null ? '(none)' : escapeHtml(o.answer)}</b> ${mark} · reward ${o.reward.toFixed(3)}${parts.length ? ` (${parts.join(', ')})` : ''}</div>`;
+}
+
 export function renderTreeHtml(tree: Tree, tok: TextTokenizer, opts: { title?: string } = {}): string {
   const title = opts.title ?? `selfcest trace: ${tree.itemId}`;
   const r = new Renderer(tree, tok);
@@ -177,6 +189,7 @@ export function renderTreeHtml(tree: Tree, tok: TextTokenizer, opts: { title?: s
 <body>
 <h1>${escapeHtml(title)}</h1>
 <div>item <b>${escapeHtml(tree.itemId)}</b> · ${tree.contexts.length} contexts</div>
+${outcomeLine(tree)}
 <table class="cost"><tr>${th}</tr><tr>${td}</tr></table>
 ${legend}
 ${body}

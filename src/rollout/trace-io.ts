@@ -1,5 +1,5 @@
 /**
- * Rollout trees on disk: one JSON object per tree (`{format, itemId, cost, contexts}`), many trees per JSONL
+ * Rollout trees on disk: one JSON object per tree (`{format, itemId, cost, contexts, outcome?}`), many trees per JSONL
  * file. Reading validates every field and the tree's structure (equal per-position array lengths, parents and
  * calls that point at real contexts), so a bad file fails with one line naming `file:line` and the field.
  * Pure TS: no tfjs.
@@ -92,12 +92,22 @@ function structureIssue(contexts: Context[]): Issue | null {
   return null;
 }
 
+const OutcomeSchema = z.strictObject({
+  gold: z.string(),
+  answer: z.string().nullable(),
+  correct: z.number(),
+  reward: z.number(),
+  components: z.record(z.string(), z.number()),
+});
+
 const TreeSchema = z
   .strictObject({
     format: z.literal(TREE_FORMAT),
     itemId: z.string(),
     cost: CostSchema,
     contexts: z.array(ContextSchema).min(1),
+    /** optional: written by evaluations (gold, answer, right or wrong, reward) */
+    outcome: OutcomeSchema.optional(),
   })
   .superRefine((t, ctx) => {
     const issue = structureIssue(t.contexts);
@@ -125,13 +135,14 @@ export function treeToJson(tree: Tree): object {
       answer: c.answer ? [...c.answer] : null,
       calls: c.calls.map((k) => ({ ...k, clones: [...k.clones] })),
     })),
+    ...(tree.outcome ? { outcome: { ...tree.outcome, components: { ...tree.outcome.components } } } : {}),
   };
 }
 
 /** Validate a parsed JSON object as a tree; errors name `source` and the field (e.g. `contexts.1.lossMask`). */
 export function treeFromJson(obj: unknown, source: string): Tree {
-  const { itemId, cost, contexts } = validate(TreeSchema, obj, source);
-  return { itemId, cost, contexts };
+  const { itemId, cost, contexts, outcome } = validate(TreeSchema, obj, source);
+  return outcome ? { itemId, cost, contexts, outcome } : { itemId, cost, contexts };
 }
 
 /** Write trees as JSONL atomically (readers never see a half-written file). */

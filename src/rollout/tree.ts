@@ -70,10 +70,22 @@ export interface TreeCost {
   ms: number;
 }
 
+/** How a tree did on its item (set by evaluations, shown on trace pages): absent on training rollouts. */
+export interface TreeOutcome {
+  /** the item's canonical answer */
+  gold: string;
+  /** the root's parsed answer, null when it gave none */
+  answer: string | null;
+  correct: number;
+  reward: number;
+  components: Record<string, number>;
+}
+
 export interface Tree {
   itemId: string;
   contexts: Context[];
   cost: TreeCost;
+  outcome?: TreeOutcome;
 }
 
 /** A fresh context holding only its prompt (loss-masked). */
