@@ -16,6 +16,7 @@ import { dataCommand } from './data.ts';
 import { evalCommand } from './eval.ts';
 import { compareCommand } from './compare.ts';
 import { experimentCommand } from './experiment.ts';
+import { demoCommand } from './demo.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -30,6 +31,7 @@ try {
     .command(evalCommand)
     .command(compareCommand)
     .command(experimentCommand)
+    .command(demoCommand)
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .strict()
