@@ -73,7 +73,7 @@ export interface PooledEval {
   index: EvalIndex;
 }
 
-function readRecords(dir: string, p: EvalPointEntry): ExampleRecord[] {
+export function readRecords(dir: string, p: EvalPointEntry): ExampleRecord[] {
   const file = path.join(dir, p.dir, 'examples.jsonl');
   return readJsonl(file, (o, where) => {
     const r = o as ExampleRecord;

@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeHtml, renderTreeHtml } from '../rollout/trace-html.ts';
+import { pairedDifferences, type PairedDifference } from './paired.ts';
 import { readTreesJsonl } from '../rollout/trace-io.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';
@@ -242,8 +243,9 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
     }
   });
 
-  const html = reportHtml(title, evals, dirs, rows, seedRows, splits, svgs, traces);
-  const markdown = reportMarkdown(title, evals, dirs, rows, seedRows, splits, traces);
+  const paired = pairedDifferences(evals, dirs, { resamples: opts.resamples });
+  const html = reportHtml(title, evals, dirs, rows, seedRows, splits, svgs, traces, paired);
+  const markdown = reportMarkdown(title, evals, dirs, rows, seedRows, splits, traces, paired);
   writeFileAtomic(path.join(out, 'index.html'), html);
   writeFileAtomic(path.join(out, 'report.md'), markdown);
   return { html, markdown, rows, seedRows, plots: COST_AXES.map((a) => a.file), traces };
@@ -253,6 +255,12 @@ function evalLine(e: EvalIndex, dir: string): string[] {
   return [e.label, e.task, e.splitName, e.mode, String(e.items), e.checkpoint, dir, e.backend, e.sweep.map((a) => `${a.key}=${a.values.join(',')}`).join(' ') || '–'];
 }
 const EVAL_HEAD = ['series', 'task', 'split', 'mode', 'items', 'checkpoint', 'eval dir', 'backend', 'sweep'];
+
+const PAIRED_HEAD = ['split', 'point', 'difference', 'seeds', 'items', 'accuracy difference, points [95% CI]'];
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
+const pairedCells = (d: PairedDifference) => [d.split, d.point, `${d.a} − ${d.b}`, String(d.seeds), String(d.items), `${signed(d.diff.mean)} [${signed(d.diff.lo)}, ${signed(d.diff.hi)}]`];
+const PAIRED_NOTE =
+  'Summary: accuracy of the series with clones minus the same-named monolithic series (clones − mono, selfcest − mono), per item of the same split and budget point, in percentage points; 95% CI: percentile bootstrap over seeds, then items within each seed (paired: both series resampled at the same items). A CI that excludes 0 separates the two.';
 
 const NOTES = [
   'Accuracy: share of items answered correctly (self-consistency: the majority answer over n samples; pass@n: any sample right, an upper bound). 95% CIs: percentile bootstrap over items (1,000 resamples unless set otherwise).',
@@ -276,14 +284,14 @@ function traceGroups(traces: readonly TraceLink[]): [string, TraceLink[]][] {
 
 const mark = (t: TraceLink) => (t.correct === undefined ? '' : t.correct === 1 ? '✓ ' : '✗ ');
 
-function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[]): string {
+function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[], paired: PairedDifference[]): string {
   const esc = escapeHtml;
   const table = (head: string[], body: string[][], cls: (i: number) => string = () => '') =>
     `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
   const parts = [
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`,
     `<h1>${esc(title)}</h1>`,
-    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
+    ...(paired.length ? [`<h2>Summary: with clones minus monolithic, paired by item</h2>`, table(PAIRED_HEAD, paired.map(pairedCells)), `<p class="note">${esc(PAIRED_NOTE)}</p>`] : []),
     ...COST_AXES.map(
       (a, i) =>
         `<h2>Accuracy vs ${a.key === 'total' ? 'total' : 'critical-path'} tokens</h2><figure class="plot" data-axis="${a.key}">${svgs[i]}<figcaption>One point per eval point, bars: 95% CI; ringed and joined by the dashed line: the Pareto frontier of the split (${splits.map(esc).join(', ')}).</figcaption></figure>`,
@@ -300,6 +308,7 @@ function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly s
           .join('')
       : '<p class="note">No trees were written by these evals.</p>',
     `<h2>Definitions</h2><ul class="note">${[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
+    `<details><summary>Appendix: evaluations (checkpoints, eval directories, backends)</summary>${table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i])))}</details>`,
     '</body></html>\n',
   ];
   return parts.join('\n');
@@ -319,14 +328,13 @@ export function mdText(s: string): string {
     .replace(/\](?=[([:])/g, '\\]');
 }
 
-function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[]): string {
+function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[], paired: PairedDifference[]): string {
   const cell = mdText;
   const table = (head: string[], body: string[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
   return [
     `# ${mdText(title)}`,
     '',
-    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
-    '',
+    ...(paired.length ? ['## Summary: with clones minus monolithic, paired by item', '', table(PAIRED_HEAD, paired.map(pairedCells)), '', PAIRED_NOTE, ''] : []),
     ...COST_AXES.flatMap((a) => [`![accuracy vs ${a.key} tokens](${a.file})`, '']),
     ...splits.flatMap((s) => [`## Split ${mdText(s)}`, '', table(TABLE_HEAD, rows.filter((r) => r.split === s).map(tableCells)), '']),
     ...splits.filter((s) => seedRows.some((r) => r.split === s)).flatMap((s) => [`## Split ${mdText(s)}, per seed`, '', table(TABLE_HEAD, seedRows.filter((r) => r.split === s).map(tableCells)), '']),
@@ -343,6 +351,10 @@ function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readon
     '## Definitions',
     '',
     ...[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `- ${n}`),
+    '',
+    '## Appendix: evaluations',
+    '',
+    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
     '',
   ].join('\n');
 }

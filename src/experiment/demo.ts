@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { poolSeeds } from '../eval/pool.ts';
 import { readEvalIndex } from '../eval/evaluate.ts';
+import { pairedDifferences } from '../eval/paired.ts';
 import type { Stage } from './plan.ts';
 
 export const DEMO_POLICIES = 'checkpoints/results/arith-split-gated-sharp';
@@ -64,6 +65,9 @@ export function demoHeadline(stages: readonly Stage[]): string[] {
       const cells = p.index.points.map((pt) => `${pt.name.replace('maxTreeTokens-', '≤').replace('samples-', 'x')}: ${pct(pt.summary.accuracy.mean)} [${pct(pt.summary.accuracy.lo)}, ${pct(pt.summary.accuracy.hi)}] ${pt.summary.tokens.total.mean.toFixed(0)} (${pt.summary.tokens.critical.mean.toFixed(0)})`);
       lines.push(`  ${p.index.label.padEnd(22)} ${cells.join('   ')}`);
     }
+    const diffs = pairedDifferences(evals, dirs).filter((d) => d.split === split);
+    const signed = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
+    if (diffs.length) lines.push(`  ${`${diffs[0].a} − ${diffs[0].b}`.padEnd(22)} ${diffs.map((d) => `${d.point.replace('maxTreeTokens-', '≤')}: ${signed(d.diff.mean)} [${signed(d.diff.lo)}, ${signed(d.diff.hi)}] points, paired by item`).join('   ')}`);
   }
   return lines;
 }
