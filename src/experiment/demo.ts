@@ -47,7 +47,7 @@ export function planDemo(o: DemoOptions): Stage[] {
   stages.push({ name: 'compare', kind: 'compare', out: report, args: ['compare', ...evalDirs, ...(o.seeds.length > 1 ? ['--pool-seeds'] : []), '--title', 'selfcest demo: the shipped arithmetic policies', '--out', report] });
   if (o.train) {
     const run = path.join(o.dir, 'addition');
-    stages.push({ name: 'train-addition', kind: 'train', out: run, steps: 300, args: ['train', '--config', 'configs/tiny.json', '--set', 'train.steps=300', '--set', 'train.logEvery=50', '--out', run, '--resume', 'auto'] });
+    stages.push({ name: 'train-addition', kind: 'train', out: run, steps: 600, args: ['train', '--config', 'configs/tiny.json', '--set', 'train.logEvery=100', '--out', run, '--resume', 'auto', '--sample', '4'] });
   }
   return stages;
 }

@@ -16,7 +16,7 @@ describe('selfcest demo', () => {
     expect(stages.find((s) => s.name === 'eval-selfcest-s2-ood')!.args).toEqual(expect.arrayContaining(['--checkpoint', 'checkpoints/results/arith-split-gated-sharp/seed-2/clones', '--split', 'ood', '--mode', 'clones']));
     expect(stages.find((s) => s.name === 'eval-mono-sc-s1-id')!.args).toEqual(expect.arrayContaining(['--mode', 'sc', '--sweep', 'samples=2,4']));
     expect(stages.find((s) => s.name === 'compare')!.args).toContain('--pool-seeds');
-    expect(stages.at(-1)).toMatchObject({ name: 'train-addition', kind: 'train' });
+    expect(stages.at(-1)).toMatchObject({ name: 'train-addition', kind: 'train', steps: 600 });
   });
 
   it('prints a non-trivial headline and writes the report (4 items, seed 1)', () => {
