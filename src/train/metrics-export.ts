@@ -141,19 +141,25 @@ export function tensorboardEvents(rows: readonly Map<string, number>[]): Uint8Ar
   return out;
 }
 
+/** The parsed lines of a metrics.jsonl with their text; blank lines and lines torn by a crash are left out. */
+export function readMetricsLines(file: string): { text: string; value: Record<string, unknown> }[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .flatMap((text) => {
+      try {
+        const value = JSON.parse(text) as unknown;
+        return value !== null && typeof value === 'object' && !Array.isArray(value) ? [{ text, value: value as Record<string, unknown> }] : [];
+      } catch {
+        return []; // blank, or torn by a crash mid-write
+      }
+    });
+}
+
 /** Rebuild metrics.csv and the TensorBoard event file of the run directory holding `metricsFile`. */
 export function exportMetrics(metricsFile: string): void {
   if (!fs.existsSync(metricsFile)) return;
-  const rows = fs
-    .readFileSync(metricsFile, 'utf8')
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        return [flatten(JSON.parse(l) as Record<string, unknown>)];
-      } catch {
-        return []; // blank, or torn by a crash (resume drops it)
-      }
-    });
+  const rows = readMetricsLines(metricsFile).map((l) => flatten(l.value));
   const dir = path.dirname(metricsFile);
   writeFileAtomic(path.join(dir, CSV_FILE), metricsCsv(rows));
   writeFileAtomic(path.join(dir, TB_DIR, TB_FILE), tensorboardEvents(rows));

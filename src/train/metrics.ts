@@ -6,22 +6,13 @@
 import * as fs from 'node:fs';
 import { crashPoint } from '../util/crash.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
-import { exportMetrics } from './metrics-export.ts';
+import { exportMetrics, readMetricsLines } from './metrics-export.ts';
 
 /** Keep the metrics lines of steps ≤ step (a crash may have logged steps after the last checkpoint, or left a torn line). */
 export function truncateMetrics(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
-  const kept = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      try {
-        return (JSON.parse(l) as { step: number }).step <= step;
-      } catch {
-        return false; // empty or torn by a crash mid-write
-      }
-    });
-  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+  const kept = readMetricsLines(file).filter((l) => typeof l.value.step === 'number' && l.value.step <= step);
+  writeFileAtomic(file, kept.map((l) => l.text + '\n').join(''));
 }
 
 /** Start a run's history empty (atomically: a kill leaves the old file or the empty one). */
