@@ -59,7 +59,7 @@ export interface RunOptions {
 }
 
 export async function runStages(stages: readonly Stage[], o: RunOptions): Promise<StageRecord[]> {
-  const log = o.log ?? ((l: string) => console.log(l));
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   fs.mkdirSync(path.join(o.dir, 'logs'), { recursive: true });
   writeFileAtomic(path.join(o.dir, 'commands.sh'), `#!/bin/sh\n# every stage of this experiment, in order (written by selfcest experiment)\nset -e\n${stages.map(commandLine).join('\n')}\n`);
   const records: StageRecord[] = [];

@@ -118,7 +118,7 @@ export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, r
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
-  const release = lockRun(opts.out, opts.log ?? ((l: string) => console.log(l)));
+  const release = lockRun(opts.out, opts.log ?? ((l: string) => process.stderr.write(l + '\n')));
   try {
     return await trainRlLocked(cfgIn, tok, opts);
   } finally {
@@ -127,7 +127,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
 }
 
 async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
-  const log = opts.log ?? ((l: string) => console.log(l));
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let cfg = cfgIn;
   fs.mkdirSync(opts.out, { recursive: true });
   const metricsFile = path.join(opts.out, 'metrics.jsonl');

@@ -170,7 +170,7 @@ export async function evalAddition(model: GPT, tok: TextTokenizer, cfg: RunConfi
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
-  const release = lockRun(opts.out, opts.log ?? ((l: string) => console.log(l)));
+  const release = lockRun(opts.out, opts.log ?? ((l: string) => process.stderr.write(l + '\n')));
   try {
     return await trainSupervisedLocked(cfgIn, tok, opts);
   } finally {
@@ -179,7 +179,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
 }
 
 async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let cfg = cfgIn;
   if (cfg.model.vocabSize !== tok.vocabSize) {
     throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);

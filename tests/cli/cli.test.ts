@@ -196,10 +196,12 @@ describe('selfcest CLI', () => {
     const sft = path.join(dir, 'sft');
     const r = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-sft-tiny.json', '--out', sft, '--set', 'train.steps=2', '--set', 'train.evalItems=2', '--set', 'train.workers=1', '--set', 'model.dModel=16', '--set', 'model.nLayers=1', '--set', 'model.nHeads=2']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/eval: greedy exact-match accuracy [\d.]+% on 2 held-out arith \(tiny\) items/);
+    // progress and notes go to stderr; stdout holds the data line (checkpoint: ...)
+    expect(r.err).toMatch(/eval: greedy exact-match accuracy [\d.]+% on 2 held-out arith \(tiny\) items/);
+    expect(r.out.trim()).toBe(`checkpoint: ${sft}/step-000002`);
     const rl = cli(['train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', path.join(dir, 'rl'), '--set', `init=${sft}`, '--set', 'train.steps=1', '--set', 'grpo.prompts=1', '--set', 'grpo.groupSize=2']);
     expect(rl.code, rl.err).toBe(0);
-    expect(rl.out).toContain(`initial weights: ${sft}/step-000002`);
+    expect(rl.err).toContain(`initial weights: ${sft}/step-000002`);
     expect(fs.existsSync(path.join(dir, 'rl', 'step-000001', 'model.safetensors'))).toBe(true);
   }, 240_000);
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -172,10 +172,15 @@ describe('selfcest experiment (child processes, end to end)', () => {
   it('runs every stage, records CPU time, writes the report, and skips finished stages on a rerun', async () => {
     const dir = tmp();
     const f = writeConfig(tinyConfig());
-    const run = () => execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', f, '--full', '--out', dir, '--backend', 'wasm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = run();
-    expect(out).toMatch(/\[1\/7 sft-s1\] .*step 2\/2/);
-    expect(out).toMatch(new RegExp(`report: ${path.join(dir, 'report', 'index.html')}`));
+    // stage progress on stderr, the summary lines on stdout
+    const run = () => {
+      const r = spawnSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', f, '--full', '--out', dir, '--backend', 'wasm'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      return { out: r.stdout, err: r.stderr };
+    };
+    const first = run();
+    expect(first.err).toMatch(/\[1\/7 sft-s1\] .*step 2\/2/);
+    expect(first.out).toMatch(new RegExp(`report: ${path.join(dir, 'report', 'index.html')}`));
     expect(fs.existsSync(path.join(dir, 'report', 'index.html'))).toBe(true);
     const recs = fs.readFileSync(path.join(dir, 'stages.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(recs.map((r) => r.stage)).toHaveLength(7);
@@ -196,7 +201,7 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(planExperiment(loadExperiment(writeConfig(gated), { full: true }), { dir: 'X', report: 'R', source: 'exp.json' })[0].steps).toBe(9);
     // a rerun skips the 6 finished stages and rebuilds only the report
     const again = run();
-    expect(again.match(/skipped/g)).toHaveLength(6);
+    expect(again.err.match(/skipped/g)).toHaveLength(6);
     expect(fs.readFileSync(path.join(dir, 'commands.sh'), 'utf8')).toContain('selfcest -- eval');
     // publishing: the report and records, and each run's weights without optimizer moments
     const pub = tmp();
@@ -219,8 +224,11 @@ describe('selfcest experiment (child processes, end to end)', () => {
     // another experiment (e.g. ablations) reuses this one's warm start instead of training SFT again
     const abl = tmp();
     const arms = [{ name: 'bc', set: ['rollout.allowSpawn=true', 'grpo.advantage.assigner="broadcast"'], eval: 'clones' }];
-    const reuse = execFileSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', writeConfig(tinyConfig({ sftFrom: dir, arms })), '--full', '--out', abl, '--backend', 'wasm'], { encoding: 'utf8' });
-    expect(reuse).toMatch(/\[1\/4 sft-s1\] reusing the complete warm start/);
+    // the runner's progress goes to stderr (stdout: the summary lines)
+    const reuse = spawnSync(process.execPath, ['bin/selfcest.mjs', 'experiment', '--config', writeConfig(tinyConfig({ sftFrom: dir, arms })), '--full', '--out', abl, '--backend', 'wasm'], { encoding: 'utf8' });
+    expect(reuse.status, reuse.stderr).toBe(0);
+    expect(reuse.stderr).toMatch(/\[1\/4 sft-s1\] reusing the complete warm start/);
+    expect(reuse.stdout).toMatch(/^report: /m);
     expect(fs.existsSync(path.join(abl, 'seed-1', 'sft'))).toBe(false);
     expect(fs.existsSync(path.join(abl, 'seed-1', 'bc', 'latest'))).toBe(true);
     // publishing it copies its own runs only: the reused warm start belongs to the experiment that trained it
