@@ -5,7 +5,9 @@ import { checkpointTask } from '../eval/items.ts';
 import type { AdditionConfig } from '../tasks/addition.ts';
 import { taskDef } from '../tasks/registry.ts';
 import type { TaskItem } from '../tasks/types.ts';
-import { runConfig } from '../train/config.ts';
+import { loadRunConfig, runConfig, type RunConfig } from '../train/config.ts';
+import { RlConfigSchema, type RlConfig } from '../train/rl.ts';
+import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { taskItems } from '../train/task-source.ts';
 
 export function withBackend<T>(y: Argv<T>) {
@@ -27,11 +29,25 @@ export async function initBackend(choice: BackendChoice): Promise<void> {
  * source) and that task's dev items (held out from training, never the test sets), or the built-in addition task.
  */
 export function checkpointWork(config: unknown, where: string, n: number, seed: number): { kind: string; items: TaskItem[] } | { kind: string; addition: AdditionConfig } {
+  const task = checkpointTask(config);
+  const kind = runKind(config);
+  if (task) return { kind, items: taskItems({ name: task.name, preset: task.preset ?? taskDef(task.name).presets[0] }, 'dev', n, seed) };
+  return { kind, addition: runConfig(config, where).addition };
+}
+
+/** A saved run config in words: `grpo on arith (sums-long)`, `sft on countdown (search)`, `sft on addition`. */
+export function runKind(config: unknown): string {
   const mode = (config as { mode?: unknown } | null)?.mode === 'grpo' ? 'grpo' : 'sft';
   const task = checkpointTask(config);
-  if (task) {
-    const src = { name: task.name, preset: task.preset ?? taskDef(task.name).presets[0] };
-    return { kind: `${mode} on ${src.name} (${src.preset})`, items: taskItems(src, 'dev', n, seed) };
-  }
-  return { kind: 'sft on addition', addition: runConfig(config, where).addition };
+  return task ? `${mode} on ${task.name} (${task.preset ?? taskDef(task.name).presets[0]})` : `${mode} on addition`;
+}
+
+/**
+ * A train config file with --set overrides, validated by its own schema: a GRPO config ("mode": "grpo") or a run
+ * config (SFT, the addition warm-up); the defaults when no file is given.
+ */
+export function loadTrainConfig(file: string | undefined, set: readonly string[]): { rl: RlConfig; run: null } | { rl: null; run: RunConfig } {
+  const raw = file ? readJsonFile(file) : {};
+  if ((raw as { mode?: unknown } | null)?.mode === 'grpo') return { rl: validate(RlConfigSchema, applyOverrides(raw, set), `${file}${set.length ? ' (with --set)' : ''}`), run: null };
+  return { rl: null, run: loadRunConfig(file, set) };
 }

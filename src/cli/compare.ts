@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { writeReport } from '../eval/report.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';
+import { logToStderr } from '../util/progress.ts';
 
 interface Args {
   dirs: string[];
@@ -33,7 +34,7 @@ export const compareCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     if (!Number.isInteger(a.traces) || a.traces < 0) throw new SelfcestError(`--traces ${a.traces}: expected an integer >= 0`);
     if (!Number.isInteger(a.bootstrap) || a.bootstrap < 1) throw new SelfcestError(`--bootstrap ${a.bootstrap}: expected an integer >= 1`);
-    const log = (l: string) => process.stderr.write(l + '\n');
+    const log = logToStderr;
     const r = await writeReport(a.dirs, a.out, loadTokenizer(), { title: a.title, traces: a.traces, poolSeeds: a.poolSeeds, resamples: a.bootstrap, log });
     log(`${r.rows.length} eval points, ${r.plots.length} plots, ${r.traces.length} trace pages`);
     console.log(path.join(a.out, 'index.html'));

@@ -14,7 +14,7 @@ import { makeReward, RewardConfigSchema } from '../tasks/reward.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { formatDuration, Progress } from '../util/progress.ts';
+import { formatDuration, logToStderr, Progress } from '../util/progress.ts';
 import { initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -118,7 +118,7 @@ export const evalCommand: CommandModule<object, Args> = {
     const out = a.out ?? path.join('runs', 'eval', `${label}-${task}-${splitName(a.split)}`);
     // greedy unless asked otherwise (--temperature or --set temperature=...); sc keeps the checkpoint's temperature
     const temperature = a.temperature ?? (a.mode === 'sc' || a.set.some((s) => s.startsWith('temperature=')) ? undefined : 0);
-    const log = (l: string) => process.stderr.write(l + '\n');
+    const log = logToStderr;
     let progress: Progress | null = null;
     let last = 0;
     const dec = a.threads > 1 ? await ShardedDecoder.start(model, a.threads - 1, a.backend) : new LocalDecoder(model);

@@ -3,11 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
 import { parameterCount } from '../model/config.ts';
 import { loadPolicyData } from '../model/io.ts';
-import { checkpointTask } from '../eval/items.ts';
-import { loadRunConfig } from '../train/config.ts';
-import { RlConfigSchema } from '../train/rl.ts';
-import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
-import { initBackend, withBackend } from './common.ts';
+import { initBackend, loadTrainConfig, runKind, withBackend } from './common.ts';
 
 interface Args {
   checkpoint?: string;
@@ -29,15 +25,8 @@ export const infoCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     // check what was given (a checkpoint, or a config) before probing the backend
     const loaded = a.checkpoint ? loadPolicyData(a.checkpoint) : null;
-    let configModel = null;
-    if (!loaded) {
-      // a GRPO config ("mode": "grpo") or a run config, validated by its own schema
-      const raw = a.config ? readJsonFile(a.config) : {};
-      configModel =
-        (raw as { mode?: unknown } | null)?.mode === 'grpo'
-          ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`).model
-          : loadRunConfig(a.config, a.set).model;
-    }
+    const config = loaded ? null : loadTrainConfig(a.config, a.set);
+    const configModel = config ? (config.rl ?? config.run).model : null;
     await initBackend(a.backend);
     console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
     if (!loaded) {
@@ -49,9 +38,7 @@ export const infoCommand: CommandModule<object, Args> = {
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);
-    const task = checkpointTask(s.config);
-    const mode = (s.config as { mode?: unknown }).mode === 'grpo' ? 'grpo' : 'sft';
-    console.log(`run: ${mode} on ${task ? `${task.name}${task.preset ? ` (${task.preset})` : ''}` : 'addition'}`);
+    console.log(`run: ${runKind(s.config)}`);
     console.log(`model: ${JSON.stringify(mc)}`);
     console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);
     console.log(`metrics: ${JSON.stringify(s.metrics)}`);

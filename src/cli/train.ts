@@ -1,11 +1,9 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { loadRunConfig } from '../train/config.ts';
-import { RlConfigSchema, trainRl } from '../train/rl.ts';
-import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
+import { trainRl } from '../train/rl.ts';
 import { evalAddition, trainSupervised } from '../train/supervised.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
-import { initBackend, withBackend } from './common.ts';
+import { initBackend, loadTrainConfig, withBackend } from './common.ts';
 import type { BackendChoice } from '../backend/select.ts';
 import { findLatest, removeRun } from '../checkpoint/store.ts';
 import { SelfcestError } from '../util/errors.ts';
@@ -39,11 +37,8 @@ export const trainCommand: CommandModule<object, Args> = {
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
   handler: async (a) => {
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
-    const raw = a.config ? readJsonFile(a.config) : {};
     // validate everything before touching the run directory
-    const rl =
-      (raw as { mode?: unknown })?.mode === 'grpo' ? validate(RlConfigSchema, applyOverrides(raw, a.set), `${a.config}${a.set.length ? ' (with --set)' : ''}`) : null;
-    const cfg = rl ? null : loadRunConfig(a.config, a.set);
+    const { rl, run: cfg } = loadTrainConfig(a.config, a.set);
     if (a['print-config']) {
       console.log(JSON.stringify(rl ?? cfg, null, 2));
       return;

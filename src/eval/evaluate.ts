@@ -162,6 +162,13 @@ export function planPoints(o: Pick<EvalOptions, 'runConfig' | 'ctx' | 'set' | 't
   });
 }
 
+/** The first n right and the first n wrong of xs, in their order (which trees an eval keeps, which a report shows). */
+export function firstRightAndWrong<T>(xs: readonly T[], isRight: (x: T) => boolean, n: number): T[] {
+  let right = 0;
+  let wrong = 0;
+  return xs.filter((x) => (isRight(x) ? right++ < n : wrong++ < n));
+}
+
 export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalIndex> {
   const log = o.log ?? (() => {});
   const plan = planPoints(o);
@@ -204,8 +211,7 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     writeJsonl(path.join(abs, 'examples.jsonl'), res.records);
     writeFileAtomic(path.join(abs, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     // trees of the first o.traces right and the first o.traces wrong items (item order), each with its outcome
-    const picked = res.records.map((r, i) => ({ r, i }));
-    const keep = [...picked.filter((x) => x.r.correct === 1).slice(0, o.traces), ...picked.filter((x) => x.r.correct !== 1).slice(0, o.traces)].sort((a, b) => a.i - b.i);
+    const keep = firstRightAndWrong(res.records.map((r, i) => ({ r, i })), (x) => x.r.correct === 1, o.traces);
     const shown = keep.map(({ r, i }) => ({
       ...res.trees[i * pt.samples + r.sample],
       outcome: { gold: r.gold, answer: r.answer, correct: r.correct, reward: r.reward, components: r.components },

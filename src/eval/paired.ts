@@ -24,26 +24,35 @@ export interface PairedDifference {
   diff: Estimate;
 }
 
+/** An accuracy difference in signed percentage points with its CI, e.g. `+23.7 [+12.3, +37.3]`. */
+export function formatPoints(d: Estimate): string {
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
+  return `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]`;
+}
+
 const monoName = (series: string) => series.replace(/clones|selfcest/, 'mono');
 
 export function pairedDifferences(evals: readonly EvalIndex[], dirs: readonly string[], opts: BootstrapOptions & { seed?: string | number } = {}): PairedDifference[] {
-  const out: PairedDifference[] = [];
   const key = (e: EvalIndex) => ({ ...seedOfLabel(e.label), split: e.splitName });
-  evals.forEach((a, i) => {
-    if (a.mode !== 'clones') return;
-    const ka = key(a);
+  // the clones evals of each series and split (one per seed), in the order given
+  const groups = new Map<string, number[]>();
+  evals.forEach((e, i) => {
+    const k = key(e);
+    if (e.mode !== 'clones' || monoName(k.series) === k.series) return;
+    const g = `${k.series}\u0000${k.split}`;
+    groups.set(g, [...(groups.get(g) ?? []), i]);
+  });
+  const out: PairedDifference[] = [];
+  for (const clones of groups.values()) {
+    const ka = key(evals[clones[0]]);
     const partnerName = monoName(ka.series);
-    if (partnerName === ka.series) return;
-    // seeds of this clones series on this split, each with its mono partner
-    if (evals.findIndex((x) => x.mode === 'clones' && key(x).series === ka.series && key(x).split === ka.split) !== i) return; // once per series and split
-    const members = evals
-      .map((x, j) => ({ x, j }))
-      .filter(({ x }) => x.mode === 'clones' && key(x).series === ka.series && key(x).split === ka.split)
-      .map(({ x, j }) => ({ a: j, b: evals.findIndex((y) => y.mode === 'mono' && key(y).series === partnerName && key(y).split === ka.split && key(y).seed === key(x).seed) }))
+    // each seed's clones eval with the mono eval of the same seed and split
+    const members = clones
+      .map((a) => ({ a, b: evals.findIndex((y) => y.mode === 'mono' && key(y).series === partnerName && key(y).split === ka.split && key(y).seed === key(evals[a]).seed) }))
       .filter((m) => m.b >= 0);
-    if (members.length === 0) return;
-    for (const pa of a.points) {
-      const groups: { diff: number[] }[] = [];
+    if (members.length === 0) continue;
+    for (const pa of evals[clones[0]].points) {
+      const seeds: { diff: number[] }[] = [];
       let items = 0;
       for (const m of members) {
         const pA = evals[m.a].points.find((p) => p.name === pa.name);
@@ -53,13 +62,13 @@ export function pairedDifferences(evals: readonly EvalIndex[], dirs: readonly st
         const rb = new Map(readRecords(dirs[m.b], pB).map((r) => [r.id, r.correct]));
         const diff = ra.filter((r) => rb.has(r.id)).map((r) => r.correct - rb.get(r.id)!);
         if (diff.length !== ra.length || diff.length !== rb.size) throw new SelfcestError(`paired difference: ${dirs[m.a]} and ${dirs[m.b]} (point ${pa.name}) do not hold the same items`);
-        groups.push({ diff });
+        seeds.push({ diff });
         items = diff.length;
       }
-      if (groups.length === 0) continue;
-      const ci = hierarchicalBootstrap(groups, Rng.fromSeed(`${opts.seed ?? 1}:paired:${ka.series}:${ka.split}:${pa.name}`), opts).diff;
-      out.push({ split: ka.split, point: pa.name, a: ka.series, b: partnerName, seeds: groups.length, items, diff: ci });
+      if (seeds.length === 0) continue;
+      const ci = hierarchicalBootstrap(seeds, Rng.fromSeed(`${opts.seed ?? 1}:paired:${ka.series}:${ka.split}:${pa.name}`), opts).diff;
+      out.push({ split: ka.split, point: pa.name, a: ka.series, b: partnerName, seeds: seeds.length, items, diff: ci });
     }
-  });
+  }
   return out;
 }

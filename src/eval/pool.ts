@@ -15,7 +15,7 @@ import { readJsonl } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
 import type { EvalIndex, EvalPointEntry } from './evaluate.ts';
 import type { ExampleRecord } from './run.ts';
-import { costOfPass, isBinary, mean, quantile, wilson, type BootstrapOptions, type Estimate } from './stats.ts';
+import { costOfPass, mean, proportionInterval, quantile, type BootstrapOptions, type Estimate } from './stats.ts';
 import type { PointSummary } from './summary.ts';
 
 /** `clones s2` → series `clones`, seed `2`; a label without the tag is its own series (seed null). */
@@ -95,9 +95,8 @@ export function poolPoint(summaries: readonly PointSummary[], records: readonly 
   const ci = hierarchicalBootstrap(groups, rng, opts);
   // a proportion's interval is at least the Wilson interval of all pooled items: the bootstrap collapses at 0 and 1
   for (const k of ['accuracy', 'passAtN'] as const) {
-    const xs = groups.flatMap((g) => g[k]);
-    if (!isBinary(xs)) continue;
-    const w = wilson(xs.reduce((a, b) => a + b, 0), xs.length, opts.level);
+    const w = proportionInterval(groups.flatMap((g) => g[k]), opts.level);
+    if (w === null) continue;
     ci[k] = { mean: ci[k].mean, lo: Math.min(ci[k].lo, w.lo), hi: Math.max(ci[k].hi, w.hi) };
   }
   const avg = (f: (s: PointSummary) => number) => mean(summaries.map(f));

@@ -15,12 +15,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeHtml, renderTreeHtml } from '../rollout/trace-html.ts';
-import { pairedDifferences, type PairedDifference } from './paired.ts';
+import { formatPoints, pairedDifferences, type PairedDifference } from './paired.ts';
 import { readTreesJsonl } from '../rollout/trace-io.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
-import { readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
+import { firstRightAndWrong, readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
 import { paretoFrontier } from './pareto.ts';
 import { poolSeeds } from './pool.ts';
 import { paretoSpec, renderSvg, type PlotRow } from './plots.ts';
@@ -232,9 +232,7 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
       // up to perPoint right and perPoint wrong trees (older trees.jsonl without outcomes: the first perPoint)
       const all = readTreesJsonl(file);
       const withOutcome = all.some((t) => t.outcome);
-      const kept = withOutcome
-        ? [...all.filter((t) => t.outcome?.correct === 1).slice(0, perPoint), ...all.filter((t) => t.outcome?.correct !== 1).slice(0, perPoint)].sort((a, b) => all.indexOf(a) - all.indexOf(b))
-        : all.slice(0, perPoint);
+      const kept = withOutcome ? firstRightAndWrong(all, (t) => t.outcome?.correct === 1, perPoint) : all.slice(0, perPoint);
       kept.forEach((tree, k) => {
           const href = `traces/${String(i + 1).padStart(2, '0')}-${safe(e.label)}-${safe(e.splitName)}/${safe(p.name)}-${k}.html`;
           writeFileAtomic(path.join(out, href), renderTreeHtml(tree, tok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
@@ -257,8 +255,7 @@ function evalLine(e: EvalIndex, dir: string): string[] {
 const EVAL_HEAD = ['series', 'task', 'split', 'mode', 'items', 'checkpoint', 'eval dir', 'backend', 'sweep'];
 
 const PAIRED_HEAD = ['split', 'point', 'difference', 'seeds', 'items', 'accuracy difference, points [95% CI]'];
-const signed = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
-const pairedCells = (d: PairedDifference) => [d.split, d.point, `${d.a} − ${d.b}`, String(d.seeds), String(d.items), `${signed(d.diff.mean)} [${signed(d.diff.lo)}, ${signed(d.diff.hi)}]`];
+const pairedCells = (d: PairedDifference) => [d.split, d.point, `${d.a} − ${d.b}`, String(d.seeds), String(d.items), formatPoints(d.diff)];
 const PAIRED_NOTE =
   'Summary: accuracy of the series with clones minus the same-named monolithic series (clones − mono, selfcest − mono), per item of the same split and budget point, in percentage points; 95% CI: percentile bootstrap over seeds, then items within each seed (paired: both series resampled at the same items). A CI that excludes 0 separates the two.';
 

@@ -97,9 +97,10 @@ export function wilson(k: number, n: number, level = 0.95): Estimate {
   return { mean: p, lo: k === 0 ? 0 : Math.max(0, centre - half), hi: k === n ? 1 : Math.min(1, centre + half) };
 }
 
-/** Whether every value is 0 or 1 (a proportion: Wilson applies). */
-export function isBinary(xs: readonly number[]): boolean {
-  return xs.every((x) => x === 0 || x === 1);
+/** The Wilson interval of a column of 0/1 values (a proportion), or null when some value is neither. */
+export function proportionInterval(xs: readonly number[], level = 0.95): Estimate | null {
+  if (!xs.every((x) => x === 0 || x === 1)) return null;
+  return wilson(xs.reduce((a: number, b: number) => a + b, 0), xs.length, level);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Rng } from '../util/rng.ts';
 import type { ExampleRecord } from './run.ts';
-import { bootstrapMeans, costOfPass, isBinary, mean, wilson, type Estimate } from './stats.ts';
+import { bootstrapMeans, costOfPass, mean, proportionInterval, type Estimate } from './stats.ts';
 
 export interface PointSummary {
   items: number;
@@ -53,9 +53,8 @@ export function summarize(records: readonly ExampleRecord[], wallSeconds: number
     { resamples },
   );
   // accuracy and pass@n are proportions: the Wilson interval (the percentile bootstrap collapses at 0/n and n/n)
-  const proportion = (xs: number[], boot: Estimate) => (isBinary(xs) ? wilson(xs.reduce((a, b) => a + b, 0), xs.length) : boot);
-  ci.accuracy = proportion(col((r) => r.correct), ci.accuracy);
-  ci.passAtN = proportion(col((r) => r.passAtN), ci.passAtN);
+  ci.accuracy = proportionInterval(col((r) => r.correct)) ?? ci.accuracy;
+  ci.passAtN = proportionInterval(col((r) => r.passAtN)) ?? ci.passAtN;
   const m = (f: (r: ExampleRecord) => number) => mean(col(f));
   const calls = col((r) => r.calls).reduce((a, b) => a + b, 0);
   const malformed = col((r) => r.malformed).reduce((a, b) => a + b, 0);

@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import { poolSeeds } from '../eval/pool.ts';
 import { readEvalIndex } from '../eval/evaluate.ts';
-import { pairedDifferences } from '../eval/paired.ts';
+import { formatPoints, pairedDifferences } from '../eval/paired.ts';
 import type { Stage } from './plan.ts';
 
 export const DEMO_POLICIES = 'checkpoints/results/arith-split-gated-sharp';
@@ -66,8 +66,7 @@ export function demoHeadline(stages: readonly Stage[]): string[] {
       lines.push(`  ${p.index.label.padEnd(22)} ${cells.join('   ')}`);
     }
     const diffs = pairedDifferences(evals, dirs).filter((d) => d.split === split);
-    const signed = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
-    if (diffs.length) lines.push(`  ${`${diffs[0].a} − ${diffs[0].b}`.padEnd(22)} ${diffs.map((d) => `${d.point.replace('maxTreeTokens-', '≤')}: ${signed(d.diff.mean)} [${signed(d.diff.lo)}, ${signed(d.diff.hi)}] points, paired by item`).join('   ')}`);
+    if (diffs.length) lines.push(`  ${`${diffs[0].a} − ${diffs[0].b}`.padEnd(22)} ${diffs.map((d) => `${d.point.replace('maxTreeTokens-', '≤')}: ${formatPoints(d.diff)} points, paired by item`).join('   ')}`);
   }
   return lines;
 }

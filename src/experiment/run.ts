@@ -16,7 +16,7 @@ import { runConfig } from '../train/config.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { readJsonFile, validate } from '../util/config-file.ts';
 import { readJsonl, writeFileAtomic } from '../util/jsonl.ts';
-import { formatDuration } from '../util/progress.ts';
+import { formatDuration, logToStderr } from '../util/progress.ts';
 import { commandLine, type Stage } from './plan.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/selfcest.mjs');
@@ -59,7 +59,7 @@ export interface RunOptions {
 }
 
 export async function runStages(stages: readonly Stage[], o: RunOptions): Promise<StageRecord[]> {
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const log = o.log ?? logToStderr;
   fs.mkdirSync(path.join(o.dir, 'logs'), { recursive: true });
   writeFileAtomic(path.join(o.dir, 'commands.sh'), `#!/bin/sh\n# every stage of this experiment, in order (written by selfcest experiment)\nset -e\n${stages.map(commandLine).join('\n')}\n`);
   const records: StageRecord[] = [];

@@ -22,14 +22,14 @@ import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { Progress } from '../util/progress.ts';
+import { logToStderr, Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
 import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
-import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, cleanLeftovers, DeadRun, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
 
 /** config keys a resumed GRPO run takes from the command line instead of the checkpoint */
 const RESUME_MAY_CHANGE = ['train.steps', 'train.saveEvery', 'train.logEvery', 'grpo.microbatchRows'];
@@ -90,35 +90,13 @@ export interface RlOptions {
  * The engine inputs of a step's items. With spawning masked the root cannot hand documents to clones, so a
  * document task's root sees its paragraphs inlined (as far as they fit the root window): the monolithic view.
  */
-/**
- * Warns once when a run learns nothing: DEAD_STEPS steps in a row with reward 0 and gradient norm 0 (every group's
- * trees scored alike, so every advantage is 0) look healthy in the console but change no weight.
- */
-export class DeadRun {
-  static readonly STEPS = 8;
-  private run = 0;
-  private warned = false;
-
-  constructor(private readonly log: (line: string) => void) {}
-
-  check(step: number, dead: boolean): void {
-    this.run = dead ? this.run + 1 : 0;
-    if (this.warned || this.run < DeadRun.STEPS) return;
-    this.warned = true;
-    this.log(
-      `warning: steps ${step + 1 - this.run}..${step}: reward 0 and gradient norm 0 in every step (every group's trees scored alike): nothing is being learned; ` +
-        'check that the warm start solves some training items (its SFT eval), or raise grpo.groupSize or rollout.temperature',
-    );
-  }
-}
-
 export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, rollout: RolloutConfig): RolloutItem[] {
   return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
 }
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
-  const release = lockRun(opts.out, opts.log ?? ((l: string) => process.stderr.write(l + '\n')));
+  const release = lockRun(opts.out, opts.log ?? logToStderr);
   try {
     return await trainRlLocked(cfgIn, tok, opts);
   } finally {
@@ -127,7 +105,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
 }
 
 async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const log = opts.log ?? logToStderr;
   let cfg = cfgIn;
   fs.mkdirSync(opts.out, { recursive: true });
   const metricsFile = path.join(opts.out, 'metrics.jsonl');

@@ -24,7 +24,7 @@ import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { Progress } from '../util/progress.ts';
+import { logToStderr, Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { finalStepLimit, runConfig, type RunConfig } from './config.ts';
 import { taskItems } from './task-source.ts';
@@ -170,7 +170,7 @@ export async function evalAddition(model: GPT, tok: TextTokenizer, cfg: RunConfi
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
 export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
-  const release = lockRun(opts.out, opts.log ?? ((l: string) => process.stderr.write(l + '\n')));
+  const release = lockRun(opts.out, opts.log ?? logToStderr);
   try {
     return await trainSupervisedLocked(cfgIn, tok, opts);
   } finally {
@@ -179,7 +179,7 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
 }
 
 async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const log = opts.log ?? logToStderr;
   let cfg = cfgIn;
   if (cfg.model.vocabSize !== tok.vocabSize) {
     throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);

@@ -134,3 +134,25 @@ export async function saveTraining(
     { keep },
   );
 }
+
+/**
+ * Warns once when a run learns nothing: DeadRun.STEPS steps in a row with reward 0 and gradient norm 0 (every group's
+ * trees scored alike, so every advantage is 0) look healthy in the console but change no weight.
+ */
+export class DeadRun {
+  static readonly STEPS = 8;
+  private run = 0;
+  private warned = false;
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  check(step: number, dead: boolean): void {
+    this.run = dead ? this.run + 1 : 0;
+    if (this.warned || this.run < DeadRun.STEPS) return;
+    this.warned = true;
+    this.log(
+      `warning: steps ${step + 1 - this.run}..${step}: reward 0 and gradient norm 0 in every step (every group's trees scored alike): nothing is being learned; ` +
+        'check that the warm start solves some training items (its SFT eval), or raise grpo.groupSize or rollout.temperature',
+    );
+  }
+}

@@ -10,6 +10,11 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** The default log of long work: progress and notes go to stderr, so stdout stays data. */
+export const logToStderr = (line: string): void => {
+  process.stderr.write(line + '\n');
+};
+
 export class Progress {
   private readonly total: number;
   private readonly start: number;
