@@ -58,7 +58,7 @@ export const experimentCommand: CommandModule<object, Args> = {
     console.log(`experiment ${cfg.name} done in ${formatDuration((performance.now() - t0) / 1000)} (${cpu.toFixed(0)} CPU s in the stages run now); stage times in ${path.join(dir, 'stages.jsonl')}`);
     if (a.publish) {
       const name = path.basename(dir);
-      const written = publishExperiment(stages, { dir, report, results: path.join('docs', 'results', name), checkpoints: path.join('checkpoints', 'results', name) });
+      const written = await publishExperiment(stages, { dir, report, results: path.join('docs', 'results', name), checkpoints: path.join('checkpoints', 'results', name) });
       console.log(`published: ${written.join(', ')}`);
     }
     console.log(`report: ${path.join(report, 'index.html')} (markdown: ${path.join(report, 'report.md')})`);

@@ -33,6 +33,8 @@ export interface ReportRow {
   split: string;
   mode: string;
   point: string;
+  /** the sweep values of the point (its budget) */
+  overrides: EvalPointEntry['overrides'];
   samples: number;
   items: number;
   summary: EvalPointEntry['summary'];
@@ -78,7 +80,7 @@ export function reportRows(evals: readonly EvalIndex[]): ReportRow[] {
     seen.set(key, i);
   });
   const rows: ReportRow[] = evals.flatMap((e, i) =>
-    e.points.map((p) => ({ eval: i, series: e.label, split: splitColumn(e, tasks), mode: e.mode, point: p.name, samples: p.samples, items: p.summary.items, summary: p.summary, frontierTotal: false, frontierCritical: false })),
+    e.points.map((p) => ({ eval: i, series: e.label, split: splitColumn(e, tasks), mode: e.mode, point: p.name, overrides: p.overrides, samples: p.samples, items: p.summary.items, summary: p.summary, frontierTotal: false, frontierCritical: false })),
   );
   for (const split of orderSplits(rows.map((r) => r.split))) {
     const mine = rows.filter((r) => r.split === split);
@@ -90,16 +92,29 @@ export function reportRows(evals: readonly EvalIndex[]): ReportRow[] {
   return rows;
 }
 
+/**
+ * The budget label drawn beside a point: its sweep values, the tree budget bare (`512`), samples as `n=4`, any
+ * other key as `key=value`; a self-consistency point's sample count follows when it is not swept.
+ */
+export function budgetLabel(overrides: EvalPointEntry['overrides'], samples: number): string {
+  const parts = Object.entries(overrides).map(([k, v]) => (k === 'maxTreeTokens' ? String(v) : k === 'samples' ? `n=${v}` : `${k}=${v}`));
+  if (samples > 1 && !('samples' in overrides)) parts.push(`n=${samples}`);
+  return parts.join(' ');
+}
+
 /** The plotted points of one cost axis. */
 export function plotRows(rows: readonly ReportRow[], axis: CostAxis): PlotRow[] {
   const out: PlotRow[] = [];
+  const tip = (r: ReportRow, what: string, e: Estimate, cost: number) =>
+    `${r.series} · ${r.split} · ${r.point}: ${what} ${ci(e, pct)} %, ${fmt(cost)} ${axis.key === 'total' ? 'total' : 'critical-path'} tokens per item (${r.items} items)`;
   for (const r of rows) {
     const cost = axis.cost(r.summary);
     const ok = (e: Estimate) => Number.isFinite(e.mean) && Number.isFinite(cost) && cost > 0;
     const a = r.summary.accuracy;
-    if (ok(a)) out.push({ split: r.split, series: r.series, kind: 'accuracy', point: r.point, accuracy: a.mean, lo: a.lo, hi: a.hi, cost, frontier: axis.key === 'total' ? r.frontierTotal : r.frontierCritical });
+    const label = budgetLabel(r.overrides, r.samples);
+    if (ok(a)) out.push({ split: r.split, series: r.series, kind: 'accuracy', point: r.point, accuracy: a.mean, lo: a.lo, hi: a.hi, cost, frontier: axis.key === 'total' ? r.frontierTotal : r.frontierCritical, label, tip: tip(r, 'accuracy', a, cost) });
     const p = r.summary.passAtN;
-    if (r.samples > 1 && ok(p)) out.push({ split: r.split, series: r.series, kind: 'pass@n', point: `${r.point} (pass@${r.samples})`, accuracy: p.mean, lo: p.lo, hi: p.hi, cost, frontier: false });
+    if (r.samples > 1 && ok(p)) out.push({ split: r.split, series: r.series, kind: 'pass@n', point: `${r.point} (pass@${r.samples})`, accuracy: p.mean, lo: p.lo, hi: p.hi, cost, frontier: false, label: '', tip: tip(r, `pass@${r.samples}`, p, cost) });
   }
   return out;
 }
@@ -166,11 +181,12 @@ const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .5em 0 1.2em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 2px 7px; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; margin: .5em 0 1.2em; font-size: 13px; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; vertical-align: top; }
+th { font-weight: 600; font-size: 12px; } table.paths td { overflow-wrap: anywhere; }
 th { background: #eee; } td:nth-child(-n+3) { text-align: left; }
 tr.front td { background: #f2f8ee; }
-figure.plot { margin: .5em 0; overflow-x: auto; } figure.plot svg { max-width: none; }
+figure.plot { margin: .5em 0; } figure.plot svg { max-width: 100%; height: auto; }
 figcaption, .note { color: #555; font-size: 13px; }
 code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
 `;
@@ -186,7 +202,18 @@ export interface ReportOptions {
   poolSeeds?: boolean;
   /** bootstrap resamples of pooled points (default 1000) */
   resamples?: number;
+  /**
+   * where the appendix links an eval's checkpoint: a path relative to `out`, or null for plain text. Default:
+   * the checkpoint directory itself when it exists. A published report links the weights shipped in the
+   * repository instead (src/experiment/publish.ts), never a run directory a clone does not have.
+   */
+  checkpointHref?: (checkpoint: string) => string | null;
   log?: (line: string) => void;
+}
+
+/** The default checkpoint link of a report written to `out`: the directory, relative to `out`, when it exists. */
+export function existingCheckpointHref(out: string): (checkpoint: string) => string | null {
+  return (c) => (c && fs.existsSync(path.join(c, 'state.json')) ? path.relative(out, c) : null);
 }
 
 export interface ReportResult {
@@ -242,16 +269,23 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
   });
 
   const paired = pairedDifferences(evals, dirs, { resamples: opts.resamples });
-  const html = reportHtml(title, evals, dirs, rows, seedRows, splits, svgs, traces, paired);
-  const markdown = reportMarkdown(title, evals, dirs, rows, seedRows, splits, traces, paired);
+  const href = opts.checkpointHref ?? existingCheckpointHref(out);
+  const appendix = evals.map((e, i) => evalLine(e, dirs[i], href(e.checkpoint)));
+  const html = reportHtml(title, rows, seedRows, splits, svgs, traces, paired, appendix);
+  const markdown = reportMarkdown(title, rows, seedRows, splits, traces, paired, appendix);
   writeFileAtomic(path.join(out, 'index.html'), html);
   writeFileAtomic(path.join(out, 'report.md'), markdown);
   return { html, markdown, rows, seedRows, plots: COST_AXES.map((a) => a.file), traces };
 }
 
-function evalLine(e: EvalIndex, dir: string): string[] {
-  return [e.label, e.task, e.splitName, e.mode, String(e.items), e.checkpoint, dir, e.backend, e.sweep.map((a) => `${a.key}=${a.values.join(',')}`).join(' ') || '–'];
+/** A table cell: text, or text linked to a path relative to the report. */
+type Cell = string | { text: string; href: string };
+
+function evalLine(e: EvalIndex, dir: string, checkpointHref: string | null): Cell[] {
+  const ckpt: Cell = checkpointHref === null ? e.checkpoint : { text: e.checkpoint, href: checkpointHref };
+  return [e.label, e.task, e.splitName, e.mode, String(e.items), ckpt, dir, e.backend, e.sweep.map((a) => `${a.key}=${a.values.join(',')}`).join(' ') || '–'];
 }
+const APPENDIX_NOTE = 'Checkpoints are linked where the weights are at hand (a published report: the weights shipped under checkpoints/results/); eval directories are where the evals were written, on the machine that ran them.';
 const EVAL_HEAD = ['series', 'task', 'split', 'mode', 'items', 'checkpoint', 'eval dir', 'backend', 'sweep'];
 
 const PAIRED_HEAD = ['split', 'point', 'difference', 'seeds', 'items', 'accuracy difference, points [95% CI]'];
@@ -281,10 +315,11 @@ function traceGroups(traces: readonly TraceLink[]): [string, TraceLink[]][] {
 
 const mark = (t: TraceLink) => (t.correct === undefined ? '' : t.correct === 1 ? '✓ ' : '✗ ');
 
-function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[], paired: PairedDifference[]): string {
+function reportHtml(title: string, rows: ReportRow[], seedRows: ReportRow[], splits: string[], svgs: string[], traces: TraceLink[], paired: PairedDifference[], appendix: Cell[][]): string {
   const esc = escapeHtml;
-  const table = (head: string[], body: string[][], cls: (i: number) => string = () => '') =>
-    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ''}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const td = (c: Cell) => (typeof c === 'string' ? `<td>${esc(c)}</td>` : `<td><a href="${esc(encodeURI(c.href))}">${esc(c.text)}</a></td>`);
+  const table = (head: string[], body: Cell[][], cls: (i: number) => string = () => '', tableClass = '') =>
+    `<table${tableClass ? ` class="${tableClass}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ''}>${r.map(td).join('')}</tr>`).join('')}</tbody></table>`;
   const parts = [
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`,
     `<h1>${esc(title)}</h1>`,
@@ -305,7 +340,7 @@ function reportHtml(title: string, evals: readonly EvalIndex[], dirs: readonly s
           .join('')
       : '<p class="note">No trees were written by these evals.</p>',
     `<h2>Definitions</h2><ul class="note">${[...NOTES, ...(seedRows.length ? [POOL_NOTE] : [])].map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`,
-    `<details><summary>Appendix: evaluations (checkpoints, eval directories, backends)</summary>${table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i])))}</details>`,
+    `<details><summary>Appendix: evaluations (checkpoints, eval directories, backends)</summary>${table(EVAL_HEAD, appendix, undefined, 'paths')}<p class="note">${esc(APPENDIX_NOTE)}</p></details>`,
     '</body></html>\n',
   ];
   return parts.join('\n');
@@ -325,9 +360,9 @@ export function mdText(s: string): string {
     .replace(/\](?=[([:])/g, '\\]');
 }
 
-function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readonly string[], rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[], paired: PairedDifference[]): string {
-  const cell = mdText;
-  const table = (head: string[], body: string[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+function reportMarkdown(title: string, rows: ReportRow[], seedRows: ReportRow[], splits: string[], traces: TraceLink[], paired: PairedDifference[], appendix: Cell[][]): string {
+  const cell = (c: Cell) => (typeof c === 'string' ? mdText(c) : `[${mdText(c.text).replace(/[[\]]/g, '\\$&')}](${encodeURI(c.href)})`);
+  const table = (head: string[], body: Cell[][]) => [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
   return [
     `# ${mdText(title)}`,
     '',
@@ -351,7 +386,9 @@ function reportMarkdown(title: string, evals: readonly EvalIndex[], dirs: readon
     '',
     '## Appendix: evaluations',
     '',
-    table(EVAL_HEAD, evals.map((e, i) => evalLine(e, dirs[i]))),
+    table(EVAL_HEAD, appendix),
+    '',
+    APPENDIX_NOTE,
     '',
   ].join('\n');
 }

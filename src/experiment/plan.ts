@@ -34,6 +34,8 @@ export interface Stage {
    * made from the same config (`config` names that experiment's config file and this experiment's value)
    */
   reused?: boolean;
+  /** compare: what the report is built from (publish rebuilds it with links to the shipped weights) */
+  report?: { dirs: string[]; poolSeeds: boolean; resamples: number };
 }
 
 export interface PlanOptions {
@@ -112,7 +114,12 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
       }
     }
   }
-  stages.push({ name: 'compare', kind: 'compare', out: o.report, args: ['compare', ...evalDirs, ...(cfg.seeds.length > 1 ? ['--pool-seeds', '--bootstrap', String(ev.bootstrap)] : []), '--out', o.report] });
+  const poolSeeds = cfg.seeds.length > 1;
+  stages.push({
+    name: 'compare', kind: 'compare', out: o.report,
+    args: ['compare', ...evalDirs, ...(poolSeeds ? ['--pool-seeds', '--bootstrap', String(ev.bootstrap)] : []), '--out', o.report],
+    report: { dirs: evalDirs, poolSeeds, resamples: ev.bootstrap },
+  });
   return stages;
 }
 

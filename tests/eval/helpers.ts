@@ -83,13 +83,14 @@ export async function scriptedEval(
 }
 
 /** Scripted eval dirs for a report: delegation and monolithic traces on ID and OOD items, a budget sweep, and self-consistency. */
-export async function scriptedEvalDirs(tok: TextTokenizer, root: string, n = 6): Promise<string[]> {
+/** Scripted evals of both arithmetic splits: `delegate` (clones), `mono` and `sc` (3 samples); `monoLabel` renames mono. */
+export async function scriptedEvalDirs(tok: TextTokenizer, root: string, n = 6, monoLabel = 'mono'): Promise<string[]> {
   const dirs: string[] = [];
   const sweep = [{ key: 'maxTreeTokens', values: [4096, 60] }];
   for (const split of ['id', 'ood'] as const) {
     const items = loadEvalItems('arith', split, { limit: n }).items;
-    for (const [label, mode, kind] of [['delegate', 'clones', 'delegate'], ['mono', 'mono', 'mono']] as const) {
-      const out = `${root}/${label}-${split}`;
+    for (const [label, mode, kind] of [['delegate', 'clones', 'delegate'], [monoLabel, 'mono', 'mono']] as const) {
+      const out = `${root}/${kind}-${split}`;
       await scriptedEval(tok, out, { label, split, mode, scripts: traceScripts(items, tok, kind), items, sweep });
       dirs.push(out);
     }

@@ -18,11 +18,12 @@ const chromium = CANDIDATES.find((f) => fs.existsSync(f));
 if (!chromium) console.warn(`report browser test skipped: no Chromium at ${CANDIDATES.join(', ')} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
 
 describe('the eval report in headless Chromium', () => {
-  it.skipIf(!chromium)('renders every plot with marks, logs no console errors, loads nothing external; screenshot saved', async () => {
+  it.skipIf(!chromium)('at 1280 px: every plot with marks, budget labels and tooltips, no horizontal overflow, every legend label whole and visible, no console errors, nothing external; screenshot saved', async () => {
     const { default: puppeteer } = await import('puppeteer-core');
     const tok = loadTokenizer();
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-report-'));
-    const dirs = await scriptedEvalDirs(tok, root);
+    // a long series label: Vega shortens legend labels past 160 px unless told not to
+    const dirs = await scriptedEvalDirs(tok, root, 6, 'monolithic, SFT on monolithic traces only (3 seeds)');
     const out = path.join(root, 'report');
     const rep = await writeReport(dirs, out, tok, { traces: 1 });
     const accuracyRows = rep.rows.length;
@@ -34,7 +35,7 @@ describe('the eval report in headless Chromium', () => {
     const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     try {
       const page = await browser.newPage();
-      await page.setViewport({ width: 1400, height: 900 });
+      await page.setViewport({ width: 1280, height: 900 });
       const problems: string[] = [];
       page.on('console', (m) => {
         if (m.type() === 'error') problems.push(`console: ${m.text()}`);
@@ -57,9 +58,25 @@ describe('the eval report in headless Chromium', () => {
             rules: f.querySelectorAll('g.mark-rule line').length,
             lines: f.querySelectorAll('g.mark-line path').length,
             texts: [...f.querySelectorAll('text')].map((t) => t.textContent ?? ''),
+            budgetLabels: [...f.querySelectorAll('g.mark-text.role-mark text')].map((t) => t.textContent ?? ''),
+            tooltips: [...f.querySelectorAll('g.mark-symbol path > title')].map((t) => t.textContent ?? ''),
+            legends: [...f.querySelectorAll('g.role-legend')].map((g) => ({
+              title: g.querySelector('g.role-legend-title text')?.textContent ?? '',
+              labels: [...g.querySelectorAll('g.role-legend-label text')].map((t) => {
+                const b = t.getBoundingClientRect();
+                return { text: t.textContent ?? '', left: b.left, right: b.right };
+              }),
+            })),
+            scrolls: f.scrollWidth > f.clientWidth,
           };
         }),
       );
+      const width = () => page.$eval('html', (h) => ({ scroll: h.scrollWidth, client: h.clientWidth }));
+      const pageWidth = await width();
+      expect(pageWidth.scroll, 'page wider than the 1280 px window').toBeLessThanOrEqual(pageWidth.client);
+      const series = [...new Set(rep.rows.map((r) => r.series))].sort();
+      // the scripted sweep is over maxTreeTokens (drawn bare); the self-consistency eval has one point and 3 samples
+      const budgets = new Set(rep.rows.map((r) => (r.point === 'default' ? `n=${r.samples}` : r.point.replace(/^maxTreeTokens-/, ''))));
       expect(plots.map((p) => p.axis)).toEqual(['total', 'critical']);
       for (const p of plots) {
         expect(p.width, `${p.axis} width`).toBeGreaterThan(300);
@@ -68,9 +85,27 @@ describe('the eval report in headless Chromium', () => {
         expect(p.rules, `${p.axis} CI bars`).toBeGreaterThanOrEqual(accuracyRows);
         expect(p.lines, `${p.axis} series lines`).toBeGreaterThan(0);
         expect(p.texts, `${p.axis} split headers`).toEqual(expect.arrayContaining(['id', 'ood']));
+        expect(p.scrolls, `${p.axis} plot scrolls inside its box`).toBe(false);
+        // a budget label beside every accuracy point (the sweep is over maxTreeTokens: the bare number)
+        expect(p.budgetLabels.length, `${p.axis} budget labels`).toBe(accuracyRows);
+        expect(new Set(p.budgetLabels)).toEqual(budgets);
+        // a tooltip on every point (accuracy and pass@n) naming series, budget and accuracy with its CI
+        expect(p.tooltips.length, `${p.axis} tooltips`).toBeGreaterThanOrEqual(p.symbols - rep.rows.filter((r) => r.frontierTotal || r.frontierCritical).length);
+        for (const r of rep.rows) expect(p.tooltips.some((t) => t.startsWith(`${r.series} · ${r.split} · ${r.point}: accuracy `) && /\[\d/.test(t)), `${p.axis} tooltip of ${r.series} ${r.point}`).toBe(true);
+        expect(p.legends.map((l) => l.title).sort()).toEqual(['metric', 'series']);
+        expect(p.legends.find((l) => l.title === 'series')!.labels.map((l) => l.text).sort(), `${p.axis} legend labels whole`).toEqual(series);
+        expect(p.legends.find((l) => l.title === 'metric')!.labels.map((l) => l.text).sort()).toEqual(['accuracy', 'pass@n']);
+        for (const l of p.legends.flatMap((g) => g.labels)) {
+          expect(l.left, `legend label ${l.text} on screen`).toBeGreaterThanOrEqual(0);
+          expect(l.right, `legend label ${l.text} on screen`).toBeLessThanOrEqual(pageWidth.client);
+        }
       }
       const tables = await page.$$eval('table', (ts) => ts.length);
       expect(tables).toBe(3); // evals, split id, split ood
+      // the appendix, opened, fits too; its checkpoints link what exists (here: the scripted evals have none)
+      await page.$$eval('details', (ds) => ds.forEach((d) => d.setAttribute('open', '')));
+      const opened = await width();
+      expect(opened.scroll, 'page with the appendix open wider than the window').toBeLessThanOrEqual(opened.client);
       fs.mkdirSync(path.join(ROOT, 'artifacts'), { recursive: true });
       await page.screenshot({ path: path.join(ROOT, 'artifacts', 'eval-report.png'), fullPage: true });
 

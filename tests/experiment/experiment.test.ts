@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { experimentTask, loadExperiment } from '../../src/experiment/config.ts';
 import { commandLine, planExperiment } from '../../src/experiment/plan.ts';
-import { publishExperiment } from '../../src/experiment/publish.ts';
+import { publishExperiment, shippedHref } from '../../src/experiment/publish.ts';
 import { loadPolicy } from '../../src/model/io.ts';
 import { selectBackend } from '../../src/backend/select.ts';
 import { runStages, stageDone } from '../../src/experiment/run.ts';
@@ -168,6 +168,36 @@ describe('experiment config and plan', () => {
   });
 });
 
+describe('links from a published report to shipped weights', () => {
+  it('link a run or step directory only when the shipped copy exists and holds the evaluated step', () => {
+    const root = tmp();
+    const run = path.join(root, 'runs', 'seed-1', 'clones');
+    const step = (n: number) => {
+      const d = path.join(run, `step-${String(n).padStart(6, '0')}`);
+      fs.mkdirSync(d, { recursive: true });
+      for (const f of ['model.safetensors', 'optimizer.safetensors']) fs.writeFileSync(path.join(d, f), 'x');
+      fs.writeFileSync(path.join(d, 'state.json'), JSON.stringify({ step: n }));
+      return d;
+    };
+    const s2 = step(2);
+    const s4 = step(4);
+    fs.writeFileSync(path.join(run, 'latest'), 'step-000004\n');
+    const to = path.join(root, 'ckpt', 'seed-1', 'clones');
+    const report = path.join(root, 'results', 'report');
+    const shipped = new Map([[path.resolve(run), to]]);
+    expect(shippedHref(s4, shipped, report)).toBe(null); // not shipped yet
+    fs.mkdirSync(to, { recursive: true });
+    fs.writeFileSync(path.join(to, 'model.safetensors'), 'x');
+    fs.writeFileSync(path.join(to, 'state.json'), JSON.stringify({ step: 4 }));
+    const rel = path.join('..', '..', 'ckpt', 'seed-1', 'clones');
+    expect(shippedHref(s4, shipped, report)).toBe(rel);
+    expect(shippedHref(run, shipped, report)).toBe(rel); // a run directory: its latest step
+    expect(shippedHref(s2, shipped, report)).toBe(null); // an earlier step than the shipped one
+    expect(shippedHref(path.join(root, 'runs', 'seed-1', 'mono', 'step-000004'), shipped, report)).toBe(null);
+    expect(shippedHref('(scripted)', shipped, report)).toBe(null);
+  });
+});
+
 describe('selfcest experiment (child processes, end to end)', () => {
   it('runs every stage, records CPU time, writes the report, and skips finished stages on a rerun', async () => {
     const dir = tmp();
@@ -205,8 +235,18 @@ describe('selfcest experiment (child processes, end to end)', () => {
     expect(fs.readFileSync(path.join(dir, 'commands.sh'), 'utf8')).toContain('selfcest -- eval');
     // publishing: the report and records, and each run's weights without optimizer moments
     const pub = tmp();
-    publishExperiment(stages, { dir, report: path.join(dir, 'report'), results: path.join(pub, 'results'), checkpoints: path.join(pub, 'ckpt') });
+    await publishExperiment(stages, { dir, report: path.join(dir, 'report'), results: path.join(pub, 'results'), checkpoints: path.join(pub, 'ckpt') });
     expect(fs.existsSync(path.join(pub, 'results', 'report', 'index.html'))).toBe(true);
+    // the published report links every evaluated checkpoint to its shipped weights, and nothing in the run dir
+    const pubHtml = fs.readFileSync(path.join(pub, 'results', 'report', 'index.html'), 'utf8');
+    const ckptLinks = [...pubHtml.matchAll(/<td><a href="([^"]+)">/g)].map((m) => m[1]);
+    expect(new Set(ckptLinks)).toEqual(new Set(['seed-1/clones', 'seed-1/mono'].map((r) => path.join('..', '..', 'ckpt', r))));
+    for (const l of ckptLinks) expect(fs.existsSync(path.join(pub, 'results', 'report', l, 'model.safetensors'))).toBe(true);
+    expect(fs.readFileSync(path.join(pub, 'results', 'report', 'report.md'), 'utf8')).toContain(`](${path.join('..', '..', 'ckpt', 'seed-1', 'clones')})`);
+    // the run's own report links the run directories (they are there)
+    const ownHtml = fs.readFileSync(path.join(dir, 'report', 'index.html'), 'utf8');
+    for (const m of ownHtml.matchAll(/<td><a href="([^"]+)">/g)) expect(fs.existsSync(path.join(dir, 'report', m[1], 'state.json'))).toBe(true);
+    expect([...ownHtml.matchAll(/<td><a href=/g)].length).toBe(ckptLinks.length);
     const readme = fs.readFileSync(path.join(pub, 'results', 'README.md'), 'utf8');
     expect(readme).toMatch(/\| sft-s1 \| \d+ \| \d+ \| `npm run -s selfcest -- train/);
     expect(fs.readdirSync(path.join(pub, 'ckpt', 'seed-1', 'mono')).sort()).toEqual(['model.safetensors', 'state.json']);
@@ -234,7 +274,7 @@ describe('selfcest experiment (child processes, end to end)', () => {
     // publishing it copies its own runs only: the reused warm start belongs to the experiment that trained it
     const ablFile = writeConfig(tinyConfig({ sftFrom: dir, arms }));
     const pubAbl = tmp();
-    publishExperiment(planExperiment(loadExperiment(ablFile, { full: true }), { dir: abl, report: path.join(abl, 'report'), source: ablFile }), {
+    await publishExperiment(planExperiment(loadExperiment(ablFile, { full: true }), { dir: abl, report: path.join(abl, 'report'), source: ablFile }), {
       dir: abl, report: path.join(abl, 'report'), results: path.join(pubAbl, 'results'), checkpoints: path.join(pubAbl, 'ckpt'),
     });
     expect(fs.readdirSync(pubAbl).sort()).toEqual(['ckpt', 'results']);
