@@ -3,13 +3,15 @@
  * with the series of the same name with `clones`/`selfcest` read as `mono` (clones ↔ mono, sft-clones ↔ sft-mono,
  * selfcest ↔ mono), on each split and budget point both hold, over the seeds both hold. Per seed, the difference
  * column is correct(clones) − correct(mono) of the same items; the CI is the two-level percentile bootstrap over
- * seeds and items (pool.ts), so it carries the seed spread; with one seed it is the paired item bootstrap. Pure TS.
+ * seeds and items (pool.ts), so it carries the seed spread; with one seed it is the paired item bootstrap. It is
+ * widened to cover the Newcombe score interval of all pooled pairs (stats.ts newcombePaired), so it never
+ * collapses to [0, 0] when no item is discordant (as pooled accuracy covers its Wilson interval). Pure TS.
  */
 import { Rng } from '../util/rng.ts';
 import { SelfcestError } from '../util/errors.ts';
 import type { EvalIndex } from './evaluate.ts';
 import { hierarchicalBootstrap, readRecords, seedOfLabel } from './pool.ts';
-import type { BootstrapOptions, Estimate } from './stats.ts';
+import { newcombePaired, type BootstrapOptions, type Estimate, type PairedTable } from './stats.ts';
 
 export interface PairedDifference {
   split: string;
@@ -53,6 +55,8 @@ export function pairedDifferences(evals: readonly EvalIndex[], dirs: readonly st
     if (members.length === 0) continue;
     for (const pa of evals[clones[0]].points) {
       const seeds: { diff: number[] }[] = [];
+      const table: PairedTable = { both: 0, onlyA: 0, onlyB: 0, neither: 0 };
+      let binary = true; // correct is 0/1 for task rewards; a fractional score has no 2x2 table
       let items = 0;
       for (const m of members) {
         const pA = evals[m.a].points.find((p) => p.name === pa.name);
@@ -63,11 +67,18 @@ export function pairedDifferences(evals: readonly EvalIndex[], dirs: readonly st
         const diff = ra.filter((r) => rb.has(r.id)).map((r) => r.correct - rb.get(r.id)!);
         if (diff.length !== ra.length || diff.length !== rb.size) throw new SelfcestError(`paired difference: ${dirs[m.a]} and ${dirs[m.b]} (point ${pa.name}) do not hold the same items`);
         seeds.push({ diff });
+        for (const r of ra) {
+          const y = rb.get(r.id)!;
+          if ((r.correct !== 0 && r.correct !== 1) || (y !== 0 && y !== 1)) binary = false;
+          table[r.correct === 1 && y === 1 ? 'both' : r.correct === 1 ? 'onlyA' : y === 1 ? 'onlyB' : 'neither']++;
+        }
         items = diff.length;
       }
       if (seeds.length === 0) continue;
-      const ci = hierarchicalBootstrap(seeds, Rng.fromSeed(`${opts.seed ?? 1}:paired:${ka.series}:${ka.split}:${pa.name}`), opts).diff;
-      out.push({ split: ka.split, point: pa.name, a: ka.series, b: partnerName, seeds: seeds.length, items, diff: ci });
+      const boot = hierarchicalBootstrap(seeds, Rng.fromSeed(`${opts.seed ?? 1}:paired:${ka.series}:${ka.split}:${pa.name}`), opts).diff;
+      const nc = binary ? newcombePaired(table, opts.level) : null;
+      const diff = nc ? { mean: boot.mean, lo: Math.min(boot.lo, nc.lo), hi: Math.max(boot.hi, nc.hi) } : boot;
+      out.push({ split: ka.split, point: pa.name, a: ka.series, b: partnerName, seeds: seeds.length, items, diff });
     }
   }
   return out;

@@ -291,7 +291,7 @@ const EVAL_HEAD = ['series', 'task', 'split', 'mode', 'items', 'checkpoint', 'ev
 const PAIRED_HEAD = ['split', 'point', 'difference', 'seeds', 'items', 'accuracy difference, points [95% CI]'];
 const pairedCells = (d: PairedDifference) => [d.split, d.point, `${d.a} − ${d.b}`, String(d.seeds), String(d.items), formatPoints(d.diff)];
 const PAIRED_NOTE =
-  'Summary: accuracy of the series with clones minus the same-named monolithic series (clones − mono, selfcest − mono), per item of the same split and budget point, in percentage points; 95% CI: percentile bootstrap over seeds, then items within each seed (paired: both series resampled at the same items). A CI that excludes 0 separates the two.';
+  'Summary: accuracy of the series with clones minus the same-named monolithic series (clones − mono, selfcest − mono), per item of the same split and budget point, in percentage points; 95% CI: percentile bootstrap over seeds, then items within each seed (paired: both series resampled at the same items), widened to cover the Newcombe score interval of all the pairs (so it never collapses to [0, 0] when no item differs). A CI that excludes 0 separates the two.';
 
 const NOTES = [
   'Accuracy: share of items answered correctly (self-consistency: the majority answer over n samples; pass@n: any sample right, an upper bound). 95% CIs: percentile bootstrap over items (1,000 resamples unless set otherwise).',

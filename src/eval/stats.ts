@@ -97,6 +97,36 @@ export function wilson(k: number, n: number, level = 0.95): Estimate {
   return { mean: p, lo: k === 0 ? 0 : Math.max(0, centre - half), hi: k === n ? 1 : Math.min(1, centre + half) };
 }
 
+/** A 2×2 table of paired 0/1 outcomes: both right, only A right, only B right, neither. */
+export interface PairedTable {
+  both: number;
+  onlyA: number;
+  onlyB: number;
+  neither: number;
+}
+
+/**
+ * The score interval for the difference of two proportions on paired data, A − B (Newcombe 1998, "Improved
+ * confidence intervals for the difference between binomial proportions based on paired data", method 10): the
+ * Wilson intervals of both margins, combined with the correlation phi of the pairs (0 when a margin is empty).
+ * Unlike a bootstrap it does not collapse when no pair is discordant (16 of 16 both right: ±19.4 points).
+ */
+export function newcombePaired(t: PairedTable, level = 0.95): Estimate {
+  const { both: a, onlyA: b, onlyB: c, neither: d } = t;
+  const n = a + b + c + d;
+  if (n === 0) return { mean: NaN, lo: NaN, hi: NaN };
+  const w1 = wilson(a + b, n, level);
+  const w2 = wilson(a + c, n, level);
+  const p1 = w1.mean;
+  const p2 = w2.mean;
+  const denom = Math.sqrt((a + b) * (c + d) * (a + c) * (b + d));
+  const phi = denom === 0 ? 0 : (a * d - b * c) / denom;
+  const dl = Math.sqrt(Math.max(0, (p1 - w1.lo) ** 2 - 2 * phi * (p1 - w1.lo) * (w2.hi - p2) + (w2.hi - p2) ** 2));
+  const du = Math.sqrt(Math.max(0, (w1.hi - p1) ** 2 - 2 * phi * (w1.hi - p1) * (p2 - w2.lo) + (p2 - w2.lo) ** 2));
+  const diff = (b - c) / n;
+  return { mean: diff, lo: Math.max(-1, diff - dl), hi: Math.min(1, diff + du) };
+}
+
 /** The Wilson interval of a column of 0/1 values (a proportion), or null when some value is neither. */
 export function proportionInterval(xs: readonly number[], level = 0.95): Estimate | null {
   if (!xs.every((x) => x === 0 || x === 1)) return null;
