@@ -116,6 +116,18 @@ export function plotRows(rows: readonly ReportRow[], axis: CostAxis): PlotRow[] 
     const p = r.summary.passAtN;
     if (r.samples > 1 && ok(p)) out.push({ split: r.split, series: r.series, kind: 'pass@n', point: `${r.point} (pass@${r.samples})`, accuracy: p.mean, lo: p.lo, hi: p.hi, cost, frontier: false, label: '', tip: tip(r, `pass@${r.samples}`, p, cost) });
   }
+  // points of one series drawn at the same place (a budget the policy never reaches) share one label: `128, 256, 512`
+  const at = new Map<string, PlotRow>();
+  for (const r of out) {
+    if (r.kind !== 'accuracy' || !r.label) continue;
+    const k = `${r.split}\u0000${r.series}\u0000${r.cost}\u0000${r.accuracy}`;
+    const first = at.get(k);
+    if (!first) at.set(k, r);
+    else {
+      first.label = `${first.label}, ${r.label}`;
+      r.label = '';
+    }
+  }
   return out;
 }
 
