@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendChoice } from '../src/backend/select.ts';
 import { expect } from 'vitest';
@@ -12,8 +13,14 @@ export async function onBackend<T>(name: BackendChoice, fn: () => T | Promise<T>
   return fn();
 }
 
-/** Why webgpu cannot be used here (the selectBackend error), or '' where a real adapter is found. Leaves wasm selected. */
+/**
+ * Why webgpu cannot be used here (the selectBackend error), or '' where an adapter is found. Tests opt in to software
+ * adapters (Mesa's lavapipe, which .ci/run installs: scripts/ci/install-lavapipe.sh), so the webgpu path is tested
+ * on CPU machines too; real work never takes one (src/backend/select.ts). Leaves wasm selected.
+ */
 export async function webgpuUnavailable(): Promise<string> {
+  process.env.SELFCEST_WEBGPU_ALLOW_SOFTWARE = '1';
+  process.env.XDG_RUNTIME_DIR ??= os.tmpdir(); // else the Vulkan loader complains on every start
   let why = '';
   try {
     await selectBackend('webgpu');
@@ -25,7 +32,7 @@ export async function webgpuUnavailable(): Promise<string> {
 }
 
 /**
- * The GPU backends the model tests run on as well: ['webgpu'] where a real adapter is found (a GPU box), [] elsewhere
+ * The GPU backends the model tests run on as well: ['webgpu'] where an adapter is found (a GPU box, or lavapipe), [] elsewhere
  * (tests/backend/webgpu.test.ts prints why). Leaves wasm selected.
  */
 export async function gpuBackends(): Promise<BackendChoice[]> {

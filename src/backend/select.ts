@@ -12,6 +12,10 @@
  *
  * `auto` takes cuda when it loaded and really uses a GPU, else webgpu on a real GPU adapter, else wasm, else cpu,
  * and says which and why in one line. `cuda` or `webgpu` without a GPU is an error, never a silent fallback.
+ * `auto` asks Dawn only where a GPU device node exists (gpuDeviceNodes): Dawn prints warnings from native code
+ * whenever it enumerates adapters, so on a CPU machine with a software Vulkan driver (lavapipe) every command
+ * would print them; `--backend webgpu` always asks. SELFCEST_WEBGPU_ALLOW_SOFTWARE=1 lets `--backend webgpu`
+ * (never `auto`) run on a software adapter, for tests; SELFCEST_GPU_DEVICE_CHECK=0 makes `auto` ask Dawn anyway.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -104,9 +108,35 @@ function vulkanLoaderPresent(): boolean {
  * README, "Lifetime"); a second probe dropped the first instance under the running device and the process crashed
  * at random points once it was garbage collected.
  */
-let webgpuProbe: Promise<{ ok: boolean; why: string; dawn?: unknown }> | null = null;
+let webgpuProbe: Promise<WebgpuProbe> | null = null;
 
-async function probeWebgpuOnce(): Promise<{ ok: boolean; why: string }> {
+interface WebgpuProbe {
+  ok: boolean;
+  why: string;
+  /** why the adapter is not a real GPU (accepted only with SELFCEST_WEBGPU_ALLOW_SOFTWARE=1); null: a real GPU */
+  software?: string | null;
+  dawn?: unknown;
+}
+
+/**
+ * The device nodes a hardware GPU is reached through on Linux (DRM render nodes, NVIDIA's /dev/nvidia<N>, WSL's
+ * /dev/dxg); none means Dawn can find software adapters at best.
+ */
+export function gpuDeviceNodes(dev = '/dev'): string[] {
+  const list = (d: string) => {
+    try {
+      return fs.readdirSync(d);
+    } catch {
+      return [];
+    }
+  };
+  return [
+    ...list(path.join(dev, 'dri')).filter((f) => /^renderD\d+$/.test(f)).map((f) => path.join(dev, 'dri', f)),
+    ...list(dev).filter((f) => /^nvidia\d+$/.test(f) || f === 'dxg').map((f) => path.join(dev, f)),
+  ];
+}
+
+async function probeWebgpuOnce(): Promise<WebgpuProbe> {
   webgpuProbe ??= probeWebgpu();
   const probe = await webgpuProbe;
   if (probe.ok && tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu').catch(() => false))) {
@@ -116,7 +146,7 @@ async function probeWebgpuOnce(): Promise<{ ok: boolean; why: string }> {
 }
 
 /** Probe Dawn for a real GPU adapter; on success, expose it as navigator.gpu and register tfjs's webgpu backend. */
-async function probeWebgpu(): Promise<{ ok: boolean; why: string; dawn?: unknown }> {
+async function probeWebgpu(): Promise<WebgpuProbe> {
   if (!vulkanLoaderPresent()) return { ok: false, why: 'no Vulkan loader (libvulkan.so.1), so Dawn can reach no GPU (see docs/gpu.md)' };
   const pkg = 'webgpu';
   let dawn: { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
@@ -144,7 +174,7 @@ async function probeWebgpu(): Promise<{ ok: boolean; why: string; dawn?: unknown
   }
   if (!(await tf.setBackend('webgpu').catch(() => false))) return { ok: false, why: "tfjs's webgpu backend failed to initialise on the adapter" };
   const info = adapter!.info ?? {};
-  return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}`, dawn: gpu };
+  return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}${refused ? ` (software, allowed by SELFCEST_WEBGPU_ALLOW_SOFTWARE=1)` : ''}`, software: refused, dawn: gpu };
 }
 
 async function useWasm(): Promise<boolean> {
@@ -191,7 +221,13 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     info = { name: 'cpu', tfName: 'cpu', reason: 'backend: cpu (requested; pure JS, slow)' };
   } else {
     const cuda = await probeCuda();
-    const webgpu = cuda.ok ? null : await probeWebgpuOnce();
+    const noDevice = process.platform === 'linux' && process.env.SELFCEST_GPU_DEVICE_CHECK !== '0' && gpuDeviceNodes().length === 0;
+    let webgpu: WebgpuProbe | null = null;
+    if (!cuda.ok) {
+      webgpu = noDevice ? { ok: false, why: 'no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg), so Dawn was not asked' } : await probeWebgpuOnce();
+      // auto runs real work: a software adapter is never taken, whatever SELFCEST_WEBGPU_ALLOW_SOFTWARE says
+      if (webgpu.ok && webgpu.software) webgpu = { ok: false, why: webgpu.software };
+    }
     const noGpu = `no GPU: cuda: ${cuda.why}; webgpu: ${webgpu?.why}`;
     if (cuda.ok) {
       info = { name: 'cuda', tfName: 'tensorflow', reason: `backend: cuda (auto: ${cuda.why})` };
