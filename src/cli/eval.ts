@@ -2,11 +2,10 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { runEval } from '../eval/evaluate.ts';
-import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
 import { LEGACY_ITEM_FORMAT } from '../tasks/types.ts';
 import { parseSweep } from '../eval/sweep.ts';
-import { loadPolicy } from '../model/io.ts';
+import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ShardedDecoder } from '../model/sharded-decoder.ts';
 import { ModelPolicy } from '../rollout/engine.ts';
@@ -99,8 +98,8 @@ export const evalCommand: CommandModule<object, Args> = {
     if (a.temperature !== undefined && !(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
     const sweep = parseSweep(a.sweep);
     // the task and preset the checkpoint was trained on pick the committed id/ood set; another --task is refused
-    const ckDir = resolveCheckpointDir(a.checkpoint);
-    const trained = checkpointTask(readCheckpointState(ckDir).config);
+    const ckDir = resolvePolicyDir(a.checkpoint);
+    const trained = checkpointTask(readPolicyState(ckDir).config);
     if (a.task && trained && a.task !== trained.name) throw new SelfcestError(`--task ${a.task}, but ${a.checkpoint} was trained on ${trained.name}: evaluate it on ${trained.name} items`);
     const task = a.task ?? trained?.name;
     if (!task) throw new SelfcestError(`--task: ${a.checkpoint} does not say which task it was trained on; pass --task`);

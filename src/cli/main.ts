@@ -17,6 +17,7 @@ import { evalCommand } from './eval.ts';
 import { compareCommand } from './compare.ts';
 import { experimentCommand } from './experiment.ts';
 import { demoCommand } from './demo.ts';
+import { exportCommand } from './export.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -32,6 +33,7 @@ try {
     .command(compareCommand)
     .command(experimentCommand)
     .command(demoCommand)
+    .command(exportCommand)
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .strict()

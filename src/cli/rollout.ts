@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
-import { loadPolicy } from '../model/io.ts';
+import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ShardedDecoder } from '../model/sharded-decoder.ts';
 import { ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
@@ -13,7 +13,6 @@ import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -42,8 +41,8 @@ export const rolloutCommand: CommandModule<object, Args> = {
     for (const [flag, v] of [['--n', a.n], ['--threads', a.threads]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new SelfcestError(`${flag} ${v}: expected an integer >= 1`);
     }
-    const ckDir = resolveCheckpointDir(a.checkpoint);
-    readCheckpointState(ckDir); // a bad checkpoint is one line before the backend is probed
+    const ckDir = resolvePolicyDir(a.checkpoint);
+    readPolicyState(ckDir); // a bad checkpoint is one line before the backend is probed
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);

@@ -1,13 +1,12 @@
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
 import { generate } from '../model/generate.ts';
-import { loadPolicy } from '../model/io.ts';
+import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { additionItem } from '../tasks/addition.ts';
 import { rootPromptIds } from '../tasks/types.ts';
 import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { Rng } from '../util/rng.ts';
 import { SelfcestError } from '../util/errors.ts';
-import { readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { checkpointWork, initBackend, withBackend } from './common.ts';
 
 interface Args {
@@ -40,8 +39,8 @@ export const sampleCommand: CommandModule<object, Args> = {
       if (!Number.isInteger(v) || v < min) throw new SelfcestError(`${flag} ${v}: expected an integer >= ${min}`);
     }
     if (!(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
-    const ckDir = resolveCheckpointDir(a.checkpoint);
-    readCheckpointState(ckDir);
+    const ckDir = resolvePolicyDir(a.checkpoint);
+    readPolicyState(ckDir);
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);

@@ -7,6 +7,8 @@ import { loadCheckpoint, readCheckpointState, resolveCheckpointDir, MODEL_FILE, 
 import { validate } from '../util/config-file.ts';
 import { ModelConfigSchema, parameterShapes, type ModelConfig } from './config.ts';
 import { GPT } from './decoder.ts';
+import { isHfDir, loadHfPolicyData, readHfState } from './hf-io.ts';
+import type { CheckpointState } from '../checkpoint/store.ts';
 
 export async function modelTensors(model: GPT): Promise<NamedTensor[]> {
   return (await model.toArrays()).map((a) => ({ ...a, dtype: 'F32' as const }));
@@ -30,12 +32,24 @@ export interface LoadedPolicy {
 
 /**
  * A checkpoint's tensors and state, validated the one way every command uses: the model tensors against the
- * model config in its state.json (names, shapes, dtypes), every float finite. Weights-only checkpoints work too.
+ * model config in its state.json (names, shapes, dtypes), every float finite. Weights-only checkpoints work too, and
+ * Hugging Face directories in the gpt2 / gpt_neox layout (hf-io.ts; e.g. made by `selfcest export`).
  */
 export function loadPolicyData(pathOrRun: string): { dir: string; config: ModelConfig; data: CheckpointData } {
+  if (isHfDir(pathOrRun)) return loadHfPolicyData(pathOrRun);
   const dir = resolveCheckpointDir(pathOrRun);
   const config = checkpointModelConfig({ state: readCheckpointState(dir) }, dir);
   return { dir, config, data: loadCheckpoint(dir, { model: expectedModelTensors(config) }, { optimizer: 'optional' }) };
+}
+
+/** The directory a policy argument names: a step directory, a run directory's latest step, or an HF directory. */
+export function resolvePolicyDir(pathOrRun: string): string {
+  return isHfDir(pathOrRun) ? pathOrRun : resolveCheckpointDir(pathOrRun);
+}
+
+/** A policy directory's state (step, run config) without its weights; an HF directory's from config.json + selfcest.json. */
+export function readPolicyState(dir: string): CheckpointState {
+  return isHfDir(dir) ? readHfState(dir).state : readCheckpointState(dir);
 }
 
 /** Load a policy from a step directory or a run directory (its `latest`); weights-only checkpoints work too. */
