@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeReport } from '../eval/report.ts';
@@ -15,8 +16,7 @@ interface Args {
 }
 
 export const compareCommand: CommandModule<object, Args> = {
-  command: 'compare <dirs..>',
-  describe: 'Build an accuracy-cost report (HTML page, markdown, Pareto plots, trace pages) from eval directories (docs/eval.md)',
+  ...commandMeta('compare'),
   builder: (y) =>
     y
       .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'eval directories written by selfcest eval (one series each: its --label; ID and OOD evals side by side)' })

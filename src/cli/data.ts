@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import { taskDef, TASKS, checkItem } from '../tasks/registry.ts';
 import { readItemsJsonl, SPLITS, writeItemsJsonl, type Split } from '../tasks/types.ts';
@@ -66,8 +67,7 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
 };
 
 export const dataCommand: CommandModule = {
-  command: 'data',
-  describe: 'Task data: generate seeded splits, validate JSONL files',
+  ...commandMeta('data'),
   builder: (y) => y.command(genCommand).command(validateCommand).demandCommand(1, 'name a data command: gen or validate'),
   handler: () => {},
 };

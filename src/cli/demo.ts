@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -16,8 +17,7 @@ interface Args {
 }
 
 export const demoCommand: CommandModule<object, Args> = {
-  command: 'demo',
-  describe: `What the shipped policies do, in minutes: evaluate SELFCEST, the monolithic arm and self-consistency (${DEMO_POLICIES}) on the ID and OOD test sets over a budget sweep, build the report, print the headline, then train a short run that learns`,
+  ...commandMeta('demo'),
   builder: (y) =>
     y
       .option('out', { type: 'string', default: 'runs/demo', describe: 'directory for the evals, the report and the short run' })

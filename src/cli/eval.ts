@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
@@ -49,8 +50,7 @@ const bar = (done: number, total: number, width = 20) => {
 };
 
 export const evalCommand: CommandModule<object, Args> = {
-  command: 'eval',
-  describe: "Evaluate a checkpoint on a task's ID/OOD set: per-example JSONL, summary with bootstrap 95% CIs, budget sweeps (docs/eval.md)",
+  ...commandMeta('eval'),
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })

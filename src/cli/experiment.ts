@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -21,8 +22,7 @@ interface Args {
 }
 
 export const experimentCommand: CommandModule<object, Args> = {
-  command: 'experiment',
-  describe: 'Run the headline recipe end to end: SFT warm start, tree GRPO per arm (clones / spawning masked), eval over budgets, report (docs/experiments.md)',
+  ...commandMeta('experiment'),
   builder: (y) =>
     y
       .option('config', { type: 'string', default: 'configs/experiments/arith-headline.json', describe: 'experiment config JSON (configs/experiments/*.json)' })

@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -14,8 +15,7 @@ interface Args {
 }
 
 export const exportCommand: CommandModule<object, Args> = {
-  command: 'export',
-  describe: "Write a checkpoint as a Hugging Face model directory (transformers' gpt2 layout, or gpt_neox for RoPE models; docs/checkpoints.md)",
+  ...commandMeta('export'),
   builder: (y) =>
     y
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })

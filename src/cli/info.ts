@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
@@ -14,8 +15,7 @@ interface Args {
 }
 
 export const infoCommand: CommandModule<object, Args> = {
-  command: 'info',
-  describe: 'Show the backend, the parameter count of a config, and what a checkpoint holds',
+  ...commandMeta('info'),
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', describe: 'a step directory or run directory to describe' })

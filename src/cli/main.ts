@@ -3,38 +3,30 @@
  * environment (full disk, unwritable path), print one line (`error: ...`) and exit 1; anything else is a bug and
  * keeps its stack.
  */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { environmentError, isSelfcestError, SelfcestError } from '../util/errors.ts';
-import { wasmCrashNote, wasmHeapBytes } from '../backend/wasm-kernels.ts';
-import { infoCommand } from './info.ts';
-import { sampleCommand } from './sample.ts';
-import { trainCommand } from './train.ts';
-import { traceCommand } from './trace.ts';
-import { rolloutCommand } from './rollout.ts';
-import { dataCommand } from './data.ts';
-import { evalCommand } from './eval.ts';
-import { compareCommand } from './compare.ts';
-import { experimentCommand } from './experiment.ts';
-import { demoCommand } from './demo.ts';
-import { exportCommand } from './export.ts';
+import { chosenCommand, COMMANDS } from './commands.ts';
+
+/**
+ * Every command is listed (for --help and suggestions for a mistyped name), but only the one being run is loaded:
+ * the others stay a usage line and a description (src/cli/commands.ts).
+ */
+async function withCommands(y: Argv, args: readonly string[]): Promise<Argv> {
+  const chosen = chosenCommand(args);
+  for (const [name, c] of Object.entries(COMMANDS)) {
+    y = name === chosen ? y.command(await c.load()) : y.command(c.command, c.describe);
+  }
+  return y;
+}
 
 try {
-  await yargs(hideBin(process.argv))
+  const args = hideBin(process.argv);
+  const y = yargs(args)
     .scriptName('selfcest')
-    .usage('$0 <command> [options]\n\nTrain a small decoder policy that delegates to its own clones (SELFCEST) on TensorFlow.js.')
-    .command(trainCommand)
-    .command(sampleCommand)
-    .command(infoCommand)
-    .command(rolloutCommand)
-    .command(dataCommand)
-    .command(traceCommand)
-    .command(evalCommand)
-    .command(compareCommand)
-    .command(experimentCommand)
-    .command(demoCommand)
-    .command(exportCommand)
-    .demandCommand(1, 'name a command (see --help)')
+    .usage('$0 <command> [options]\n\nTrain a small decoder policy that delegates to its own clones (SELFCEST) on TensorFlow.js.');
+  await (await withCommands(y, args))
+    .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()
     .fail((msg, err) => {
@@ -57,6 +49,7 @@ try {
     process.exit(1);
   }
   console.error(e);
+  const { wasmCrashNote, wasmHeapBytes } = await import('../backend/wasm-kernels.ts');
   const note = wasmCrashNote(e, wasmHeapBytes());
   if (note) console.error(note);
   process.exit(2);

@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
 import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
@@ -26,8 +27,7 @@ interface Args {
 }
 
 export const rolloutCommand: CommandModule<object, Args> = {
-  command: 'rollout',
-  describe: "Run rollout trees of a checkpoint's policy on dev items of its task (under its own rollout settings) and write them as JSONL (see selfcest trace)",
+  ...commandMeta('rollout'),
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })

@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
 import { generate } from '../model/generate.ts';
@@ -21,8 +22,7 @@ interface Args {
 }
 
 export const sampleCommand: CommandModule<object, Args> = {
-  command: 'sample',
-  describe: 'Sample completions from a checkpoint (given prompts, or dev items of its task with their gold answers; one context, no clones: see rollout)',
+  ...commandMeta('sample'),
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })

@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,8 +14,7 @@ interface Args {
 }
 
 export const traceCommand: CommandModule<object, Args> = {
-  command: 'trace <file>',
-  describe: 'Render one rollout tree of a trace JSONL file as a self-contained HTML page',
+  ...commandMeta('trace'),
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'a JSONL file of rollout trees' })

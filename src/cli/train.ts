@@ -1,3 +1,4 @@
+import { commandMeta } from './commands.ts';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { trainRl } from '../train/rl.ts';
@@ -21,8 +22,7 @@ interface Args {
 }
 
 export const trainCommand: CommandModule<object, Args> = {
-  command: 'train',
-  describe: 'Train the policy: supervised on the built-in task (default), or tree GRPO when the config says "mode": "grpo"; checkpoints and resume',
+  ...commandMeta('train'),
   builder: (y) =>
     withBackend(y)
       .option('config', { type: 'string', describe: 'run config JSON (configs/*.json); defaults when omitted' })
