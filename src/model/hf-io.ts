@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../checkpoint/safetensors.ts';
 import { CHECKPOINT_FORMAT, MODEL_FILE, STATE_FILE, type CheckpointData, type CheckpointState } from '../checkpoint/store.ts';
+import { readJsonFile } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
 import { filesSha256 } from '../util/provenance.ts';
@@ -64,12 +65,7 @@ export function exportHf(ck: { dir: string; config: ModelConfig; data: Checkpoin
 const canonical = (x: unknown): string => JSON.stringify(x, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
 
 function readJsonObject(file: string): Record<string, unknown> {
-  let x: unknown;
-  try {
-    x = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new SelfcestError(`${file}: ${(e as Error).message}`);
-  }
+  const x = readJsonFile(file);
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new SelfcestError(`${file}: expected a JSON object`);
   return x as Record<string, unknown>;
 }

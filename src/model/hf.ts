@@ -34,6 +34,9 @@ export function hfFormatOf(c: ModelConfig): HfFormat {
   return c.positions === 'learned' ? 'gpt2' : 'gpt_neox';
 }
 
+/** gpt2 block module names and ours (weight and bias each; Conv1D keeps our [in, out]), both directions. */
+const GPT2_BLOCK: readonly (readonly [string, string])[] = [['ln_1', 'ln1'], ['attn.c_attn', 'attn.qkv'], ['attn.c_proj', 'attn.proj'], ['ln_2', 'ln2'], ['mlp.c_fc', 'mlp.fc'], ['mlp.c_proj', 'mlp.proj']];
+
 /** [rows, cols] row-major → its transpose [cols, rows]. */
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(a.length);
@@ -89,7 +92,7 @@ export function toHf(c: ModelConfig, arrays: Arrays): Arrays {
     same('transformer.wpe.weight', 'wpe.weight');
     for (let i = 0; i < c.nLayers; i++) {
       const [o, p] = [`transformer.h.${i}.`, `blocks.${i}.`];
-      for (const [to, from] of [['ln_1', 'ln1'], ['attn.c_attn', 'attn.qkv'], ['attn.c_proj', 'attn.proj'], ['ln_2', 'ln2'], ['mlp.c_fc', 'mlp.fc'], ['mlp.c_proj', 'mlp.proj']]) {
+      for (const [to, from] of GPT2_BLOCK) {
         same(`${o}${to}.weight`, `${p}${from}.weight`);
         same(`${o}${to}.bias`, `${p}${from}.bias`);
       }
@@ -197,7 +200,7 @@ export function fromHf(c: ModelConfig, hf: Arrays, file = 'model.safetensors'): 
     same('wpe.weight', 'transformer.wpe.weight');
     for (let i = 0; i < c.nLayers; i++) {
       const [o, p] = [`transformer.h.${i}.`, `blocks.${i}.`];
-      for (const [from, to] of [['ln_1', 'ln1'], ['attn.c_attn', 'attn.qkv'], ['attn.c_proj', 'attn.proj'], ['ln_2', 'ln2'], ['mlp.c_fc', 'mlp.fc'], ['mlp.c_proj', 'mlp.proj']]) {
+      for (const [from, to] of GPT2_BLOCK) {
         same(`${p}${to}.weight`, `${o}${from}.weight`);
         same(`${p}${to}.bias`, `${o}${from}.bias`);
       }
