@@ -24,16 +24,42 @@ const history = (run: string) =>
   });
 const latest = (run: string) => path.join(run, fs.readFileSync(path.join(run, 'latest'), 'utf8').trim());
 
-/** Start `train --resume auto` into run; SIGKILL it after delayMs (if still running); resolve with how it ended and its output. */
-function attempt(run: string, env: Record<string, string>, delayMs: number | null): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+/** The step of the run's checkpoint `latest` names (0 before the first). */
+const savedStep = (run: string) => (fs.existsSync(path.join(run, 'latest')) ? Number(/step-(\d+)/.exec(fs.readFileSync(path.join(run, 'latest'), 'utf8'))?.[1] ?? 0) : 0);
+/** The step of the last whole line of the run's metrics.jsonl (0 if none). */
+function loggedStep(run: string): number {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8');
+  } catch {
+    return 0;
+  }
+  const lines = text.split('\n').slice(0, -1); // the part after the last newline may be half written
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return Number((JSON.parse(lines[i]) as { step: number }).step);
+    } catch {
+      // a torn line left by an earlier kill: look further back
+    }
+  }
+  return 0;
+}
+
+/**
+ * Start `train --resume auto` into run and SIGKILL it after delayMs, or as soon as its metrics reach step `cap`,
+ * whichever comes first (null: let it run); resolve with how it ended and its output.
+ */
+function attempt(run: string, env: Record<string, string>, delayMs: number | null, cap = Infinity): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [...ARGS, '--out', run, '--resume', 'auto'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     p.stdout!.on('data', (d) => (stderr += d));
     p.stderr!.on('data', (d) => (stderr += d));
     const timer = delayMs === null ? null : setTimeout(() => p.kill('SIGKILL'), delayMs);
+    const watch = Number.isFinite(cap) ? setInterval(() => loggedStep(run) >= cap && p.kill('SIGKILL'), 10) : null;
     p.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (watch) clearInterval(watch);
       resolve({ code, signal, stderr });
     });
   });
@@ -61,12 +87,16 @@ describe('kill -9 at 20 moments, then resume', () => {
     // the run finished) does not count, and the loop goes on until 20 kills have landed
     for (let k = 0; kills.length < 20 && k < 30; k++) {
       const injected = k % 2 === 0 && k / 2 < points.length ? points[k / 2] : null;
-      // random moments from process start (tsx + backend start, then training) to a quarter of the reference run's length
+      // random moments from process start (tsx + backend start, then training) to a quarter of the reference run's
+      // length; but never later than a share of the steps still to train, counted in the killed run's own metrics
+      // (wall time alone let a killed run that was faster than the reference finish before its 20th kill)
       const delay = injected ? null : Math.round(500 + rng.next() * 0.25 * refMs);
-      const a = await attempt(run, injected ? { SELFCEST_CRASH_AT: injected } : {}, delay);
+      const saved = savedStep(run);
+      const cap = injected ? Infinity : Math.min(saved + Math.max(6, Math.floor((240 - saved) / (21 - kills.length))), 234);
+      const a = await attempt(run, injected ? { SELFCEST_CRASH_AT: injected } : {}, delay, cap);
       expect(a.code === 0 || a.signal === 'SIGKILL', a.stderr).toBe(true);
       if (injected) expect(a.signal, `crash point ${injected} was not reached`).toBe('SIGKILL');
-      if (a.signal === 'SIGKILL') kills.push(injected ?? `${delay} ms`);
+      if (a.signal === 'SIGKILL') kills.push(injected ?? `${delay} ms or step ${cap}`);
       // a run killed before its first checkpoint has nothing to resume: the next attempt starts it fresh
     }
     expect(kills.length, kills.join(', ')).toBe(20);
