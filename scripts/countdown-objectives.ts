@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { cdSearchMoves, parseCountdownPrompt } from '../src/tasks/countdown.ts';
+import { cdSearchMoves, parseCountdownPrompt } from '../src/tasks/countdown/countdown.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 
 const a = await yargs(hideBin(process.argv))

@@ -11,8 +11,9 @@
  */
 import { parseArgs } from 'node:util';
 import { RolloutConfigSchema } from '../src/rollout/protocol.ts';
-import { cdSearchMoves, countdownKnobs, generateCountdown, renderCd } from '../src/tasks/countdown.ts';
-import { cdSearchText, delegationTrace, monolithicTrace } from '../src/tasks/traces.ts';
+import { cdSearchMoves, countdownKnobs, generateCountdown, renderCd } from '../src/tasks/countdown/countdown.ts';
+import { cdSearchText } from '../src/tasks/countdown/traces.ts';
+import { delegationTrace, monolithicTrace } from '../src/tasks/traces.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { Rng } from '../src/util/rng.ts';
 

@@ -8,7 +8,7 @@
  *   npx tsx scripts/multihop-calls.ts runs/experiments/multihop-chain/eval/clones-s1-multihop-chain-ood/points/maxTreeTokens-512/examples.jsonl data/eval/multihop-chain-ood.jsonl
  */
 import * as fs from 'node:fs';
-import type { MultihopItem } from '../src/tasks/multihop.ts';
+import type { MultihopItem } from '../src/tasks/multihop/multihop.ts';
 import { checkItem } from '../src/tasks/registry.ts';
 import { readItemsJsonl } from '../src/tasks/types.ts';
 

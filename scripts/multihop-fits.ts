@@ -10,7 +10,7 @@
 import { RolloutConfigSchema } from '../src/rollout/protocol.ts';
 import { readItemsJsonl } from '../src/tasks/types.ts';
 import { checkItem } from '../src/tasks/registry.ts';
-import type { MultihopItem } from '../src/tasks/multihop.ts';
+import type { MultihopItem } from '../src/tasks/multihop/multihop.ts';
 import { delegationTrace, monolithicTrace } from '../src/tasks/traces.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { Rng } from '../src/util/rng.ts';

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { RolloutConfigSchema } from '../src/rollout/protocol.ts';
-import { ARITH_PRESETS, arithKnobs, generateArith, type ArithPreset } from '../src/tasks/arith.ts';
+import { ARITH_PRESETS, arithKnobs, type ArithPreset, generateArith } from '../src/tasks/arith/arith.ts';
 import { delegationTrace, monolithicTrace } from '../src/tasks/traces.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { Rng } from '../src/util/rng.ts';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/cli/common.ts';
 import { loadPolicy } from '../../src/model/io.ts';
 import { RolloutConfigSchema } from '../../src/rollout/protocol.ts';
-import { multihopDrillTrace } from '../../src/tasks/traces.ts';
+import { multihopDrillTrace } from '../../src/tasks/multihop/traces.ts';
 import { readItemsJsonl } from '../../src/tasks/types.ts';
 import { checkItem } from '../../src/tasks/registry.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';

@@ -8,7 +8,8 @@
  */
 import * as fs from 'node:fs';
 import { RolloutConfigSchema } from '../../src/rollout/protocol.ts';
-import { delegationTrace, monolithicTrace, multihopDrillTrace } from '../../src/tasks/traces.ts';
+import { delegationTrace, monolithicTrace } from '../../src/tasks/traces.ts';
+import { multihopDrillTrace } from '../../src/tasks/multihop/traces.ts';
 import { readItemsJsonl } from '../../src/tasks/types.ts';
 import { checkItem } from '../../src/tasks/registry.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';

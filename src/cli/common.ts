@@ -2,7 +2,7 @@
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../backend/select.ts';
 import { checkpointTask } from '../eval/items.ts';
-import type { AdditionConfig } from '../tasks/addition.ts';
+import type { AdditionConfig } from '../tasks/addition/addition.ts';
 import { taskDef } from '../tasks/registry.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { loadRunConfig, runConfig, type RunConfig } from '../train/config.ts';

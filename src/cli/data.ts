@@ -1,6 +1,6 @@
 import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
-import { taskDef, TASKS, checkItem } from '../tasks/registry.ts';
+import { checkItem, taskDef, TASKS } from '../tasks/registry.ts';
 import { readItemsJsonl, SPLITS, writeItemsJsonl, type Split } from '../tasks/types.ts';
 import { SelfcestError } from '../util/errors.ts';
 

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
 import { generate } from '../model/generate.ts';
 import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
-import { additionItem } from '../tasks/addition.ts';
+import { additionItem } from '../tasks/addition/addition.ts';
 import { rootPromptIds } from '../tasks/types.ts';
 import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
 import { Rng } from '../util/rng.ts';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RolloutItem } from '../rollout/engine.ts';
 import { checkItem, taskDef } from '../tasks/registry.ts';
-import { rolloutItem } from '../tasks/traces.ts';
+import { rolloutItem } from '../tasks/views.ts';
 import { readItemsJsonl, type TaskItem } from '../tasks/types.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';

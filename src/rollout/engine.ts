@@ -18,22 +18,14 @@ import {
   extractAnswer,
   parseCall,
   returnSegment,
-  type DocStore,
   type ProtocolTokens,
   type RolloutConfig,
-  type Splitter,
+  type RolloutItem,
 } from './protocol.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Finish, type Tree } from './tree.ts';
 
-export interface RolloutItem {
-  itemId: string;
-  /** the root's prompt ids */
-  prompt: number[];
-  docs?: DocStore;
-  /** the root's question (its objective, what a split call splits) and the task's splitter */
-  question?: number[];
-  split?: Splitter;
-}
+export type { RolloutItem };
+
 
 /** A context asking for its next token. `key` is unique across the trees of one run. */
 export interface TokenRequest {

@@ -197,3 +197,14 @@ export function extractAnswer(generated: readonly number[], p: ProtocolTokens, m
   if (start < 0 || start >= upto) return null;
   return generated.slice(start + 1, upto);
 }
+
+/** One tree's input to the engine (runTrees): the root's prompt, the documents `<ctx> KEY` reads, the split call's question and splitter. */
+export interface RolloutItem {
+  itemId: string;
+  /** the root's prompt ids */
+  prompt: number[];
+  docs?: DocStore;
+  /** the root's question (its objective, what a split call splits) and the task's splitter */
+  question?: number[];
+  split?: Splitter;
+}

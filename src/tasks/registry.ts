@@ -1,92 +1,116 @@
 /**
- * The tasks by name: how to generate a split from a seed (with named presets and `--set` knob overrides) and
- * how to check a record. Pure TS: no tfjs.
+ * The tasks by name: the built-in ones (a folder each: src/tasks/arith/, countdown/, multihop/) and the ones
+ * loaded from a user's module (`--task ./my-task.ts`, `"module"` in a config's task source), each a Task
+ * (src/tasks/task.ts). Nothing outside this file switches on task names. Pure TS: no tfjs.
  */
-import type { z } from 'zod';
-import { applyOverrides, validate } from '../util/config-file.ts';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { SelfcestError } from '../util/errors.ts';
-import { ARITH_PRESETS, ArithKnobsSchema, checkArithItem, generateArith } from './arith.ts';
-import { COUNTDOWN_PRESETS, CountdownKnobsSchema, checkCountdownItem, generateCountdown } from './countdown.ts';
-import { MULTIHOP_PRESETS, MultihopKnobsSchema, checkMultihopItem, generateMultihop } from './multihop.ts';
+import { arithTask } from './arith/index.ts';
+import { countdownTask } from './countdown/index.ts';
+import { multihopTask } from './multihop/index.ts';
 import { itemKey, partitionOf, splitPartition } from './splits.ts';
-import { ITEM_FORMAT, type ItemCheck, type Split, type TaskItem } from './types.ts';
+import type { Task } from './task.ts';
+import { ITEM_FORMAT, type ItemCheck } from './types.ts';
 
-export interface GenerateOptions {
-  split: Split;
-  n: number;
-  seed: number;
-  /** a named knob setting of the task (its first preset when omitted) */
-  preset?: string;
-  /** knob overrides `key.path=value`, applied to the preset's knobs for the split */
-  set?: readonly string[];
+export type { GenerateOptions, Task } from './task.ts';
+
+const tasks: Record<string, Task> = { arith: arithTask, countdown: countdownTask, multihop: multihopTask };
+const BUILT_IN = new Set(Object.keys(tasks));
+/** the task each loaded module defines, by the module's absolute path */
+const modules = new Map<string, Task>();
+
+/** Every registered task by name (the built-in ones, then those loaded from modules). */
+export const TASKS: Readonly<Record<string, Task>> = tasks;
+
+/** The registered task of that name, or undefined. */
+export function findTask(name: string): Task | undefined {
+  return Object.hasOwn(tasks, name) ? tasks[name] : undefined;
 }
 
-export interface TaskDef {
-  name: string;
-  describe: string;
-  presets: readonly string[];
-  generate(opts: GenerateOptions): TaskItem[];
-  check: ItemCheck;
-}
-
-/** A task whose knobs come from named presets (per split: id settings for train/id, ood for ood) plus `--set`. */
-function presetTask<K>(def: {
-  name: string;
-  describe: string;
-  presets: Record<string, { id: unknown; ood: unknown }>;
-  schema: z.ZodType<K>;
-  generate: (o: { split: Split; n: number; seed: number; knobs: K }) => TaskItem[];
-  check: ItemCheck;
-}): TaskDef {
-  const names = Object.keys(def.presets);
-  return {
-    name: def.name,
-    describe: def.describe,
-    presets: names,
-    generate(o) {
-      const preset = o.preset ?? names[0];
-      if (!names.includes(preset)) throw new SelfcestError(`--preset ${preset}: task ${def.name} has no such preset (known: ${names.join(', ')})`);
-      const base = def.presets[preset][o.split === 'ood' ? 'ood' : 'id'];
-      const knobs = validate(def.schema, applyOverrides(base, o.set ?? []), `${def.name} knobs (preset ${preset}, split ${o.split})`);
-      return def.generate({ split: o.split, n: o.n, seed: o.seed, knobs });
-    },
-    check: def.check,
-  };
-}
-
-const arith = presetTask({
-  name: 'arith',
-  describe: 'arithmetic expressions over + - * with parentheses (src/tasks/arith.ts)',
-  presets: ARITH_PRESETS,
-  schema: ArithKnobsSchema,
-  generate: generateArith,
-  check: checkArithItem,
-});
-
-const countdown = presetTask({
-  name: 'countdown',
-  describe: 'Countdown: reach a target from 4-6 numbers with + - * / (src/tasks/countdown.ts)',
-  presets: COUNTDOWN_PRESETS,
-  schema: CountdownKnobsSchema,
-  generate: generateCountdown,
-  check: checkCountdownItem,
-});
-
-const multihop = presetTask({
-  name: 'multihop',
-  describe: 'multi-hop QA over keyed paragraphs of a generated world: 2-4 hops, distractors (src/tasks/multihop.ts)',
-  presets: MULTIHOP_PRESETS,
-  schema: MultihopKnobsSchema,
-  generate: generateMultihop,
-  check: checkMultihopItem,
-});
-
-export const TASKS: Readonly<Record<string, TaskDef>> = { arith, countdown, multihop };
-
-export function taskDef(name: string): TaskDef {
-  const t = TASKS[name];
-  if (!t) throw new SelfcestError(`unknown task "${name}" (known: ${Object.keys(TASKS).join(', ')})`);
+export function taskDef(name: string): Task {
+  const t = findTask(name);
+  if (!t) throw new SelfcestError(`unknown task "${name}" (known: ${Object.keys(tasks).join(', ')}; a task of your own: --task ./my-task.ts, docs/tasks.md)`);
   return t;
+}
+
+/** Whether a --task value names a module file rather than a registered task: a path (./, ../, /) or a .ts/.mts/.js/.mjs file. */
+export function isTaskModuleSpec(spec: string): boolean {
+  return /^\.{0,2}\//.test(spec) || /\.(m?ts|m?js)$/.test(spec);
+}
+
+const FUNCTIONS = ['generate', 'check', 'score'] as const;
+const OPTIONAL = ['cloneScores', 'monolithicView', 'splitter', 'monolithicTrace', 'delegationTrace', 'drillTrace'] as const;
+
+/** What is wrong with a module's task value (the Task contract, src/tasks/task.ts); null when it is one. */
+function taskShapeIssue(t: unknown): string | null {
+  if (typeof t !== 'object' || t === null) return 'exports no task (expected `export default` or `export const task` of a Task, src/tasks/task.ts)';
+  const o = t as Record<string, unknown>;
+  if (typeof o.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(o.name)) return `its task's name must be lower-case letters, digits and dashes (got ${JSON.stringify(o.name)})`;
+  if (typeof o.describe !== 'string') return `task ${o.name}: describe must be a string`;
+  if (!Array.isArray(o.presets) || o.presets.length === 0 || !o.presets.every((p) => typeof p === 'string')) return `task ${o.name}: presets must be a non-empty list of names`;
+  for (const f of FUNCTIONS) if (typeof o[f] !== 'function') return `task ${o.name}: ${f} must be a function`;
+  for (const f of OPTIONAL) if (o[f] !== undefined && typeof o[f] !== 'function') return `task ${o.name}: ${f} must be a function when given`;
+  return null;
+}
+
+/**
+ * Load the task a module defines (its default export, or its export `task`) and register it under its name; a
+ * relative path is taken from the working directory. Loading the same file again returns the same task; a task
+ * whose name is already taken by another is refused.
+ */
+export async function loadTaskModule(spec: string): Promise<Task> {
+  const file = path.resolve(spec);
+  const known = modules.get(file);
+  if (known) return known;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(file)) throw new SelfcestError(`task module ${spec}: no such file (${file})`);
+    throw new SelfcestError(`task module ${spec}: it failed to load: ${err.message.split('\n')[0]}`);
+  }
+  const t = mod.default ?? mod.task;
+  const issue = taskShapeIssue(t);
+  if (issue) throw new SelfcestError(`task module ${spec}: ${issue}`);
+  const task = t as Task;
+  if (findTask(task.name)) {
+    throw new SelfcestError(`task module ${spec}: its task's name "${task.name}" is already taken by ${BUILT_IN.has(task.name) ? 'a built-in task' : 'another module'}: rename it`);
+  }
+  tasks[task.name] = task;
+  modules.set(file, task);
+  return task;
+}
+
+/** The task a --task value names: a registered task, or the one a module file defines (loaded and registered). */
+export async function resolveTask(spec: string): Promise<Task> {
+  return isTaskModuleSpec(spec) ? loadTaskModule(spec) : taskDef(spec);
+}
+
+/** The module a task was loaded from (as given to loadTaskModule, made absolute), or undefined for a built-in task. */
+export function taskModuleOf(name: string): string | undefined {
+  for (const [file, t] of modules) if (t.name === name) return file;
+  return undefined;
+}
+
+/**
+ * Load the task modules a raw config names before it is validated: a task source (`sft`, `task`) with a `module`
+ * key, looked for in run configs, GRPO configs and an experiment's `sft`/`grpo` sections. Where a source gives a
+ * module but no name, the module's task name is filled in. Returns the config (a copy where a name was filled in).
+ */
+export async function preloadTaskModules<T>(raw: T, depth = 0): Promise<T> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || depth > 2) return raw;
+  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const key of ['sft', 'task', 'grpo']) {
+    const src = out[key] as { module?: unknown; name?: unknown } | undefined;
+    if (typeof src !== 'object' || src === null || Array.isArray(src)) continue;
+    if (typeof src.module === 'string') {
+      const task = await loadTaskModule(src.module);
+      if (src.name === undefined) out[key] = { ...src, name: task.name };
+    } else out[key] = await preloadTaskModules(src, depth + 1);
+  }
+  return out as T;
 }
 
 /**
@@ -94,8 +118,8 @@ export function taskDef(name: string): TaskDef {
  * partition (src/tasks/splits.ts), else it could be a training item.
  */
 export const checkItem: ItemCheck = (item) => {
-  const t = TASKS[item.task];
-  if (!t) return { path: ['task'], message: `unknown task "${item.task}" (known: ${Object.keys(TASKS).join(', ')})` };
+  const t = findTask(item.task);
+  if (!t) return { path: ['task'], message: `unknown task "${item.task}" (known: ${Object.keys(tasks).join(', ')})` };
   const issue = t.check(item);
   if (issue || item.format !== ITEM_FORMAT) return issue;
   const has = partitionOf(item.task, itemKey(item));

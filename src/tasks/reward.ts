@@ -4,29 +4,25 @@
  *
  *   reward = accuracy − rootLength − clonePath − spawns − malformed        (no floor: it can be negative)
  *
- * accuracy: 1 for a correct answer; for arithmetic a wrong integer earns the reference's partial credit
- * 0.2 / log2(2 + |A−B| / sqrt(|2 + max(|A|,|B|)|)) (< 0.2; `partialCredit: false` turns it off), an unparsable
- * answer 0. Countdown: 1 when the
- * answer (white space removed) is a valid expression over the item's numbers that reaches the target
- * (countdown.ts checkCdAnswer), else 0 — no partial credit. Other tasks: exact
- * match after normalisation (trim, lower case, runs of white space → one space).
+ * accuracy: the item's task scores the answer (Task.score): arithmetic 1 for a correct integer, a wrong one the
+ * reference's partial credit (src/tasks/scoring.ts; `partialCredit: false` turns it off), Countdown 1 for a valid
+ * expression reaching the target, multi-hop QA and tasks without their own rule exact match after normalisation.
  * Cost terms, each off by default (coef 0), as in the reference reward with its sizes scaled to our windows:
  *   rootLength  pen(root's generated tokens)
  *   clonePath   max over calls of pen(generated tokens of the call's longest clone)   (critical path)
  *   spawns      coef × max(0, calls (or clones) − free)
  *   malformed   coef × malformed calls
  * with the saturating pen(t) = coef × (1 − exp(−(t − free)/scale)) for t > free, else 0 (coef when scale = 0).
- * Clone-local rewards (`clones: "checked"`, the default): where the task can check a clone's answer on its own —
- * arithmetic, whose clone objectives are expressions (copied slices or split halves) — each clone gets the
- * accuracy (with partial credit) of its answer against its objective's value, for the credit assigners that use
+ * Clone-local rewards (`clones: "checked"`, the default): where the task can check a clone's answer on its own
+ * (Task.cloneScores; arithmetic, whose clone objectives are expressions) each clone gets its score, for the credit assigners that use
  * them (src/train/advantage.ts: selfcest's ratio, loo's sibling baseline); `none` leaves every clone the root's.
  * docs/tasks.md. Pure TS: no tfjs.
  */
 import { z } from 'zod';
 import type { TextTokenizer } from '../tokenizer/index.ts';
-import type { Tree } from '../rollout/tree.ts';
-import { evaluate, parseExpr, readInt, ArithMetaSchema } from './arith.ts';
-import { checkCdAnswer, CountdownMetaSchema } from './countdown.ts';
+import { findTask } from './registry.ts';
+import { exactScore } from './scoring.ts';
+import type { RewardTree, Score } from './task.ts';
 import type { TaskItem } from './types.ts';
 
 const SaturatingSchema = (free: number, scale: number) =>
@@ -81,8 +77,8 @@ export interface Reward {
   perContext?: Map<number, number>;
 }
 
-/** The part of a tree a reward reads. */
-export type RewardTree = Pick<Tree, 'contexts'>;
+export type { RewardTree };
+/** The reward of a finished tree: the one reward type SFT's evaluation, GRPO and eval use. */
 export type RewardFn = (item: TaskItem, tree: RewardTree, tok: TextTokenizer) => Reward;
 
 /** Saturating length penalty: 0 up to `free` tokens, then coef × (1 − exp(−(t − free)/scale)). */
@@ -92,56 +88,10 @@ export function saturating(t: number, p: { coef: number; free: number; scale: nu
   return p.coef * (1 - Math.exp(-(t - p.free) / p.scale));
 }
 
-const abs = (v: bigint) => (v < 0n ? -v : v);
-
-/** log2 of a positive integer of any size (to double precision: its top 64 bits, shifted back). */
-function log2Big(n: bigint): number {
-  const shift = n.toString(2).length - 64;
-  if (shift <= 0) return Math.log2(Number(n));
-  return Math.log2(Number(n >> BigInt(shift))) + shift;
-}
-
-/**
- * The reference's partial credit for a wrong integer A against the truth B (1 when equal). In doubles while the
- * integers fit (below 2^1000); beyond, in log space so answers of any length stay finite (a double overflows at
- * 309 digits): log2(2 + r) with log2 r = log2|A−B| − log2(2 + max(|A|,|B|)) / 2.
- */
-export function partialCredit(a: bigint, b: bigint): number {
-  if (a === b) return 1;
-  const big = abs(a) > abs(b) ? abs(a) : abs(b);
-  const diff = abs(a - b);
-  if (big < 2n ** 1000n && diff < 2n ** 1000n) return 0.2 / Math.log2(2 + Number(diff) / Math.sqrt(Math.abs(2 + Number(big)))); // doubles suffice
-  const log2r = log2Big(diff) - log2Big(2n + big) / 2;
-  const denom = log2r > 60 ? log2r + Math.log2(1 + 2 ** (1 - log2r)) : Math.log2(2 + 2 ** log2r);
-  return 0.2 / denom;
-}
-
-/** Exact-match normalisation for text answers. */
-export function normalizeText(s: string): string {
-  return s.trim().toLowerCase().replace(/\s+/g, ' ');
-}
-
-/** An integer answer (white space removed, in the given digit order) against the truth, with partial credit. */
-function intAccuracy(answer: string | null, truth: bigint, reversed: boolean): { correct: number; accuracy: number } {
-  const a = answer === null ? null : readInt(answer.replace(/\s+/g, ''), reversed);
-  if (a === null) return { correct: 0, accuracy: 0 };
-  return { correct: a === truth ? 1 : 0, accuracy: partialCredit(a, truth) };
-}
-
-/** Correctness of an answer text (null: no answer) for an item. */
-export function accuracyOf(item: TaskItem, answer: string | null): { correct: number; accuracy: number } {
-  if (item.task === 'arith') {
-    const meta = ArithMetaSchema.parse(item.meta);
-    return intAccuracy(answer, BigInt(meta.value), meta.knobs.reversed);
-  }
-  if (answer === null) return { correct: 0, accuracy: 0 };
-  if (item.task === 'countdown') {
-    const meta = CountdownMetaSchema.parse(item.meta);
-    const ok = checkCdAnswer(answer.replace(/\s+/g, ''), meta.numbers, meta.target, meta.knobs.reversed).ok;
-    return { correct: ok ? 1 : 0, accuracy: ok ? 1 : 0 };
-  }
-  const ok = normalizeText(answer) === normalizeText(item.answer);
-  return { correct: ok ? 1 : 0, accuracy: ok ? 1 : 0 };
+/** Correctness of an answer text (null: no answer) for an item: its task's score (exact match for a task the registry does not hold). */
+export function accuracyOf(item: TaskItem, answer: string | null): Score {
+  const task = findTask(item.task);
+  return task ? task.score(item, answer) : exactScore(item, answer);
 }
 
 const generated = (c: { lossMask: number[] }) => c.lossMask.reduce((a, b) => a + b, 0);
@@ -181,29 +131,12 @@ export function makeReward(config: RewardConfigInput = {}): RewardFn {
 }
 
 /**
- * Clone-local rewards of a tree: for arithmetic, every clone whose objective (its prompt between <clone> and
- * <think>) is an expression gets the accuracy of its answer against that expression's value, with partial
- * credit unless `partial` is false (0 without an answer). Other tasks: none (empty map).
+ * Clone-local rewards of a tree, by context id, where the item's task can check a clone's answer on its own
+ * (its cloneScores; arithmetic: clones whose objective is an expression), with partial credit unless `partial` is
+ * false. Other tasks: none (empty map).
  */
 export function cloneRewards(item: TaskItem, tree: RewardTree, tok: TextTokenizer, partial = true): Map<number, number> {
-  const out = new Map<number, number>();
-  if (item.task !== 'arith') return out;
-  const reversed = ArithMetaSchema.parse(item.meta).knobs.reversed;
-  const think = tok.id('<think>');
-  for (const c of tree.contexts) {
-    if (c.parent === null) continue;
-    const end = c.ids.indexOf(think);
-    if (end < 1 || end > c.promptLength) continue;
-    let value: bigint;
-    try {
-      value = evaluate(parseExpr(tok.decode(c.ids.slice(1, end)), reversed));
-    } catch {
-      continue; // not an expression (e.g. documents): no clone-local reward
-    }
-    const a = intAccuracy(c.answer === null ? null : tok.decode(c.answer), value, reversed);
-    out.set(c.id, partial ? a.accuracy : a.correct);
-  }
-  return out;
+  return findTask(item.task)?.cloneScores?.(item, tree, tok, partial) ?? new Map();
 }
 
 /** Correctness only (every cost term off): the default reward. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ModelConfigSchema } from '../model/config.ts';
-import { AdditionConfigSchema } from '../tasks/addition.ts';
+import { AdditionConfigSchema } from '../tasks/addition/addition.ts';
 import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { OptimConfigSchema } from './optim.ts';
 import { SftSourceSchema } from './task-source.ts';

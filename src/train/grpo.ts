@@ -46,7 +46,8 @@ export const GrpoConfigSchema = z
   .strict();
 export type GrpoConfig = z.infer<typeof GrpoConfigSchema>;
 
-export type RewardFn = (item: RolloutItem, tree: Tree) => TreeReward;
+/** The task reward (src/tasks/reward.ts RewardFn) as the step calls it, keyed by the rollout item: rolloutReward adapts one. */
+export type RolloutRewardFn = (item: RolloutItem, tree: Tree) => TreeReward;
 
 export interface GrpoMetrics {
   reward_mean: number;
@@ -163,7 +164,7 @@ export async function grpoStep(
   opt: AdamW,
   decoder: RowDecoder,
   items: RolloutItem[],
-  reward: RewardFn,
+  reward: RolloutRewardFn,
   cfg: GrpoConfig,
   rollout: RolloutConfig,
   p: ProtocolTokens,

@@ -17,7 +17,7 @@ import type { RolloutItem } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.ts';
-import { rolloutItem } from '../tasks/traces.ts';
+import { rolloutItem } from '../tasks/views.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';

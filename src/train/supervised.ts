@@ -15,10 +15,12 @@ import { generate } from '../model/generate.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ModelPolicy, runTrees } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../rollout/protocol.ts';
-import { additionCorrect, additionItem, type AdditionItem } from '../tasks/addition.ts';
+import { additionCorrect, type AdditionItem, additionItem } from '../tasks/addition/addition.ts';
 import type { Tree } from '../rollout/tree.ts';
 import { rolloutReward } from '../tasks/reward.ts';
-import { delegationTrace, monolithicTrace, multihopDrillTrace, rolloutItem } from '../tasks/traces.ts';
+import { delegationTrace, monolithicTrace } from '../tasks/traces.ts';
+import { findTask } from '../tasks/registry.ts';
+import { rolloutItem } from '../tasks/views.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
@@ -109,7 +111,7 @@ export function traceRollout(cfg: RunConfig) {
 
 /**
  * The demonstration tree of one SFT item: a delegation trace with probability sft.delegation, else a monolithic
- * one (with sft.drills, first a coin for a multi-hop lookup drill); when the chosen kind does not fit, the other
+ * one (with sft.drills, first a coin for the task's drill trace: multi-hop's lookup drill); when the chosen kind does not fit, the other
  * kind (items too small to split are solved directly, items too long for one context are delegated); null when
  * neither fits (with sft.monolithicOnly: null when the monolithic trace does not fit). Draws from `rng` (the coins,
  * then the trace).
@@ -117,8 +119,8 @@ export function traceRollout(cfg: RunConfig) {
 export function sftTree(cfg: RunConfig, tok: TextTokenizer, item: TaskItem, rng: Rng, rollout = traceRollout(cfg)): Tree | null {
   // a lookup drill instead (multi-hop, sft.drills); no draw at all without drills, so older runs keep their stream
   if (cfg.sft.drills && rng.next() < cfg.sft.drills) {
-    const d = multihopDrillTrace(item, tok, rollout, rng);
-    if (d.ok) return d.trace.tree;
+    const d = findTask(item.task)?.drillTrace?.(item, tok, rollout, rng);
+    if (d?.ok) return d.trace.tree;
   }
   const want = rng.next() < cfg.sft.delegation;
   const style = { arithStyle: cfg.sft.delegationStyle, countdownStyle: cfg.sft.countdownStyle };

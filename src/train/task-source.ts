@@ -4,7 +4,8 @@
  * names the field and lists what exists.
  */
 import { z } from 'zod';
-import { TASKS, taskDef } from '../tasks/registry.ts';
+import * as path from 'node:path';
+import { taskDef, TASKS, taskModuleOf } from '../tasks/registry.ts';
 import type { Split, TaskItem } from '../tasks/types.ts';
 import { Rng } from '../util/rng.ts';
 
@@ -13,10 +14,22 @@ const fields = {
   name: z.string().default('arith'),
   /** the task's knob preset (ID knobs for train and id items, OOD knobs for ood items) */
   preset: z.string().default('tiny'),
+  /**
+   * a task of your own: the module that defines it (a path from the working directory; docs/tasks.md "Writing a
+   * task"), loaded before the config is validated; `name` defaults to its task's name
+   */
+  module: z.string().min(1).optional(),
 };
 
-function checkTask(t: { name: string; preset: string }, ctx: z.RefinementCtx): void {
+function checkTask(t: { name: string; preset: string; module?: string }, ctx: z.RefinementCtx): void {
   const def = TASKS[t.name];
+  if (t.module !== undefined) {
+    const from = taskModuleOf(t.name);
+    if (from === path.resolve(t.module)) {
+      if (!def.presets.includes(t.preset)) ctx.addIssue({ code: 'custom', path: ['preset'], message: `task ${t.name} has no preset "${t.preset}" (known: ${def.presets.join(', ')})` });
+    } else ctx.addIssue({ code: 'custom', path: ['module'], message: from || def ? `task ${t.name} is not the task module ${t.module} defines` : `task module ${t.module} is not loaded (configs that name one are read through preloadTaskModules)` });
+    return;
+  }
   if (!def) ctx.addIssue({ code: 'custom', path: ['name'], message: `unknown task "${t.name}" (known: ${Object.keys(TASKS).join(', ')})` });
   else if (!def.presets.includes(t.preset)) ctx.addIssue({ code: 'custom', path: ['preset'], message: `task ${t.name} has no preset "${t.preset}" (known: ${def.presets.join(', ')})` });
 }
@@ -39,7 +52,7 @@ export const SftSourceSchema = z
     delegationStyle: z.enum(['copy', 'split']).default('copy'),
     /** absent means `guess`: no default, so configs resolved before this key existed stay byte-identical (sftFrom compares them) */
     countdownStyle: z.enum(['guess', 'search']).optional(),
-    /** multi-hop only: the share of items shown as a lookup drill (multihopDrillTrace) instead; absent means none */
+    /** tasks with drill traces (multihop's lookup drills): the share of items shown as a drill instead; absent means none */
     drills: z.number().min(0).max(1).optional(),
     maxDepth: z.int().min(1).max(8).default(1),
     /**
@@ -51,7 +64,7 @@ export const SftSourceSchema = z
   .superRefine((s, ctx) => {
     checkTask(s, ctx);
     if (s.monolithicOnly && s.delegation !== 0) ctx.addIssue({ code: 'custom', path: ['monolithicOnly'], message: `needs sft.delegation 0 (it is ${s.delegation})` });
-    if (s.drills && s.name !== 'multihop') ctx.addIssue({ code: 'custom', path: ['drills'], message: `lookup drills are for the multihop task, not ${s.name}` });
+    if (s.drills && !TASKS[s.name]?.drillTrace) ctx.addIssue({ code: 'custom', path: ['drills'], message: `task ${s.name} has no drill traces (multihop has lookup drills)` });
   });
 export type SftSource = z.infer<typeof SftSourceSchema>;
 

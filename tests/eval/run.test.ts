@@ -12,7 +12,7 @@ import { LocalDecoder } from '../../src/model/row-decoder.ts';
 import { ModelPolicy, runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import { readTreesJsonl } from '../../src/rollout/trace-io.ts';
-import { rolloutItem } from '../../src/tasks/traces.ts';
+import { rolloutItem } from '../../src/tasks/views.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { numTensors } from '../helpers.ts';

@@ -1,24 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer, encodeChecked } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
-import {
-  arithItem,
-  arithKnobs,
-  ArithKnobsSchema,
-  checkArithItem,
-  digitCount,
-  evaluate,
-  exprStats,
-  generateArith,
-  parseExpr,
-  readInt,
-  renderExpr,
-  solve,
-  stepText,
-  writeInt,
-  type ArithItem,
-  type Expr,
-} from '../../src/tasks/arith.ts';
+import { arithItem, type ArithItem, arithKnobs, ArithKnobsSchema, checkArithItem, evaluate, type Expr, exprStats, generateArith, parseExpr, renderExpr, solve, stepText } from '../../src/tasks/arith/arith.ts';
+import { digitCount, readInt, writeInt } from '../../src/tasks/numbers.ts';
 
 const tok = loadTokenizer();
 

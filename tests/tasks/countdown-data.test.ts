@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkCountdownItem, countdownKnobs, generateCountdown, type CountdownPreset } from '../../src/tasks/countdown.ts';
+import { checkCountdownItem, countdownKnobs, type CountdownPreset, generateCountdown } from '../../src/tasks/countdown/countdown.ts';
 import { readItemsJsonl, writeItemsJsonl, type Split } from '../../src/tasks/types.ts';
 import { TASKS } from '../../src/tasks/registry.ts';
 import { dataGen } from '../../src/cli/data.ts';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
-import { countdownItemFrom, countdownKnobs } from '../../src/tasks/countdown.ts';
-import { accuracyOf, makeReward, taskReward, type RewardTree } from '../../src/tasks/reward.ts';
+import { countdownItemFrom, countdownKnobs } from '../../src/tasks/countdown/countdown.ts';
+import { accuracyOf, makeReward, type RewardTree, taskReward } from '../../src/tasks/reward.ts';
 
 const tok = loadTokenizer();
 // target 44 from 3 5 7 12: prompt `44:3,5,7,21` (reversed digits)

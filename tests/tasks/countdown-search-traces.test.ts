@@ -6,10 +6,11 @@ import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.
 import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import type { Context, Tree } from '../../src/rollout/tree.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { checkCdAnswer, checkCountdownItem, countdownKnobs, countdownPrompt, generateCountdown, parseCountdownPrompt, solveCountdown, type CountdownItem } from '../../src/tasks/countdown.ts';
+import { checkCdAnswer, checkCountdownItem, type CountdownItem, countdownKnobs, countdownPrompt, generateCountdown, parseCountdownPrompt, solveCountdown } from '../../src/tasks/countdown/countdown.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
 import { readItemsJsonl } from '../../src/tasks/types.ts';
-import { CD_NO_SOLUTION, delegationTrace, monolithicTrace, replayInputs, traceText, type Trace } from '../../src/tasks/traces.ts';
+import { CD_NO_SOLUTION } from '../../src/tasks/countdown/traces.ts';
+import { delegationTrace, monolithicTrace, replayInputs, type Trace, traceText } from '../../src/tasks/traces.ts';
 import { SftSourceSchema } from '../../src/train/task-source.ts';
 
 const tok = loadTokenizer();

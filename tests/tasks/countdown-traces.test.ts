@@ -4,11 +4,12 @@ import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { readInt } from '../../src/tasks/arith.ts';
-import { checkCdAnswer, checkCountdownItem, countdownKnobs, generateCountdown, parseCountdownPrompt, solveCountdown, type CountdownItem } from '../../src/tasks/countdown.ts';
+import { readInt } from '../../src/tasks/numbers.ts';
+import { checkCdAnswer, checkCountdownItem, type CountdownItem, countdownKnobs, generateCountdown, parseCountdownPrompt, solveCountdown } from '../../src/tasks/countdown/countdown.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
 import { readItemsJsonl, type TaskItem } from '../../src/tasks/types.ts';
-import { CD_NO_SOLUTION, delegationTrace, monolithicTrace, replayInputs, traceText, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { CD_NO_SOLUTION } from '../../src/tasks/countdown/traces.ts';
+import { delegationTrace, monolithicTrace, replayInputs, type Trace, type TraceResult, traceText } from '../../src/tasks/traces.ts';
 
 const tok = loadTokenizer();
 const p = protocolTokens(tok);

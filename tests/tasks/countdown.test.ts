@@ -1,22 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer, encodeChecked } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
-import {
-  checkCdAnswer,
-  checkCountdownItem,
-  countdownItem,
-  countdownItemFrom,
-  countdownKnobs,
-  countdownPrompt,
-  CountdownKnobsSchema,
-  cdStepText,
-  generateCountdown,
-  parseCd,
-  parseCountdownPrompt,
-  renderCd,
-  solveCountdown,
-  type CountdownItem,
-} from '../../src/tasks/countdown.ts';
+import { cdStepText, checkCdAnswer, checkCountdownItem, type CountdownItem, countdownItem, countdownItemFrom, countdownKnobs, CountdownKnobsSchema, countdownPrompt, generateCountdown, parseCd, parseCountdownPrompt, renderCd, solveCountdown } from '../../src/tasks/countdown/countdown.ts';
 import { checkItem, TASKS } from '../../src/tasks/registry.ts';
 
 const tok = loadTokenizer();

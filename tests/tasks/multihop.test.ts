@@ -6,26 +6,15 @@ import { loadTokenizer, encodeChecked } from '../../src/tokenizer/index.ts';
 import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../../src/rollout/protocol.ts';
 import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import { Rng } from '../../src/util/rng.ts';
-import {
-  checkMultihopItem,
-  generateMultihop,
-  multihopItemFrom,
-  multihopKnobs,
-  MultihopKnobsSchema,
-  multihopParagraph,
-  multihopPrompt,
-  multihopQuestion,
-  namePool,
-  solveMultihop,
-  type Entity,
-  type MultihopItem,
-  type MultihopPreset,
-} from '../../src/tasks/multihop.ts';
+import { checkMultihopItem, type Entity, generateMultihop, type MultihopItem, multihopItemFrom, multihopKnobs, MultihopKnobsSchema, multihopParagraph, type MultihopPreset, multihopPrompt, multihopQuestion, namePool, solveMultihop } from '../../src/tasks/multihop/multihop.ts';
 import { checkItem, TASKS } from '../../src/tasks/registry.ts';
 import { makeReward, taskReward } from '../../src/tasks/reward.ts';
 import { readItemsJsonl, writeItemsJsonl, type Split, type TaskItem } from '../../src/tasks/types.ts';
-import { delegationTrace, MONO_VIEW_RESERVE, monolithicPromptIds, monolithicTrace, MULTIHOP_DRILL_QUERIES, multihopDrillTrace, replayInputs, rolloutItem, traceText, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
-import { arithKnobs, generateArith } from '../../src/tasks/arith.ts';
+import { delegationTrace, monolithicTrace, replayInputs, type Trace, type TraceResult, traceText } from '../../src/tasks/traces.ts';
+import { MONO_VIEW_RESERVE } from '../../src/tasks/task.ts';
+import { monolithicPromptIds, rolloutItem } from '../../src/tasks/views.ts';
+import { MULTIHOP_DRILL_QUERIES, multihopDrillTrace } from '../../src/tasks/multihop/traces.ts';
+import { arithKnobs, generateArith } from '../../src/tasks/arith/arith.ts';
 import { dataGen, dataValidate } from '../../src/cli/data.ts';
 
 const tok = loadTokenizer();

@@ -1,9 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { loadTokenizer, type SpecialToken } from '../../src/tokenizer/index.ts';
 import type { CallRecord, Context } from '../../src/rollout/tree.ts';
-import { arithItemFromExpr, arithKnobs, parseExpr, readInt, writeInt } from '../../src/tasks/arith.ts';
-import { accuracyOf, costTerms, makeReward, partialCredit, RewardConfigSchema, rolloutReward, saturating, taskReward } from '../../src/tasks/reward.ts';
-import type { RewardFn as GrpoRewardFn } from '../../src/train/grpo.ts';
+import { arithItemFromExpr, arithKnobs, parseExpr } from '../../src/tasks/arith/arith.ts';
+import { readInt, writeInt } from '../../src/tasks/numbers.ts';
+import { accuracyOf, costTerms, makeReward, RewardConfigSchema, rolloutReward, saturating, taskReward } from '../../src/tasks/reward.ts';
+import { partialCredit } from '../../src/tasks/scoring.ts';
+import type { RolloutRewardFn as GrpoRewardFn } from '../../src/train/grpo.ts';
 import type { TaskItem } from '../../src/tasks/types.ts';
 
 const tok = loadTokenizer();

@@ -5,9 +5,11 @@ import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../../s
 import { runTrees, ScriptedPolicy } from '../../src/rollout/engine.ts';
 import type { Tree } from '../../src/rollout/tree.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { arithItemFromExpr, arithKnobs, ArithKnobsSchema, generateArith, parseExpr, readInt, solve, writeInt, type ArithItem, type ArithKnobs } from '../../src/tasks/arith.ts';
+import { type ArithItem, arithItemFromExpr, type ArithKnobs, arithKnobs, ArithKnobsSchema, generateArith, parseExpr, solve } from '../../src/tasks/arith/arith.ts';
+import { readInt, writeInt } from '../../src/tasks/numbers.ts';
 import { taskReward } from '../../src/tasks/reward.ts';
-import { delegationTrace, monolithicTrace, replayInputs, rolloutItem, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { delegationTrace, monolithicTrace, replayInputs, type Trace, type TraceResult } from '../../src/tasks/traces.ts';
+import { rolloutItem } from '../../src/tasks/views.ts';
 
 const tok = loadTokenizer();
 const p = protocolTokens(tok);

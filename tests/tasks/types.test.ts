@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
-import { arithKnobs, generateArith } from '../../src/tasks/arith.ts';
+import { arithKnobs, generateArith } from '../../src/tasks/arith/arith.ts';
 import { checkItem } from '../../src/tasks/registry.ts';
 import { readItemsJsonl, rootPromptIds, writeItemsJsonl, type TaskItem } from '../../src/tasks/types.ts';
 

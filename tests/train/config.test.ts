@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadRunConfig, runConfig } from '../../src/train/config.ts';
 import { learningRate } from '../../src/train/schedule.ts';
-import { additionItem, AdditionConfigSchema } from '../../src/tasks/addition.ts';
+import { AdditionConfigSchema, additionItem } from '../../src/tasks/addition/addition.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { formatDuration } from '../../src/util/progress.ts';
 

@@ -4,7 +4,7 @@ import { selectBackend } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
 import { RolloutConfigSchema } from '../../src/rollout/protocol.ts';
-import { arithKnobs, generateArith } from '../../src/tasks/arith.ts';
+import { arithKnobs, generateArith } from '../../src/tasks/arith/arith.ts';
 import { delegationTrace, monolithicTrace } from '../../src/tasks/traces.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';

@@ -5,11 +5,12 @@ import { GPT } from '../../src/model/decoder.ts';
 import { LocalDecoder } from '../../src/model/row-decoder.ts';
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import type { Tree } from '../../src/rollout/tree.ts';
-import { arithKnobs, generateArith } from '../../src/tasks/arith.ts';
+import { arithKnobs, generateArith } from '../../src/tasks/arith/arith.ts';
 import { makeReward, rolloutReward } from '../../src/tasks/reward.ts';
-import { delegationTrace, monolithicTrace, rolloutItem } from '../../src/tasks/traces.ts';
+import { delegationTrace, monolithicTrace } from '../../src/tasks/traces.ts';
+import { rolloutItem } from '../../src/tasks/views.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
-import { GrpoConfigSchema, grpoStep, type RewardFn } from '../../src/train/grpo.ts';
+import { GrpoConfigSchema, grpoStep, type RolloutRewardFn } from '../../src/train/grpo.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { rowBatches, treeRows } from '../../src/train/sft.ts';
 import { trainStep } from '../../src/train/step.ts';
@@ -40,7 +41,7 @@ async function sftPolicy(): Promise<GPT> {
 
 const spawnRate = (trees: Tree[]) => trees.filter((t) => t.contexts[0].calls.length > 0).length / trees.length;
 
-async function rlSpawnRates(reward: (items: ReturnType<typeof generateArith>) => RewardFn, steps: number): Promise<number[]> {
+async function rlSpawnRates(reward: (items: ReturnType<typeof generateArith>) => RolloutRewardFn, steps: number): Promise<number[]> {
   const model = await sftPolicy();
   const opt = new AdamW(OptimConfigSchema.parse({ lr: 3e-3 }), model.params);
   const dec = new LocalDecoder(model);
@@ -64,8 +65,8 @@ describe('tree GRPO after SFT on mixed traces', () => {
   it('raises the spawn rate when delegating pays and lowers it under a spawn penalty', async () => {
     await selectBackend('wasm');
     // pays: a reward for every tree whose root made a call; penalised: the task reward's spawn penalty (no free calls)
-    const pays = () => ((_: unknown, tree: Tree) => ({ root: tree.contexts[0].calls.length > 0 ? 1 : 0 })) as RewardFn;
-    const penalised = (items: ReturnType<typeof generateArith>) => rolloutReward(items, tok, makeReward({ spawns: { coef: 1, free: 0 } })) as RewardFn;
+    const pays = () => ((_: unknown, tree: Tree) => ({ root: tree.contexts[0].calls.length > 0 ? 1 : 0 })) as RolloutRewardFn;
+    const penalised = (items: ReturnType<typeof generateArith>) => rolloutReward(items, tok, makeReward({ spawns: { coef: 1, free: 0 } })) as RolloutRewardFn;
     const up = await rlSpawnRates(pays, 12);
     const down = await rlSpawnRates(penalised, 12);
     console.log(`spawn rate, delegation pays:   ${up.map((r) => r.toFixed(2)).join(' ')}`);

@@ -49,7 +49,7 @@ describe('task sources of training runs', () => {
     expect(drills).toBeGreaterThan(8);
     expect(drills).toBeLessThan(24);
     expect(roots(plain, 7).some((q) => q.includes(','))).toBe(false);
-    expect(() => loadRunConfig(undefined, ['train.task="sft"', 'sft.name="arith"', 'sft.drills=0.5'])).toThrow(/sft\.drills.*lookup drills are for the multihop task, not arith/);
+    expect(() => loadRunConfig(undefined, ['train.task="sft"', 'sft.name="arith"', 'sft.drills=0.5'])).toThrow(/sft\.drills.*task arith has no drill traces/);
   });
 
   it('demonstrates a delegation when the monolithic trace does not fit the window, even with delegation 0', () => {

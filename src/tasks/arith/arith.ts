@@ -12,10 +12,11 @@
  * Pure TypeScript: no tfjs.
  */
 import { z } from 'zod';
-import { Rng } from '../util/rng.ts';
-import { generatePartitioned } from './splits.ts';
-import { SelfcestError } from '../util/errors.ts';
-import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from './types.ts';
+import { Rng } from '../../util/rng.ts';
+import { generatePartitioned } from '../splits.ts';
+import { SelfcestError } from '../../util/errors.ts';
+import { digitCount, INT_PATTERN, readInt, writeInt } from '../numbers.ts';
+import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from '../types.ts';
 
 // ---------------------------------------------------------------------------------------------------- knobs
 
@@ -91,29 +92,6 @@ export type ArithPreset = keyof typeof ARITH_PRESETS;
 export function arithKnobs(preset: ArithPreset, split: Split, overrides: Record<string, unknown> = {}): ArithKnobs {
   const base = ARITH_PRESETS[preset][split === 'ood' ? 'ood' : 'id'];
   return ArithKnobsSchema.parse({ ...base, ...overrides });
-}
-
-// ---------------------------------------------------------------------------------------------------- numbers
-
-export const INT_PATTERN = /^-?(0|[1-9]\d*)$/;
-
-/** Sign first, then the digits (least-significant first when reversed). */
-export function writeInt(v: bigint, reversed: boolean): string {
-  const neg = v < 0n;
-  const s = (neg ? -v : v).toString();
-  return (neg ? '-' : '') + (reversed ? [...s].reverse().join('') : s);
-}
-
-/** Inverse of writeInt; also accepts redundant zeros (leading, or trailing when reversed). null if not an integer. */
-export function readInt(text: string, reversed: boolean): bigint | null {
-  const m = /^(-?)(\d+)$/.exec(text);
-  if (!m) return null;
-  const v = BigInt(reversed ? [...m[2]].reverse().join('') : m[2]);
-  return m[1] ? -v : v;
-}
-
-export function digitCount(v: bigint): number {
-  return (v < 0n ? -v : v).toString().length;
 }
 
 // ---------------------------------------------------------------------------------------------------- expressions

@@ -19,10 +19,10 @@
  * Pure TypeScript: no tfjs.
  */
 import { z } from 'zod';
-import { Rng } from '../util/rng.ts';
-import { generatePartitioned } from './splits.ts';
-import { SelfcestError } from '../util/errors.ts';
-import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskDoc, type TaskItem } from './types.ts';
+import { Rng } from '../../util/rng.ts';
+import { generatePartitioned } from '../splits.ts';
+import { SelfcestError } from '../../util/errors.ts';
+import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskDoc, type TaskItem } from '../types.ts';
 
 // ---------------------------------------------------------------------------------------------------- knobs
 

@@ -7,7 +7,7 @@
  * Pure TypeScript: no tfjs.
  */
 import { z } from 'zod';
-import type { Rng } from '../util/rng.ts';
+import type { Rng } from '../../util/rng.ts';
 
 export const AdditionConfigSchema = z
   .object({

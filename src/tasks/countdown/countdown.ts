@@ -13,11 +13,11 @@
  * Pure TypeScript: no tfjs.
  */
 import { z } from 'zod';
-import { Rng } from '../util/rng.ts';
-import { generatePartitioned } from './splits.ts';
-import { SelfcestError } from '../util/errors.ts';
-import { readInt, writeInt } from './arith.ts';
-import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from './types.ts';
+import { Rng } from '../../util/rng.ts';
+import { generatePartitioned } from '../splits.ts';
+import { SelfcestError } from '../../util/errors.ts';
+import { readInt, writeInt } from '../numbers.ts';
+import { ITEM_FORMAT, schemaIssue, type Issue, type Split, type TaskItem } from '../types.ts';
 
 // ---------------------------------------------------------------------------------------------------- knobs
 
