@@ -3,9 +3,9 @@ import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../backend/select.ts';
 import { checkpointTask } from '../eval/items.ts';
 import type { AdditionConfig } from '../tasks/addition/addition.ts';
-import { taskDef } from '../tasks/registry.ts';
+import { preloadTaskModules, taskDef } from '../tasks/registry.ts';
 import type { TaskItem } from '../tasks/types.ts';
-import { loadRunConfig, runConfig, type RunConfig } from '../train/config.ts';
+import { runConfig, type RunConfig } from '../train/config.ts';
 import { RlConfigSchema, type RlConfig } from '../train/rl.ts';
 import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { taskItems } from '../train/task-source.ts';
@@ -28,14 +28,15 @@ export async function initBackend(choice: BackendChoice): Promise<void> {
  * What a checkpoint's saved config says it was trained on: a task (a GRPO run's `task`, an SFT run's `sft`
  * source) and that task's dev items (held out from training, never the test sets), or the built-in addition task.
  */
-export function checkpointWork(config: unknown, where: string, n: number, seed: number): { kind: string; items: TaskItem[] } | { kind: string; addition: AdditionConfig } {
+export async function checkpointWork(config: unknown, where: string, n: number, seed: number): Promise<{ kind: string; items: TaskItem[] } | { kind: string; addition: AdditionConfig }> {
+  await preloadTaskModules(config); // a task of the user's: its module
   const task = checkpointTask(config);
   const kind = runKind(config);
   if (task) return { kind, items: taskItems({ name: task.name, preset: task.preset ?? taskDef(task.name).presets[0] }, 'dev', n, seed) };
   return { kind, addition: runConfig(config, where).addition };
 }
 
-/** A saved run config in words: `grpo on arith (sums-long)`, `sft on countdown (search)`, `sft on addition`. */
+/** A saved run config in words: `grpo on arith (sums-long)`, `sft on countdown (search)`, `sft on addition` (a task from a module: load it first, preloadTaskModules). */
 export function runKind(config: unknown): string {
   const mode = (config as { mode?: unknown } | null)?.mode === 'grpo' ? 'grpo' : 'sft';
   const task = checkpointTask(config);
@@ -46,8 +47,12 @@ export function runKind(config: unknown): string {
  * A train config file with --set overrides, validated by its own schema: a GRPO config ("mode": "grpo") or a run
  * config (SFT, the addition warm-up); the defaults when no file is given.
  */
-export function loadTrainConfig(file: string | undefined, set: readonly string[]): { rl: RlConfig; run: null } | { rl: null; run: RunConfig } {
+export async function loadTrainConfig(file: string | undefined, set: readonly string[]): Promise<{ rl: RlConfig; run: null } | { rl: null; run: RunConfig }> {
   const raw = file ? readJsonFile(file) : {};
-  if ((raw as { mode?: unknown } | null)?.mode === 'grpo') return { rl: validate(RlConfigSchema, applyOverrides(raw, set), `${file}${set.length ? ' (with --set)' : ''}`), run: null };
-  return { rl: null, run: loadRunConfig(file, set) };
+  // a task source may name the module of a task of the user's: it is loaded (and registered) before validation
+  const value = applyOverrides(raw, set);
+  await preloadTaskModules(value);
+  const source = `${file ?? 'defaults'}${set.length ? ' (with --set)' : ''}`;
+  if ((raw as { mode?: unknown } | null)?.mode === 'grpo') return { rl: validate(RlConfigSchema, value, source), run: null };
+  return { rl: null, run: runConfig(value, source) };
 }

@@ -1,6 +1,6 @@
 import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
-import { checkItem, taskDef, TASKS } from '../tasks/registry.ts';
+import { checkItem, isTaskModuleSpec, loadTaskModule, taskDef, TASKS } from '../tasks/registry.ts';
 import { readItemsJsonl, SPLITS, writeItemsJsonl, type Split } from '../tasks/types.ts';
 import { SelfcestError } from '../util/errors.ts';
 
@@ -16,6 +16,13 @@ interface GenArgs {
 
 interface ValidateArgs {
   file: string;
+  /** modules of tasks of the user's whose items the file holds */
+  task?: string[];
+}
+
+/** A --task value as a registered task's name: a module path is loaded (and its task registered) first. */
+async function taskName(spec: string): Promise<string> {
+  return isTaskModuleSpec(spec) ? (await loadTaskModule(spec)).name : spec;
 }
 
 /** Generate a split of a task as JSONL; returns the line it prints. */
@@ -45,23 +52,27 @@ const genCommand: CommandModule<object, GenArgs> = {
   describe: 'Generate task items from a seed as JSONL (docs/tasks.md)',
   builder: (y) =>
     y
-      .option('task', { type: 'string', demandOption: true, choices: Object.keys(TASKS), describe: 'which task' })
+      .option('task', { type: 'string', demandOption: true, describe: `which task: ${Object.keys(TASKS).join(', ')}, or the path of a module that defines one (./my-task.ts, docs/tasks.md "Writing a task")` })
       .option('split', { type: 'string', demandOption: true, choices: SPLITS, describe: 'train, dev and id share the ID knobs, ood uses the OOD knobs; each draws from its own partition of the items (train; dev; test for id and ood: docs/tasks.md)' })
       .option('n', { type: 'number', demandOption: true, describe: 'how many items' })
       .option('seed', { type: 'number', demandOption: true, describe: 'item i is drawn from the seed "<task>:<split>:<seed>:<i>"' })
       .option('out', { type: 'string', demandOption: true, describe: 'JSONL file to write (replaced)' })
       .option('preset', { type: 'string', describe: "the task's named knob setting (arith: tiny | reference; default: the first)" })
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'knob overrides, e.g. --set maxOps=6 --set weights.mul=0' }) as never,
-  handler: (a) => {
-    console.log(dataGen(a));
+  handler: async (a) => {
+    console.log(dataGen({ ...a, task: await taskName(a.task) }));
   },
 };
 
 const validateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <file>',
   describe: 'Check every record of a task JSONL file; one line naming file:line:field on the first problem',
-  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'a JSONL file of task items' }) as never,
-  handler: (a) => {
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'a JSONL file of task items' })
+      .option('task', { type: 'string', array: true, describe: 'the module of a task of your own whose items the file holds (repeatable; built-in tasks need none)' }) as never,
+  handler: async (a) => {
+    for (const t of a.task ?? []) await taskName(t);
     console.log(dataValidate(a));
   },
 };

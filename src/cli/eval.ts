@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { runEval } from '../eval/evaluate.ts';
 import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
+import { isTaskModuleSpec, loadTaskModule, preloadTaskModules } from '../tasks/registry.ts';
 import { LEGACY_ITEM_FORMAT } from '../tasks/types.ts';
 import { parseSweep } from '../eval/sweep.ts';
 import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
@@ -54,7 +55,7 @@ export const evalCommand: CommandModule<object, Args> = {
   builder: (y) =>
     withBackend(y)
       .option('checkpoint', { type: 'string', demandOption: true, describe: 'a step directory, or a run directory (uses its latest)' })
-      .option('task', { type: 'string', describe: "task name (arith, countdown, ...): the items must be of this task [default: the checkpoint's; another task is refused]" })
+      .option('task', { type: 'string', describe: "task name (arith, countdown, ...) or the path of a task module (./my-task.ts): the items must be of this task [default: the checkpoint's; another task is refused]" })
       .option('split', { type: 'string', demandOption: true, describe: "id or ood (the test sets: publish these) or dev (for choosing configs): the committed set of the checkpoint's task and preset (data/eval/<task>[-<preset>]-<split>.jsonl, docs/tasks.md); or the path of a JSONL file of task items" })
       .option('mode', {
         choices: EVAL_MODES,
@@ -99,7 +100,10 @@ export const evalCommand: CommandModule<object, Args> = {
     const sweep = parseSweep(a.sweep);
     // the task and preset the checkpoint was trained on pick the committed id/ood set; another --task is refused
     const ckDir = resolvePolicyDir(a.checkpoint);
-    const trained = checkpointTask(readPolicyState(ckDir).config);
+    const saved = readPolicyState(ckDir).config;
+    await preloadTaskModules(saved); // a checkpoint of a task of the user's loads that task's module
+    const trained = checkpointTask(saved);
+    if (a.task && isTaskModuleSpec(a.task)) a.task = (await loadTaskModule(a.task)).name;
     if (a.task && trained && a.task !== trained.name) throw new SelfcestError(`--task ${a.task}, but ${a.checkpoint} was trained on ${trained.name}: evaluate it on ${trained.name} items`);
     const task = a.task ?? trained?.name;
     if (!task) throw new SelfcestError(`--task: ${a.checkpoint} does not say which task it was trained on; pass --task`);

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { BACKEND_CHOICES } from '../backend/select.ts';
 import { loadExperiment } from '../experiment/config.ts';
+import { preloadTaskModules } from '../tasks/registry.ts';
+import { readJsonFile } from '../util/config-file.ts';
 import { commandLine, planExperiment } from '../experiment/plan.ts';
 import { publishExperiment } from '../experiment/publish.ts';
 import { runStages } from '../experiment/run.ts';
@@ -41,6 +43,7 @@ export const experimentCommand: CommandModule<object, Args> = {
       .example('$0 experiment --full --config configs/experiments/arith-headline.json', 'the full recipe (hours); rerun the same command to continue after an interruption') as never,
   handler: async (a) => {
     if (!fs.existsSync(a.config)) throw new SelfcestError(`--config ${a.config}: no such file`);
+    await preloadTaskModules(readJsonFile(a.config)); // tasks of the user's: their modules
     const cfg = loadExperiment(a.config, { full: a.full, set: a.set });
     const dir = a.out ?? path.join('runs', 'experiments', a.full ? cfg.name : `${cfg.name}-quick`);
     const report = a.report ?? path.join(dir, 'report');

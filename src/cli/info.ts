@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
 import { parameterCount } from '../model/config.ts';
 import { loadPolicyData } from '../model/io.ts';
+import { preloadTaskModules } from '../tasks/registry.ts';
 import { initBackend, loadTrainConfig, runKind, withBackend } from './common.ts';
 
 interface Args {
@@ -25,7 +26,7 @@ export const infoCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     // check what was given (a checkpoint, or a config) before probing the backend
     const loaded = a.checkpoint ? loadPolicyData(a.checkpoint) : null;
-    const config = loaded ? null : loadTrainConfig(a.config, a.set);
+    const config = loaded ? null : await loadTrainConfig(a.config, a.set);
     const configModel = config ? (config.rl ?? config.run).model : null;
     await initBackend(a.backend);
     console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`);
@@ -38,6 +39,7 @@ export const infoCommand: CommandModule<object, Args> = {
     const s = data.state;
     console.log(`checkpoint: ${dir}`);
     console.log(`format ${s.format}, step ${s.step}, written ${s.createdAt} on ${s.backend}`);
+    await preloadTaskModules(s.config);
     console.log(`run: ${runKind(s.config)}`);
     console.log(`model: ${JSON.stringify(mc)}`);
     console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);

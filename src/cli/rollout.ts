@@ -46,7 +46,7 @@ export const rolloutCommand: CommandModule<object, Args> = {
     await initBackend(a.backend);
     const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);
-    const work = checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
+    const work = await checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
     // the checkpoint's own rollout settings (a GRPO run's), else windows of the model's context; then --set
     const saved = savedRollout(data.state.config, model.config.ctx);
     const cfg = validate(RolloutConfigSchema, applyOverrides(saved, a.set), 'rollout config (--set)');

@@ -49,7 +49,7 @@ export const sampleCommand: CommandModule<object, Args> = {
     // with the gold answer shown) or addition prompts
     let prompts: { text: string; ids: number[]; gold?: string }[] = a.prompt.map((p) => ({ text: p, ids: encodeChecked(tok, p) }));
     if (prompts.length === 0) {
-      const work = checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
+      const work = await checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
       prompts =
         'items' in work
           ? work.items.map((it) => ({ text: `${it.prompt}<think>`, ids: rootPromptIds(it, tok), gold: it.answer }))

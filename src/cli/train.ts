@@ -38,7 +38,7 @@ export const trainCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
     // validate everything before touching the run directory
-    const { rl, run: cfg } = loadTrainConfig(a.config, a.set);
+    const { rl, run: cfg } = await loadTrainConfig(a.config, a.set);
     if (a['print-config']) {
       console.log(JSON.stringify(rl ?? cfg, null, 2));
       return;

@@ -96,21 +96,17 @@ export function taskModuleOf(name: string): string | undefined {
 
 /**
  * Load the task modules a raw config names before it is validated: a task source (`sft`, `task`) with a `module`
- * key, looked for in run configs, GRPO configs and an experiment's `sft`/`grpo` sections. Where a source gives a
- * module but no name, the module's task name is filled in. Returns the config (a copy where a name was filled in).
+ * key, looked for in run configs, GRPO configs and an experiment's `sft`/`grpo` sections. The source's `name` must
+ * be the module's task's name (the config check says so otherwise).
  */
-export async function preloadTaskModules<T>(raw: T, depth = 0): Promise<T> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || depth > 2) return raw;
-  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+export async function preloadTaskModules(raw: unknown, depth = 0): Promise<void> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || depth > 2) return;
   for (const key of ['sft', 'task', 'grpo']) {
-    const src = out[key] as { module?: unknown; name?: unknown } | undefined;
+    const src = (raw as Record<string, unknown>)[key] as { module?: unknown } | undefined;
     if (typeof src !== 'object' || src === null || Array.isArray(src)) continue;
-    if (typeof src.module === 'string') {
-      const task = await loadTaskModule(src.module);
-      if (src.name === undefined) out[key] = { ...src, name: task.name };
-    } else out[key] = await preloadTaskModules(src, depth + 1);
+    if (typeof src.module === 'string') await loadTaskModule(src.module);
+    else await preloadTaskModules(src, depth + 1);
   }
-  return out as T;
 }
 
 /**

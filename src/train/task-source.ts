@@ -16,7 +16,7 @@ const fields = {
   preset: z.string().default('tiny'),
   /**
    * a task of your own: the module that defines it (a path from the working directory; docs/tasks.md "Writing a
-   * task"), loaded before the config is validated; `name` defaults to its task's name
+   * task"), loaded before the config is validated; `name` must be its task's name
    */
   module: z.string().min(1).optional(),
 };
@@ -27,7 +27,10 @@ function checkTask(t: { name: string; preset: string; module?: string }, ctx: z.
     const from = taskModuleOf(t.name);
     if (from === path.resolve(t.module)) {
       if (!def.presets.includes(t.preset)) ctx.addIssue({ code: 'custom', path: ['preset'], message: `task ${t.name} has no preset "${t.preset}" (known: ${def.presets.join(', ')})` });
-    } else ctx.addIssue({ code: 'custom', path: ['module'], message: from || def ? `task ${t.name} is not the task module ${t.module} defines` : `task module ${t.module} is not loaded (configs that name one are read through preloadTaskModules)` });
+    } else {
+      const defined = [...Object.values(TASKS)].find((d) => taskModuleOf(d.name) === path.resolve(t.module!));
+      ctx.addIssue({ code: 'custom', path: ['name'], message: defined ? `the task module ${t.module} defines task "${defined.name}", not "${t.name}": set name to "${defined.name}"` : `task module ${t.module} is not loaded (a config that names one is read through preloadTaskModules)` });
+    }
     return;
   }
   if (!def) ctx.addIssue({ code: 'custom', path: ['name'], message: `unknown task "${t.name}" (known: ${Object.keys(TASKS).join(', ')})` });
