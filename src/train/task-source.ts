@@ -44,9 +44,9 @@ export type TaskSource = z.infer<typeof TaskSourceSchema>;
  * The SFT data source: a task plus the share of delegation traces (the rest are monolithic traces), the form of
  * arithmetic delegations (`copy`: objectives copy slices of the prompt; `split`: the length-free split call,
  * recursing while the depth allows), the style of Countdown traces, monolithic and delegation (`guess`: the
- * solver's solution path; `search`: the exhaustive search in the canonical move order, docs/tasks.md) and the
+ * solver's solution path; `search`: the exhaustive search in the canonical move order, src/tasks/countdown/README.md) and the
  * deepest clone a demonstration may have (`maxDepth`, also the rollout depth of the held-out tree evaluation),
- * and for multi-hop QA the share of lookup drills (`drills`: the one-hop skill, densely; docs/tasks.md).
+ * and for multi-hop QA the share of lookup drills (`drills`: the one-hop skill, densely; src/tasks/multihop/README.md).
  */
 export const SftSourceSchema = z
   .strictObject({

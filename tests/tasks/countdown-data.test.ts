@@ -1,3 +1,4 @@
+import { taskDocs } from '../task-docs.ts';
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('committed countdown evaluation sets', () => {
   it('are what the documented commands generate, byte for byte', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const commands = [...doc.matchAll(/^npm run selfcest -- (data gen --task countdown .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
     expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/countdown-id.jsonl', 'data/eval/countdown-ood.jsonl', 'data/eval/countdown-search-dev.jsonl', 'data/eval/countdown-search-id.jsonl', 'data/eval/countdown-search-ood.jsonl']);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-countdown-'));

@@ -1,5 +1,5 @@
+import { taskDocs } from '../task-docs.ts';
 import { describe, it, expect } from 'vitest';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
@@ -246,7 +246,7 @@ describe('countdown search-style delegation traces', () => {
 
 describe('the search trace examples in docs/tasks.md', () => {
   it('are what the code produces', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const blocks = [...doc.matchAll(/<!-- search trace (id|ood) seed (\d+) item (\d+) (mono|delegate) -->\n```text\n([\s\S]*?)\n```/g)];
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     for (const [, split, seed, index, kind, text] of blocks) {

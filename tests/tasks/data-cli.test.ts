@@ -1,3 +1,4 @@
+import { taskDocs } from '../task-docs.ts';
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -92,7 +93,7 @@ describe('selfcest data', () => {
   });
 
   it('the committed evaluation sets are what the documented commands generate, byte for byte', async () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const commands = [...doc.matchAll(/^selfcest (data gen .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
     expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/arith-id.jsonl', 'data/eval/arith-ood.jsonl', 'data/eval/arith-sums-id.jsonl', 'data/eval/arith-sums-long-dev.jsonl', 'data/eval/arith-sums-long-id.jsonl', 'data/eval/arith-sums-long-ood.jsonl', 'data/eval/arith-sums-ood.jsonl']);
     const dir = tmp();
@@ -107,7 +108,7 @@ describe('selfcest data', () => {
   });
 
   it('the worked trace examples in docs/tasks.md are what the code produces', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const blocks = [...doc.matchAll(/<!-- trace (\S+) (mono|delegate)(?: (\d+))? -->\n```text\n([\s\S]*?)\n```/g)];
     expect(blocks.length).toBe(3);
     const tok = loadTokenizer();

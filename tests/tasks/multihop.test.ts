@@ -1,3 +1,4 @@
+import { taskDocs } from '../task-docs.ts';
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -375,7 +376,7 @@ describe('multihop delegation traces', () => {
   });
 
   it('the worked examples in docs/tasks.md are what the code produces', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const blocks = [...doc.matchAll(/```text\n((mono|delegate) trace of multihop-id-1-2\n[\s\S]*?)\n```/g)].map((m) => m[1]);
     const item = evalId[2];
     const made = [monolithicTrace(item, tok, cfg), ...(['chain', 'whole'] as const).map((plan) => delegationTrace(item, tok, cfg, Rng.fromSeed(2), { multihopPlans: [plan] }))];
@@ -433,7 +434,7 @@ describe('multihop monolithic traces', () => {
 
 describe('committed multihop evaluation sets', () => {
   it('are what the documented commands generate, byte for byte', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/tasks.md'), 'utf8');
+    const doc = taskDocs();
     const commands = [...doc.matchAll(/^npm run selfcest -- (data gen --task multihop .*--out (data\/eval\/\S+\.jsonl).*)$/gm)];
     expect(commands.map((m) => m[2]).sort()).toEqual(['data/eval/multihop-chain-dev.jsonl', 'data/eval/multihop-chain-id.jsonl', 'data/eval/multihop-chain-ood.jsonl', 'data/eval/multihop-id.jsonl', 'data/eval/multihop-ood.jsonl']);
     const dir = tmp();

@@ -2,7 +2,7 @@
  * Arithmetic expressions, as the reference generator makes them (arith_dataset_gen.py): integer operands,
  * operators + − × drawn with weights 4 : 3 : 6, parentheses around `+`/`−` pairs next to a `×` (and now and
  * then one wider span), rejection until the value is short enough. Seeded (every draw takes an Rng), exact
- * (BigInt), with the knobs exposed so that small settings exist for a tiny model. docs/tasks.md.
+ * (BigInt), with the knobs exposed so that small settings exist for a tiny model. README.md here.
  *
  * Text format (what the model sees): no spaces; `+ - * ( )`; numbers sign first, then the digits, by default
  * least-significant digit first ("reversed"): 1234 → `4321`, −1234 → `-4321`; 120 → `021`.
@@ -60,7 +60,7 @@ export type ArithKnobsInput = z.input<typeof ArithKnobsSchema>;
  * operations, OOD 8–10. `tiny`: 1–2-digit operands and values of at most 6 digits (every intermediate too),
  * so that one step is learnable by a from-scratch model of ~1 M parameters; a monolithic solution fits the
  * default 128-token window up to ~7 operations and mostly not at 8–10, where a delegation still fits
- * (docs/tasks.md). ID starts at 2 operations and reaches 6 because a 3-clone split needs ≥ 5. `reference`:
+ * (README.md here). ID starts at 2 operations and reaches 6 because a 3-clone split needs ≥ 5. `reference`:
  * the reference generator's operands (3–7 digits, values ≤ 16 digits). `sums`: signed sums of 1–2-digit operands
  * (no ×, no parentheses; every value ≤ 3 digits), ID 2–7 operations, OOD 10–14: the calibration run's task
  * (../shared/notes/tiny-scale-calibration.md), whose per-step skill a tiny model learns; a monolithic OOD

@@ -1,5 +1,5 @@
 /**
- * The arithmetic task (docs/tasks.md "Arithmetic"): items (arith.ts), scoring with the reference's partial credit
+ * The arithmetic task (README.md here): items (arith.ts), scoring with the reference's partial credit
  * and clone-local scores for clones whose objective is an expression, the split call's splitter, and the
  * demonstration traces (traces.ts). Pure TS: no tfjs.
  */

@@ -1,6 +1,6 @@
 /**
  * Arithmetic's demonstration traces for the SFT warm start, in the exact protocol of the rollout engine (built by
- * src/tasks/trace-builder.ts; docs/tasks.md):
+ * src/tasks/trace-builder.ts; README.md here):
  *   mono      the root solves alone: one step `a op b=c;` per operation, then `<answer> A <eos>`
  *   delegate  the root splits its top level (the terms of the sum, or the factors of a single product) into
  *             contiguous groups; every group with an operation goes to a clone whose objective is exactly

@@ -3,7 +3,7 @@
  * every intermediate result a non-negative integer, division only when exact. Seeded generator with knobs and
  * presets (ID: 4 numbers; OOD: 5–6; `search`: 3 and 4), an exact solver (depth-first search over pairs, failures
  * memoised) that verifies solvability and gives one canonical solution, the canonical move order of written-out
- * searches (cdSearchMoves), and an exact checker of answer expressions. docs/tasks.md.
+ * searches (cdSearchMoves), and an exact checker of answer expressions. README.md here.
  *
  * Text format (what the model sees): numbers written as the arithmetic task writes them (least-significant
  * digit first by default, writeInt/readInt), no spaces.
@@ -54,7 +54,7 @@ export type CountdownKnobsInput = z.input<typeof CountdownKnobsSchema>;
  * `tiny`: numbers 1–20, targets 1–100, built from at least 3 numbers, so one step is a small sum or product;
  * the shortest solution takes ≥ 2 operations in ID and ≥ 3 in OOD (more numbers, a longer search).
  * `reference`: Countdown-sized numbers 1–100 and targets up to 999.
- * `search`: sized for written-out exhaustive searches (the search-style traces, docs/tasks.md "Countdown search
+ * `search`: sized for written-out exhaustive searches (the search-style traces, src/tasks/countdown/README.md "Countdown search
  * traces"): ID exactly 3 numbers, OOD exactly 4, all 1–10 (so results stay at most 4 digits), targets 1–100,
  * and every number needed: the shortest solution takes 2 operations in ID and 3 in OOD (minUsed = count,
  * minSteps = count − 1), so a search that stops at the first hit always goes to the full depth.
@@ -300,7 +300,7 @@ export interface CdSearchMove {
 }
 
 /**
- * The moves of a list in the canonical search order (the search-style traces, docs/tasks.md): pairs (i, j), i < j,
+ * The moves of a list in the canonical search order (the search-style traces, README.md here): pairs (i, j), i < j,
  * by position in the current list; the larger number is the left operand a (a ≥ b); then + − × ÷. Skipped: invalid
  * moves (negative or inexact), a−b = 0, ×1 and ÷1 — the pruning of solveCountdown and cdFirstMoves, none of which
  * loses a solution (targets are ≥ 1). Moves that leave the same list (2+2 and 2*2) are all kept, so the next move

@@ -1,5 +1,5 @@
 /**
- * The Countdown task (docs/tasks.md "Countdown"): items (countdown.ts), scoring (a valid expression over the
+ * The Countdown task (README.md here): items (countdown.ts), scoring (a valid expression over the
  * item's numbers that reaches the target; no partial credit) and the demonstration traces in the guess and search
  * styles (traces.ts). Pure TS: no tfjs.
  */

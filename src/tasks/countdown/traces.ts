@@ -1,5 +1,5 @@
 /**
- * Countdown's demonstration traces for the SFT warm start (built by src/tasks/trace-builder.ts; docs/tasks.md):
+ * Countdown's demonstration traces for the SFT warm start (built by src/tasks/trace-builder.ts; README.md here):
  *   mono      the root writes the operations of the item's canonical answer as `a op b=c;` steps (in the
  *             order the answer expression evaluates them), then `<answer> EXPR <eos>`
  *   delegate  the root spawns 2–3 clones, each trying a different first move `a op b=c` (at least one
@@ -44,7 +44,7 @@ export function countdownMonoTrace(item: TaskItem, tok: TextTokenizer, cfg: Roll
 }
 
 /**
- * A Countdown search as the search-style traces write it (docs/tasks.md "Countdown search traces"): depth first
+ * A Countdown search as the search-style traces write it (README.md here, "Countdown search traces"): depth first
  * in the canonical move order (cdSearchMoves), every move tried written as a step `a op b=c` in the item's digit
  * order, ended by one mark: `;` when c is the target (the search stops there) or when the move leaves one number (a
  * failed try); `[` otherwise, followed by the search of the list the move leaves, then `]` when that search

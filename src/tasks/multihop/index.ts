@@ -1,5 +1,5 @@
 /**
- * The multi-hop QA task (docs/tasks.md "Multi-hop QA"): items with keyed paragraphs (multihop.ts), exact-match
+ * The multi-hop QA task (README.md here): items with keyed paragraphs (multihop.ts), exact-match
  * scoring, the monolithic view (paragraphs inlined as far as they fit), and the demonstration traces, lookup
  * drills included (traces.ts). Pure TS: no tfjs.
  */

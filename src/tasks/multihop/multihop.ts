@@ -2,7 +2,7 @@
  * Multi-hop QA over a long context: a generated world of entities, one keyed paragraph per entity listing
  * some of its relations (`pal`, `boss`, ... → another entity), and a question that chains 2–4 relations from
  * a start entity ("the dad of the pal of Bo", written in hop order `Bo.p.d?`). Every entity of the world has a
- * paragraph; the ones off the question's chain are the distractors. docs/tasks.md.
+ * paragraph; the ones off the question's chain are the distractors. README.md here.
  *
  * Views of one item:
  *   prompt (what the root of a delegation rollout sees)   the question and the paragraph keys (with titles
@@ -82,11 +82,11 @@ export type MultihopKnobsInput = z.input<typeof MultihopKnobsSchema>;
  * `tiny`: one-letter names from 20, 4 one-letter relations (p b m d), 2 facts per paragraph written as steps
  *   (`facts`: `B.p=K`), names as keys. One hop is one copy a tiny model can learn (the step's left side appears
  *   once in the context, followed by the answer); ID items fit one 128-token window as the monolithic view
- *   (question + every paragraph + the chain), OOD items do not (docs/tasks.md has the numbers).
+ *   (question + every paragraph + the chain), OOD items do not (README.md here has the numbers).
  * `chain`: `tiny` with one fact per paragraph, so an entity's name alone is the key (a hop is a one-token-key
  *   lookup: pointer chasing) and more distractors: 6–10 ID (the largest ID items need more than one 128-token
  *   window as the monolithic view), 8–12 OOD. Chosen because the two-fact lookup of `tiny` is not learned at our
- *   budget (docs/tasks.md, "Learnability").
+ *   budget (README.md here, "Learnability").
  * `chain-flat`: `chain` whose ID items draw 9–19 paragraphs independently of the 2–4 hops (4–16 distractors, 21
  *   names), so the prompt's length does not reveal the hop count (a shortcut the `chain` root learned,
  *   docs/experiments.md); OOD as `chain`.

@@ -1,5 +1,5 @@
 /**
- * Multi-hop QA's views and demonstration traces (built by src/tasks/trace-builder.ts; docs/tasks.md):
+ * Multi-hop QA's views and demonstration traces (built by src/tasks/trace-builder.ts; README.md here):
  *   mono      the root's prompt is the monolithic view (the question and every paragraph that fits the root
  *             window, multihopMonoView); it writes one step `Bo.p=Ka;` per hop, then `<answer> NAME <eos>`;
  *             refused when a paragraph of the chain did not fit the view
