@@ -64,6 +64,7 @@ export async function loadTaskModule(spec: string): Promise<Task> {
   const known = modules.get(file);
   if (known) return known;
   let mod: Record<string, unknown>;
+  if (/\.m?ts$/.test(file)) await typeScriptLoader();
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (e) {
@@ -81,6 +82,14 @@ export async function loadTaskModule(spec: string): Promise<Task> {
   tasks[task.name] = task;
   modules.set(file, task);
   return task;
+}
+
+let tsLoader: Promise<void> | null = null;
+/** The compiled package (dist/) has no TypeScript loader of its own: a task module written in TypeScript gets tsx's. */
+function typeScriptLoader(): Promise<void> {
+  if (!import.meta.url.endsWith('.js')) return Promise.resolve(); // running from the sources: tsx is already there
+  tsLoader ??= import('tsx/esm/api').then(({ register }) => void register());
+  return tsLoader;
 }
 
 /** The task a --task value names: a registered task, or the one a module file defines (loaded and registered). */

@@ -3,11 +3,12 @@
  * Each worker holds its own backend instance (wasm: one single-threaded instance per core) and its own copy
  * of the model; before every shard it receives the current weights, so it never drifts from the trainer.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ModelConfig } from '../model/config.ts';
 import type { GPT } from '../model/decoder.ts';
 import type { BackendChoice } from '../backend/select.ts';
 import { SelfcestError } from '../util/errors.ts';
+import { startTsWorker } from '../util/workers.ts';
 import type { TokenBatch } from './step.ts';
 
 export interface ShardResult {
@@ -17,8 +18,7 @@ export interface ShardResult {
 
 type Reply = { ok: true; loss: number; names: string[]; grads: Float32Array[] } | { ok: false; error: string };
 
-const BOOT = new URL('../util/ts-worker.mjs', import.meta.url);
-const ENTRY = new URL('./grad-worker.ts', import.meta.url).href;
+const ENTRY = new URL('./grad-worker.ts', import.meta.url);
 
 export class GradPool {
   private readonly workers: Worker[];
@@ -33,9 +33,7 @@ export class GradPool {
   }
 
   static async start(n: number, config: ModelConfig, backend: BackendChoice): Promise<GradPool> {
-    const workers = Array.from({ length: n }, () => new Worker(BOOT, { workerData: { entry: ENTRY, config, backend } }));
-    // a worker error between calls must not become an unhandled 'error' event; calls report their own
-    for (const w of workers) w.on('error', () => {});
+    const workers = Array.from({ length: n }, () => startTsWorker(ENTRY, { config, backend }));
     const pool = new GradPool(workers);
     try {
       const replies = await Promise.all(workers.map((w) => call(w, { kind: 'ready' })));

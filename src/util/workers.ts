@@ -1,15 +1,19 @@
 /**
  * worker_threads running TypeScript modules, and a request/reply call over their message port.
- * Workers start through ts-worker.mjs, which registers tsx's loader in the new thread (hooks are per thread).
+ * From the sources, workers start through ts-worker.mjs, which registers tsx's loader in the new thread (hooks are
+ * per thread); from the compiled package (dist/, `npm run build`) they start on the compiled entry directly.
  */
 import { Worker } from 'node:worker_threads';
 import { SelfcestError } from './errors.ts';
 
 const BOOT = new URL('./ts-worker.mjs', import.meta.url);
 
-/** Start a worker running the TypeScript module `entry` (a file URL) with `data` as workerData. */
+/** Whether this module runs compiled (dist/*.js) rather than from its TypeScript source. */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** Start a worker running the TypeScript module `entry` (a file URL of a .ts source) with `data` as workerData. */
 export function startTsWorker(entry: URL, data: Record<string, unknown>): Worker {
-  const w = new Worker(BOOT, { workerData: { ...data, entry: entry.href } });
+  const w = COMPILED ? new Worker(new URL(entry.href.replace(/\.ts$/, '.js')), { workerData: data }) : new Worker(BOOT, { workerData: { ...data, entry: entry.href } });
   // an error between calls must not become an unhandled 'error' event; calls report their own
   w.on('error', () => {});
   return w;
