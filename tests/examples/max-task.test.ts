@@ -102,6 +102,9 @@ describe('the example task through the CLI', () => {
     const ev = path.join(dir, 'eval');
     ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '6', '--bootstrap', '10', '--out', ev]);
     expect(JSON.parse(fs.readFileSync(path.join(ev, 'eval.json'), 'utf8'))).toMatchObject({ task: 'max' });
+    // --task may name the module too; info describes the checkpoint's task (its module loaded from the config)
+    ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--task', MODULE, '--split', items, '--n', '2', '--bootstrap', '10', '--mode', 'mono', '--out', path.join(dir, 'eval-mono')]);
+    expect(ok(['info', '--backend', 'wasm', '--checkpoint', rl]).stdout).toMatch(/^run: grpo on max \(tiny\)$/m);
 
     fs.writeFileSync(grpoCfg, JSON.stringify({ ...grpo, task: { name: 'arith', module: MODULE } }));
     expect(run(['train', '--backend', 'wasm', '--config', grpoCfg, '--out', path.join(dir, 'bad')]).stderr).toMatch(/task\.name: the task module \.\/examples\/tasks\/max\/task\.ts defines task "max", not "arith": set name to "max"/);
