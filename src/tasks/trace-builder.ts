@@ -8,6 +8,7 @@
  */
 import { returnSegment, type ProtocolTokens, type RolloutConfig } from '../rollout/protocol.ts';
 import { appendTokens, newContext, treeCost, type CallRecord, type Context, type Tree } from '../rollout/tree.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
 import type { Rng } from '../util/rng.ts';
 import type { TraceKind, TraceResult } from './task.ts';
 
@@ -49,6 +50,16 @@ export class TreeBuilder {
     if (bad) return { ok: false, reason: bad };
     return { ok: true, trace: { kind, itemId, scripts: this.scripts, tree: this.tree(itemId) } };
   }
+}
+
+/** What building one delegation trace needs besides the item and its plan: tokenizer, protocol tokens, limits, draws, and the budgets a spec may name (with their tokens). */
+export interface DelegationEnv {
+  tok: TextTokenizer;
+  p: ProtocolTokens;
+  cfg: RolloutConfig;
+  rng: Rng;
+  budgets: readonly number[];
+  budgetToken: Map<number, number>;
 }
 
 /** Why a rollout config leaves a delegation trace no call to make (spawning off, depth 0, no calls); null when it allows one. */

@@ -19,7 +19,7 @@ import { encodeChecked, type TextTokenizer } from '../../tokenizer/index.ts';
 import type { Rng } from '../../util/rng.ts';
 import { writeInt } from '../numbers.ts';
 import type { TraceOptions, TraceResult } from '../task.ts';
-import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, grantedBudget, shuffled, spawnRefusal, TreeBuilder } from '../trace-builder.ts';
+import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, grantedBudget, shuffled, spawnRefusal, TreeBuilder, type DelegationEnv } from '../trace-builder.ts';
 import { rootPromptIds, type TaskItem } from '../types.ts';
 import { applyOp, ArithMetaSchema, parseExpr, renderTerms, solve, stepText, type ArithOp, type Expr, type Term } from './arith.ts';
 
@@ -146,7 +146,7 @@ export function arithDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg: Ro
   let reason = '';
   for (const k of shuffled(rng, [...byCount.keys()].sort())) {
     for (const groups of shuffled(rng, byCount.get(k)!)) {
-      const r = buildDelegation(item, groups, top.op, setup.reversed, tok, p, cfg, rng, budgets, budgetToken);
+      const r = buildDelegation(item, groups, top.op, setup.reversed, { tok, p, cfg, rng, budgets, budgetToken });
       if (r.ok) return r;
       reason = r.reason;
     }
@@ -159,13 +159,9 @@ function buildDelegation(
   groups: Group[],
   op: ArithOp,
   reversed: boolean,
-  tok: TextTokenizer,
-  p: ProtocolTokens,
-  cfg: RolloutConfig,
-  rng: Rng,
-  budgets: number[],
-  budgetToken: Map<number, number>,
+  env: DelegationEnv,
 ): TraceResult {
+  const { tok, p, cfg, rng, budgets, budgetToken } = env;
   const b = new TreeBuilder();
   const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
   // the call: one spec per group with an operation, the objective being exactly its slice of the prompt

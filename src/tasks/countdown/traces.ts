@@ -23,7 +23,7 @@ import { protocolTokens, type ProtocolTokens, type RolloutConfig } from '../../r
 import { encodeChecked, type TextTokenizer } from '../../tokenizer/index.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { TraceOptions, TraceResult } from '../task.ts';
-import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, grantedBudget, scheduleTree, shuffled, spawnRefusal, TreeBuilder, treeFits, type PlannedContext } from '../trace-builder.ts';
+import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, grantedBudget, scheduleTree, shuffled, spawnRefusal, TreeBuilder, type DelegationEnv, treeFits, type PlannedContext } from '../trace-builder.ts';
 import { rootPromptIds, type TaskItem } from '../types.ts';
 import { applyCd, cdSearchMoves, cdStepText, checkCdAnswer, countdownPrompt, CountdownMetaSchema, parseCd, renderCd, solveCountdown, type CdExpr, type CdStep } from './countdown.ts';
 
@@ -182,7 +182,7 @@ export function countdownDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg
       const others = shuffled(rng, moves.filter((m) => m !== win)).slice(0, k - 1);
       const chosen = [...others];
       chosen.splice(rng.int(0, others.length), 0, win);
-      const r = buildCdDelegation(item, meta.numbers, meta.target, rev, chosen, tok, p, cfg, rng, budgets, budgetToken);
+      const r = buildCdDelegation(item, meta.numbers, meta.target, rev, chosen, { tok, p, cfg, rng, budgets, budgetToken });
       if (r.ok) return r;
       reason = r.reason;
     }
@@ -196,13 +196,9 @@ function buildCdDelegation(
   target: number,
   rev: boolean,
   moves: CdMove[],
-  tok: TextTokenizer,
-  p: ProtocolTokens,
-  cfg: RolloutConfig,
-  rng: Rng,
-  budgets: number[],
-  budgetToken: Map<number, number>,
+  env: DelegationEnv,
 ): TraceResult {
+  const { tok, p, cfg, rng, budgets, budgetToken } = env;
   const b = new TreeBuilder();
   const root = b.add(null, null, rootPromptIds(item, tok), cfg.rootBudget);
   const works = moves.map((m) => {

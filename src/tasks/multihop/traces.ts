@@ -12,11 +12,11 @@
  *   drill     (SFT's `sft.drills`) the one-hop lookup skill, densely: multihopDrillTrace
  * Pure TS: no tfjs.
  */
-import { protocolTokens, type ProtocolTokens, type RolloutConfig } from '../../rollout/protocol.ts';
+import { protocolTokens, type RolloutConfig } from '../../rollout/protocol.ts';
 import { encodeChecked, type TextTokenizer } from '../../tokenizer/index.ts';
 import type { Rng } from '../../util/rng.ts';
 import { MONO_VIEW_RESERVE, type TraceOptions, type TraceResult, type ViewWindow } from '../task.ts';
-import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, shuffled, spawnRefusal, TreeBuilder, type CloneWork } from '../trace-builder.ts';
+import { budgetedSpecs, budgetTokens, DEFAULT_TRACE_BUDGETS, delegate, shuffled, spawnRefusal, TreeBuilder, type DelegationEnv, type CloneWork } from '../trace-builder.ts';
 import { rootPromptIds, type TaskItem } from '../types.ts';
 import { MONO_DOC_SEPARATOR, multihopMonoText, multihopObjective, multihopStep, MultihopMetaSchema, type MultihopItem } from './multihop.ts';
 
@@ -118,7 +118,7 @@ export function multihopDelegationTrace(item: TaskItem, tok: TextTokenizer, cfg:
   const plans = shuffled(rng, [...kinds.keys()].filter((k) => (!opts.multihopPlans || opts.multihopPlans.includes(k as 'chain')) && kinds.get(k)!.length)).flatMap((k) => shuffled(rng, kinds.get(k)!));
   let reason = 'no plan allowed by opts.multihopPlans';
   for (const perHop of plans) {
-    const r = buildMultihopDelegation(item, m, perHop, tok, p, cfg, rng, budgets, budgetToken);
+    const r = buildMultihopDelegation(item, m, perHop, { tok, p, cfg, rng, budgets, budgetToken });
     if (r.ok) return r;
     reason = r.reason;
   }
@@ -129,13 +129,9 @@ function buildMultihopDelegation(
   item: TaskItem,
   m: MultihopItem['meta'],
   perHop: number,
-  tok: TextTokenizer,
-  p: ProtocolTokens,
-  cfg: RolloutConfig,
-  rng: Rng,
-  budgets: number[],
-  budgetToken: Map<number, number>,
+  env: DelegationEnv,
 ): TraceResult {
+  const { tok, p, cfg, rng, budgets, budgetToken } = env;
   const calls = perHop + (perHop < m.hops ? 1 : 0);
   if (calls > cfg.maxCallsPerTree) return { ok: false, reason: `${calls} calls (${perHop} of one hop${perHop < m.hops ? ', one for the rest' : ''}), maxCallsPerTree is ${cfg.maxCallsPerTree}` };
   const docs = new Map((item.docs ?? []).map((d) => [d.key, d.text]));
