@@ -55,6 +55,8 @@ export interface EvalIndex {
   itemsFile: string;
   items: number;
   mode: EvalMode;
+  /** the fixed delegation controller the policy ran under (src/rollout/controller.ts), absent without one */
+  controller?: string;
   seed: number;
   sweep: SweepAxis[];
   backend: string;
@@ -127,6 +129,8 @@ export interface EvalOptions {
   splitName: string;
   itemsFile: string;
   items: readonly TaskItem[];
+  /** recorded in the index: the fixed controller the policy from makePolicy runs under */
+  controller?: string;
   mode: EvalMode;
   /** trees per item in sc mode (a `samples` sweep axis overrides it per point) */
   samples: number;
@@ -186,6 +190,7 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     itemsFile: o.itemsFile,
     items: o.items.length,
     mode: o.mode,
+    ...(o.controller ? { controller: o.controller } : {}),
     seed: o.seed,
     sweep: o.sweep,
     backend: o.backend,
