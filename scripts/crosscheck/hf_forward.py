@@ -1,8 +1,9 @@
 """
-A PyTorch forward of a Hugging Face model directory in transformers' `gpt2` or `gpt_neox` layout, written from
-those models' documented semantics (transformers' modeling_gpt2.py / modeling_gpt_neox.py: Conv1D weights are
-[in, out], Linear weights [out, in]; NeoX's fused query_key_value is split per head as (q, k, v); rotary on the
-whole head by rotate_half; sequential residuals), without transformers itself (it cannot be installed here).
+A PyTorch forward of a Hugging Face model directory in transformers' `gpt2`, `gpt_neox` or `llama` layout, written
+from those models' documented semantics (transformers' modeling_gpt2.py / modeling_gpt_neox.py / modeling_llama.py:
+Conv1D weights are [in, out], Linear weights [out, in]; NeoX's fused query_key_value is split per head as (q, k, v);
+rotary on the whole head by rotate_half; sequential residuals; Llama: RMSNorm, separate q/k/v/o projections,
+down(silu(gate(x)) * up(x))), without transformers itself (it cannot be installed here).
 
     python3 scripts/crosscheck/hf_forward.py DIR IDS_JSON   ->  prints {"logits": [[[...V] per position] per row]}
 
@@ -104,12 +105,43 @@ def neox_forward(cfg, W, ids):
     return x @ head.T
 
 
+def rms_norm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def llama_forward(cfg, W, ids):
+    B, T = ids.shape
+    d, H = cfg["hidden_size"], cfg["num_attention_heads"]
+    hd = cfg.get("head_dim", d // H)
+    assert cfg.get("num_key_value_heads", H) == H and cfg.get("hidden_act", "silu") == "silu"
+    eps = cfg.get("rms_norm_eps", 1e-6)
+    base = cfg.get("rope_theta", 10000)
+    inv_freq = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    freqs = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+    lin = lambda x, name: x @ W[name + ".weight"].T + (W[name + ".bias"] if name + ".bias" in W else 0)
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        q, k, v = [lin(h, p + f"self_attn.{n}_proj").view(B, T, H, hd).transpose(1, 2) for n in "qkv"]
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, d)
+        x = x + lin(y, p + "self_attn.o_proj")
+        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
+        x = x + lin(torch.nn.functional.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+    x = rms_norm(x, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings", False) else W["lm_head.weight"]
+    return x @ head.T
+
+
 def main():
     d, ids_json = sys.argv[1], sys.argv[2]
     cfg = json.load(open(f"{d}/config.json"))
     W = read_safetensors(f"{d}/model.safetensors")
     ids = torch.tensor(json.loads(ids_json), dtype=torch.long)
-    fwd = {"gpt2": gpt2_forward, "gpt_neox": neox_forward}[cfg["model_type"]]
+    fwd = {"gpt2": gpt2_forward, "gpt_neox": neox_forward, "llama": llama_forward}[cfg["model_type"]]
     with torch.no_grad():
         logits = fwd(cfg, W, ids)
     print(json.dumps({"logits": logits.tolist()}))

@@ -18,6 +18,12 @@ export const ModelConfigSchema = z
     ropeBase: z.number().positive().default(10000),
     /** Share the token embedding with the LM head (logits = h · wteᵀ). */
     tieEmbeddings: z.boolean().default(false),
+    /** the norm before attention, the MLP and the head: LayerNorm (weight and bias; absent means this) or RMSNorm (weight only) */
+    norm: z.enum(['layer', 'rms']).optional(),
+    /** the MLP: proj(gelu(fc(h))) (absent means this) or the gated proj(silu(gate(h)) * fc(h)) of Llama (swiglu) */
+    mlp: z.enum(['gelu', 'swiglu']).optional(),
+    /** biases in the attention and MLP projections (absent means true) */
+    bias: z.boolean().optional(),
     lnEps: z.number().positive().default(1e-5),
     initStd: z.number().positive().default(0.02),
   })
@@ -42,24 +48,21 @@ export function parameterShapes(c: ModelConfig): { name: string; shape: number[]
   const f = c.mlpRatio * d;
   const out: { name: string; shape: number[] }[] = [{ name: 'wte.weight', shape: [c.vocabSize, d] }];
   if (c.positions === 'learned') out.push({ name: 'wpe.weight', shape: [c.ctx, d] });
+  const norm = (name: string) => [{ name: `${name}.weight`, shape: [d] }, ...(c.norm === 'rms' ? [] : [{ name: `${name}.bias`, shape: [d] }])];
+  const linear = (name: string, din: number, dout: number) => [{ name: `${name}.weight`, shape: [din, dout] }, ...(c.bias === false ? [] : [{ name: `${name}.bias`, shape: [dout] }])];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `blocks.${i}.`;
     out.push(
-      { name: `${p}ln1.weight`, shape: [d] },
-      { name: `${p}ln1.bias`, shape: [d] },
-      { name: `${p}attn.qkv.weight`, shape: [d, 3 * d] },
-      { name: `${p}attn.qkv.bias`, shape: [3 * d] },
-      { name: `${p}attn.proj.weight`, shape: [d, d] },
-      { name: `${p}attn.proj.bias`, shape: [d] },
-      { name: `${p}ln2.weight`, shape: [d] },
-      { name: `${p}ln2.bias`, shape: [d] },
-      { name: `${p}mlp.fc.weight`, shape: [d, f] },
-      { name: `${p}mlp.fc.bias`, shape: [f] },
-      { name: `${p}mlp.proj.weight`, shape: [f, d] },
-      { name: `${p}mlp.proj.bias`, shape: [d] },
+      ...norm(`${p}ln1`),
+      ...linear(`${p}attn.qkv`, d, 3 * d),
+      ...linear(`${p}attn.proj`, d, d),
+      ...norm(`${p}ln2`),
+      ...(c.mlp === 'swiglu' ? linear(`${p}mlp.gate`, d, f) : []),
+      ...linear(`${p}mlp.fc`, d, f),
+      ...linear(`${p}mlp.proj`, f, d),
     );
   }
-  out.push({ name: 'ln_f.weight', shape: [d] }, { name: 'ln_f.bias', shape: [d] });
+  out.push(...norm('ln_f'));
   if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d, c.vocabSize] });
   return out;
 }

@@ -4,9 +4,10 @@
  *   x = wte[ids] (+ wpe[pos])                              [N, d]     N = B·T rows, d = dModel
  *   per block:  x += proj(attn(ln1(x)))                    causal, H heads of size hd = d/H
  *               x += mlp.proj(gelu(mlp.fc(ln2(x))))         hidden f = mlpRatio·d
+ *               (mlp 'swiglu': mlp.proj(silu(mlp.gate(h)) · mlp.fc(h)); norm 'rms': RMSNorm; bias false: no biases)
  *   logits = ln_f(x) · lm_head   (or · wteᵀ when tied)     [N, V]
  *
- * Pre-LayerNorm, tanh-GELU, learned positions or RoPE, tied or untied embeddings (see config.ts).
+ * Pre-LayerNorm (or RMSNorm), tanh-GELU (or SwiGLU), learned positions or RoPE, tied or untied embeddings (see config.ts).
  * Linear weights are stored [in, out]. Every matmul goes through ops.ts (flag-free rank-2 on wasm).
  * Incremental decoding with a per-row KV cache lives in decode.ts.
  */
@@ -14,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { type ModelConfig, parameterShapes, parameterCount } from './config.ts';
-import { bmm, gelu, layerNorm, linear } from './ops.ts';
+import { bmm, gelu, layerNorm, linear, rmsNorm, silu } from './ops.ts';
 
 export type Params = Map<string, tf.Variable>;
 
@@ -148,28 +149,38 @@ export class GPT {
 
   /** q, k, v projections of block i for normalised rows h [N, d]; k and q rotated by RoPE. */
   qkv(i: number, h: tf.Tensor2D, pos: tf.Tensor1D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
-    const qkv = linear(h, this.p(`blocks.${i}.attn.qkv.weight`) as tf.Tensor2D, this.p(`blocks.${i}.attn.qkv.bias`) as tf.Tensor1D);
+    const qkv = this.dense(`blocks.${i}.attn.qkv`, h);
     const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
     return [this.applyRope(q, pos), this.applyRope(k, pos), v];
   }
 
-  /** Everything after attention in block i: x + proj(y), then the MLP residual. x, y [N, d]. */
+  /** The linear layer `name` (its bias when the config has biases): [N, in] → [N, out]. */
+  private dense(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    return linear(x, this.p(`${name}.weight`) as tf.Tensor2D, this.params.get(`${name}.bias`) as tf.Tensor1D | undefined);
+  }
+
+  /** The norm `name` (ln1, ln2, ln_f): LayerNorm, or RMSNorm with config.norm 'rms'. */
+  private norm(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    const g = this.p(`${name}.weight`) as tf.Tensor1D;
+    return this.config.norm === 'rms' ? rmsNorm(x, g, this.config.lnEps) : layerNorm(x, g, this.p(`${name}.bias`) as tf.Tensor1D, this.config.lnEps);
+  }
+
+  /** Everything after attention in block i: x + proj(y), then the MLP residual (GELU, or gated SiLU with config.mlp 'swiglu'). x, y [N, d]. */
   blockTail(i: number, x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
     const b = `blocks.${i}.`;
-    const P = (n: string) => this.p(b + n);
-    const x1: tf.Tensor2D = tf.add(x, linear(y, P('attn.proj.weight') as tf.Tensor2D, P('attn.proj.bias') as tf.Tensor1D));
-    const h2 = layerNorm(x1, P('ln2.weight') as tf.Tensor1D, P('ln2.bias') as tf.Tensor1D, this.config.lnEps);
-    const f = gelu(linear(h2, P('mlp.fc.weight') as tf.Tensor2D, P('mlp.fc.bias') as tf.Tensor1D));
-    return tf.add(x1, linear(f, P('mlp.proj.weight') as tf.Tensor2D, P('mlp.proj.bias') as tf.Tensor1D));
+    const x1: tf.Tensor2D = tf.add(x, this.dense(`${b}attn.proj`, y));
+    const h2 = this.norm(`${b}ln2`, x1);
+    const f = this.config.mlp === 'swiglu' ? tf.mul(silu(this.dense(`${b}mlp.gate`, h2)), this.dense(`${b}mlp.fc`, h2)) : gelu(this.dense(`${b}mlp.fc`, h2));
+    return tf.add(x1, this.dense(`${b}mlp.proj`, f as tf.Tensor2D));
   }
 
   ln1(i: number, x: tf.Tensor2D): tf.Tensor2D {
-    return layerNorm(x, this.p(`blocks.${i}.ln1.weight`) as tf.Tensor1D, this.p(`blocks.${i}.ln1.bias`) as tf.Tensor1D, this.config.lnEps);
+    return this.norm(`blocks.${i}.ln1`, x);
   }
 
   /** Final norm and LM head: [N, d] → logits [N, V]. */
   head(x: tf.Tensor2D): tf.Tensor2D {
-    const h = layerNorm(x, this.p('ln_f.weight') as tf.Tensor1D, this.p('ln_f.bias') as tf.Tensor1D, this.config.lnEps);
+    const h = this.norm('ln_f', x);
     const w = this.config.tieEmbeddings ? tf.transpose(this.p('wte.weight')) : this.p('lm_head.weight');
     return linear(h, w as tf.Tensor2D);
   }

@@ -5,7 +5,10 @@
  * LayerNorm. With learned positions it is transformers' `gpt2` (GPT2LMHeadModel) exactly; with RoPE it is
  * `gpt_neox` (GPTNeoXForCausalLM) with `use_parallel_residual: false`, `rotary_pct: 1` and `hidden_act:
  * "gelu_new"`: NeoX keeps LayerNorm, biases and a GELU MLP and rotates the two halves of each head
- * (rotate_half), as we do. The Llama layout cannot hold this model (RMSNorm, no biases, a gated SiLU MLP).
+ * (rotate_half), as we do. With `norm: 'rms'` and `mlp: 'swiglu'` (and RoPE) it is transformers' `llama`
+ * (LlamaForCausalLM): RMSNorm, the gated SiLU MLP (gate_proj, up_proj = our mlp.gate, mlp.fc; down_proj = mlp.proj),
+ * separate q/k/v projections, `attention_bias` = `mlp_bias` = our `bias`, num_key_value_heads = num_attention_heads.
+ * Other combinations have no transformers layout and are refused.
  *
  *   ours (linear weights [in, out])       gpt2 (Conv1D: [in, out])            gpt_neox (Linear: [out, in])
  *   wte.weight [V, d]                     transformer.wte.weight              gpt_neox.embed_in.weight
@@ -20,6 +23,9 @@
  *   ln_f.{weight,bias}                    transformer.ln_f.*                  gpt_neox.final_layer_norm.*
  *   lm_head.weight [d, V]                 lm_head.weight [V, d] (ᵀ)           embed_out.weight [V, d] (ᵀ)
  *
+ *   llama (Linear: [out, in]): model.embed_tokens, model.layers.i.{input_layernorm, post_attention_layernorm}.weight,
+ *   ...self_attn.{q,k,v,o}_proj.{weight,bias?}, ...mlp.{gate,up,down}_proj.{weight,bias?}, model.norm.weight, lm_head.weight
+ *
  * A tied model (`tieEmbeddings`) writes `tie_word_embeddings: true` and its head as the embedding (gpt2: no
  * lm_head tensor, as transformers saves it; gpt_neox: embed_out = embed_in).
  */
@@ -27,11 +33,19 @@ import { SelfcestError } from '../util/errors.ts';
 import { modelConfig, parameterShapes, type ModelConfig } from './config.ts';
 
 export type Arrays = Map<string, { shape: number[]; data: Float32Array }>;
-export type HfFormat = 'gpt2' | 'gpt_neox';
+export type HfFormat = 'gpt2' | 'gpt_neox' | 'llama';
 
-/** The transformers family a model exports to: gpt2 with learned positions, gpt_neox with RoPE. */
+/**
+ * The transformers family a model exports to: gpt2 (learned positions) and gpt_neox (RoPE) for LayerNorm + GELU +
+ * biases, llama for RoPE + RMSNorm + SwiGLU; any other combination is refused.
+ */
 export function hfFormatOf(c: ModelConfig): HfFormat {
-  return c.positions === 'learned' ? 'gpt2' : 'gpt_neox';
+  const classic = c.norm !== 'rms' && c.mlp !== 'swiglu' && c.bias !== false;
+  if (classic) return c.positions === 'learned' ? 'gpt2' : 'gpt_neox';
+  if (c.positions === 'rope' && c.norm === 'rms' && c.mlp === 'swiglu') return 'llama';
+  throw new SelfcestError(
+    `export: no transformers layout computes this model (positions ${c.positions}, norm ${c.norm ?? 'layer'}, mlp ${c.mlp ?? 'gelu'}, bias ${c.bias ?? true}): gpt2 is learned + layer + gelu + biases, gpt_neox rope + layer + gelu + biases, llama rope + rms + swiglu`,
+  );
 }
 
 /** gpt2 block module names and ours (weight and bias each; Conv1D keeps our [in, out]), both directions. */
@@ -58,6 +72,15 @@ function neoxQkvOrder(d: number, H: number): Int32Array {
 /** The config.json of the export (transformers' keys; generation ids from our protocol tokens). */
 export function hfConfig(c: ModelConfig, ids: { bos: number; eos: number; pad: number }): Record<string, unknown> {
   const common = { vocab_size: c.vocabSize, initializer_range: c.initStd, tie_word_embeddings: c.tieEmbeddings, bos_token_id: ids.bos, eos_token_id: ids.eos, pad_token_id: ids.pad, torch_dtype: 'float32' };
+  if (hfFormatOf(c) === 'llama') {
+    const bias = c.bias !== false;
+    return {
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', ...common,
+      hidden_size: c.dModel, num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nHeads, head_dim: c.dModel / c.nHeads,
+      intermediate_size: c.mlpRatio * c.dModel, hidden_act: 'silu', max_position_embeddings: c.ctx, rms_norm_eps: c.lnEps, rope_theta: c.ropeBase, rope_scaling: null,
+      attention_bias: bias, mlp_bias: bias, attention_dropout: 0, pretraining_tp: 1, use_cache: true,
+    };
+  }
   if (hfFormatOf(c) === 'gpt2') {
     return {
       architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', ...common,
@@ -87,6 +110,31 @@ export function toHf(c: ModelConfig, arrays: Arrays): Arrays {
   const put = (name: string, shape: number[], data: Float32Array) => out.set(name, { shape, data });
   const same = (to: string, from: string) => put(to, get(from).shape, get(from).data);
   const head = c.tieEmbeddings ? null : transpose(get('lm_head.weight').data, d, V); // [V, d]
+  if (hfFormatOf(c) === 'llama') {
+    const linearOut = (to: string, from: string, din: number, dout: number, cols?: [number, number]) => {
+      // our [din, dout] (optionally its columns cols[0]..cols[1]) as a Linear [out, in]
+      const w = get(`${from}.weight`).data;
+      const [c0, c1] = cols ?? [0, dout];
+      const part = new Float32Array(din * (c1 - c0));
+      for (let r = 0; r < din; r++) part.set(w.subarray(r * dout + c0, r * dout + c1), r * (c1 - c0));
+      put(`${to}.weight`, [c1 - c0, din], transpose(part, din, c1 - c0));
+      if (c.bias !== false) put(`${to}.bias`, [c1 - c0], get(`${from}.bias`).data.slice(c0, c1));
+    };
+    same('model.embed_tokens.weight', 'wte.weight');
+    for (let i = 0; i < c.nLayers; i++) {
+      const [o, p] = [`model.layers.${i}.`, `blocks.${i}.`];
+      same(`${o}input_layernorm.weight`, `${p}ln1.weight`);
+      same(`${o}post_attention_layernorm.weight`, `${p}ln2.weight`);
+      ['q', 'k', 'v'].forEach((n, j) => linearOut(`${o}self_attn.${n}_proj`, `${p}attn.qkv`, d, 3 * d, [j * d, (j + 1) * d]));
+      linearOut(`${o}self_attn.o_proj`, `${p}attn.proj`, d, d);
+      linearOut(`${o}mlp.gate_proj`, `${p}mlp.gate`, d, f);
+      linearOut(`${o}mlp.up_proj`, `${p}mlp.fc`, d, f);
+      linearOut(`${o}mlp.down_proj`, `${p}mlp.proj`, f, d);
+    }
+    same('model.norm.weight', 'ln_f.weight');
+    if (head) put('lm_head.weight', [V, d], head);
+    return out;
+  }
   if (hfFormatOf(c) === 'gpt2') {
     same('transformer.wte.weight', 'wte.weight');
     same('transformer.wpe.weight', 'wpe.weight');
@@ -177,7 +225,25 @@ export function fromHfConfig(cfg: Record<string, unknown>, file = 'config.json')
       tieEmbeddings: tie, lnEps: num(cfg, 'layer_norm_eps', file, 1e-5), initStd: num(cfg, 'initializer_range', file, 0.02),
     });
   }
-  throw new SelfcestError(`${file}: model_type ${JSON.stringify(type)} is not supported (selfcest reads "gpt2" and "gpt_neox"; Llama-family models use RMSNorm and a gated MLP, which selfcest's GPT does not compute)`);
+  if (type === 'llama') {
+    const d = num(cfg, 'hidden_size', file);
+    const H = num(cfg, 'num_attention_heads', file);
+    const inner = num(cfg, 'intermediate_size', file);
+    if (String(cfg.hidden_act ?? 'silu') !== 'silu') refuse('hidden_act', '"silu"');
+    if (num(cfg, 'num_key_value_heads', file, H) !== H) refuse('num_key_value_heads', 'num_attention_heads (no grouped-query attention)');
+    if (num(cfg, 'head_dim', file, d / H) !== d / H) refuse('head_dim', 'hidden_size / num_attention_heads');
+    if (cfg.rope_scaling != null) refuse('rope_scaling', 'null');
+    if (num(cfg, 'pretraining_tp', file, 1) !== 1) refuse('pretraining_tp', '1');
+    const bias = cfg.attention_bias === true;
+    if ((cfg.mlp_bias === true) !== bias) refuse('mlp_bias', `the same as attention_bias (${bias})`);
+    if (inner % d !== 0) refuse('intermediate_size', 'a multiple of hidden_size');
+    return modelConfig({
+      vocabSize: num(cfg, 'vocab_size', file), ctx: num(cfg, 'max_position_embeddings', file), dModel: d, nLayers: num(cfg, 'num_hidden_layers', file), nHeads: H,
+      mlpRatio: inner / d, positions: 'rope', ropeBase: num(cfg, 'rope_theta', file, 10000), norm: 'rms', mlp: 'swiglu', ...(bias ? {} : { bias: false }),
+      tieEmbeddings: cfg.tie_word_embeddings === true, lnEps: num(cfg, 'rms_norm_eps', file, 1e-6), initStd: num(cfg, 'initializer_range', file, 0.02),
+    });
+  }
+  throw new SelfcestError(`${file}: model_type ${JSON.stringify(type)} is not supported (selfcest reads "gpt2", "gpt_neox" and "llama")`);
 }
 
 /** HF-layout weights (gpt2 or gpt_neox) as ours, checked tensor by tensor against `c`. */
@@ -195,6 +261,34 @@ export function fromHf(c: ModelConfig, hf: Arrays, file = 'model.safetensors'): 
   };
   const put = (name: string, data: Float32Array) => out.set(name, { shape: want.get(name)!, data });
   const same = (to: string, from: string) => put(to, get(from, want.get(to)!));
+  if (hfFormatOf(c) === 'llama') {
+    /** Linear weights [out, in] (and biases) of `froms`, side by side, as our [din, sum of outs] layer `to` */
+    const linearIn = (to: string, froms: string[], din: number, dout: number) => {
+      const w = new Float32Array(din * dout * froms.length);
+      const b = new Float32Array(dout * froms.length);
+      froms.forEach((from, j) => {
+        const t = transpose(get(`${from}.weight`, [dout, din]), dout, din); // [din, dout]
+        for (let r = 0; r < din; r++) w.set(t.subarray(r * dout, (r + 1) * dout), r * dout * froms.length + j * dout);
+        if (c.bias !== false) b.set(get(`${from}.bias`, [dout]), j * dout);
+      });
+      put(`${to}.weight`, w);
+      if (c.bias !== false) put(`${to}.bias`, b);
+    };
+    same('wte.weight', 'model.embed_tokens.weight');
+    for (let i = 0; i < c.nLayers; i++) {
+      const [o, p] = [`model.layers.${i}.`, `blocks.${i}.`];
+      same(`${p}ln1.weight`, `${o}input_layernorm.weight`);
+      same(`${p}ln2.weight`, `${o}post_attention_layernorm.weight`);
+      linearIn(`${p}attn.qkv`, ['q', 'k', 'v'].map((n) => `${o}self_attn.${n}_proj`), d, d);
+      linearIn(`${p}attn.proj`, [`${o}self_attn.o_proj`], d, d);
+      linearIn(`${p}mlp.gate`, [`${o}mlp.gate_proj`], d, f);
+      linearIn(`${p}mlp.fc`, [`${o}mlp.up_proj`], d, f);
+      linearIn(`${p}mlp.proj`, [`${o}mlp.down_proj`], f, d);
+    }
+    same('ln_f.weight', 'model.norm.weight');
+    if (!c.tieEmbeddings) put('lm_head.weight', transpose(get('lm_head.weight', [V, d]), V, d));
+    return out;
+  }
   if (hfFormatOf(c) === 'gpt2') {
     same('wte.weight', 'transformer.wte.weight');
     same('wpe.weight', 'transformer.wpe.weight');

@@ -67,6 +67,16 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
   return b ? tf.add(y, b) : y;
 }
 
+/** RMSNorm over the last axis (Llama's): x / sqrt(mean(x²) + eps) · g. */
+export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, eps: number): T {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g) as T;
+}
+
+/** SiLU (swish): x·σ(x). */
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x)) as T;
+}
+
 /** LayerNorm over the last axis. */
 export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): T {
   const mean = tf.mean(x, -1, true);

@@ -72,7 +72,7 @@ describe('webgpu probing stays quiet unless webgpu is asked for', () => {
 });
 
 describe.runIf(!why)('the model on webgpu', () => {
-  for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }]) {
+  for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }, { positions: 'rope' as const, norm: 'rms' as const, mlp: 'swiglu' as const, bias: false }]) {
     it(`forward and all gradients agree with cpu within 1e-3 (${JSON.stringify(over)})`, async () => {
       const cfg = modelConfig({ vocabSize: 32, ctx: 24, dModel: 32, nLayers: 2, nHeads: 4, initStd: 0.2, ...over });
       await expectAgreesWithCpu('webgpu', cfg, 1e-3);

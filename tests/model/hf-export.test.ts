@@ -49,7 +49,10 @@ const CASES: [string, Partial<ModelConfig>][] = [
   ['gpt2, tied', { tieEmbeddings: true }],
   ['gpt_neox (rope), untied', { positions: 'rope', ropeBase: 500 }],
   ['gpt_neox (rope), tied', { positions: 'rope', tieEmbeddings: true }],
+  ['llama (rope, rmsnorm, swiglu, no biases), untied', { positions: 'rope', norm: 'rms', mlp: 'swiglu', bias: false, ropeBase: 500, lnEps: 1e-6 }],
+  ['llama with biases, tied', { positions: 'rope', norm: 'rms', mlp: 'swiglu', tieEmbeddings: true }],
 ];
+const family = (c: ModelConfig) => (c.norm === 'rms' ? 'llama' : c.positions === 'rope' ? 'gpt_neox' : 'gpt2');
 const SEQS = [
   [3, 17, 40, 41, 99, 5, 12, 127, 64, 8, 9, 30],
   [3, 50, 51, 52, 1, 0, 77, 78, 79, 80, 81, 82],
@@ -66,10 +69,10 @@ describe('selfcest export --format hf', () => {
       const ck = await randomCheckpoint(cfg, tmp());
       const out = path.join(tmp(), 'export');
       const loaded = loadPolicyData(ck);
-      expect(exportHf(loaded, out)).toBe(cfg.positions === 'rope' ? 'gpt_neox' : 'gpt2');
+      expect(exportHf(loaded, out)).toBe(family(cfg));
       expect(fs.readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'selfcest.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
       const hfCfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-      expect(hfCfg.model_type).toBe(cfg.positions === 'rope' ? 'gpt_neox' : 'gpt2');
+      expect(hfCfg.model_type).toBe(family(cfg));
       expect(hfCfg.tie_word_embeddings).toBe(cfg.tieEmbeddings);
       expect(fromHfConfig(hfCfg)).toEqual(cfg);
 
@@ -102,12 +105,39 @@ describe('selfcest export --format hf', () => {
     });
   }
 
+  for (const family of ['gpt2', 'llama'] as const) {
+    it.skipIf('why' in torch)(`${family} weights written by PyTorch (no selfcest.json): imported, our logits equal PyTorch's within 1e-4`, async () => {
+      const t = torch as { python: string };
+      const dir = path.join(tmp(), family);
+      const made = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/make_hf_model.py'), dir, family, '5'], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+      const loaded = loadPolicyData(dir);
+      expect(loaded.config).toMatchObject(family === 'llama' ? { positions: 'rope', norm: 'rms', mlp: 'swiglu', bias: false, lnEps: 1e-6 } : { positions: 'learned' });
+      expect(readPolicyState(dir)).toMatchObject({ step: 0 });
+      const model = loadPolicy(dir).model;
+      const ours = await Promise.all(SEQS.map((s) => fullLogits(model, s)));
+      model.dispose();
+      const r = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/hf_forward.py'), dir, JSON.stringify(SEQS)], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const theirs = JSON.parse(r.stdout).logits as number[][][];
+      let worst = 0;
+      let scale = 0;
+      theirs.forEach((rows, b) => rows.forEach((row, i) => row.forEach((x, v) => ((worst = Math.max(worst, Math.abs(x - ours[b][i][v]))), (scale = Math.max(scale, Math.abs(x)))))));
+      expect(scale, 'the random model gives logits of some size').toBeGreaterThan(0.5);
+      expect(worst, 'max |PyTorch − selfcest| logit').toBeLessThan(1e-4);
+    });
+  }
+
   it('refuses what our GPT cannot compute the same way, and a foreign tokenizer, naming the file and key', async () => {
     const base = hfConfig(modelConfig({ positions: 'rope', dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 });
     expect(() => fromHfConfig({ ...base, use_parallel_residual: true }, 'x/config.json')).toThrow(/x\/config\.json: "use_parallel_residual" is true/);
     expect(() => fromHfConfig({ ...base, rotary_pct: 0.25 })).toThrow(/"rotary_pct" is 0\.25/);
     expect(() => fromHfConfig({ ...base, hidden_act: 'gelu' })).toThrow(/"hidden_act" is "gelu"/);
-    expect(() => fromHfConfig({ model_type: 'llama' })).toThrow(/model_type "llama" is not supported.*RMSNorm/);
+    expect(() => fromHfConfig({ model_type: 'mistral' })).toThrow(/model_type "mistral" is not supported \(selfcest reads "gpt2", "gpt_neox" and "llama"\)/);
+    const ll = hfConfig(modelConfig({ positions: 'rope', norm: 'rms', mlp: 'swiglu', dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 });
+    expect(() => fromHfConfig({ ...ll, num_key_value_heads: 1 })).toThrow(/"num_key_value_heads" is 1; selfcest's GPT computes only num_attention_heads/);
+    expect(() => fromHfConfig({ ...ll, mlp_bias: false })).toThrow(/"mlp_bias" is false; .* the same as attention_bias \(true\)/);
+    expect(() => hfConfig(modelConfig({ norm: 'rms', dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 })).toThrow(/no transformers layout computes this model \(positions learned, norm rms/);
     const g2 = hfConfig(modelConfig({ dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 });
     expect(() => fromHfConfig({ ...g2, activation_function: 'relu' })).toThrow(/"activation_function" is "relu"/);
 

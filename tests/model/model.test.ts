@@ -28,16 +28,17 @@ describe('GPT policy', () => {
     expect(() => modelConfig({ foo: 1 } as unknown as ModelConfig)).toThrow(/foo/);
   });
 
-  for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }]) {
+  for (const over of [{}, { positions: 'rope' as const }, { tieEmbeddings: true }, { positions: 'rope' as const, norm: 'rms' as const, mlp: 'swiglu' as const, bias: false }]) {
     it(`forward and all gradients agree between wasm and cpu within 1e-4 (${JSON.stringify(over)})`, async () => {
       // initStd 0.2: attention far from uniform, so q/k gradients are as large as the others
       await expectAgreesWithCpu('wasm', tiny({ ...over, initStd: 0.2 }), 1e-4);
     });
   }
 
-  it('gradients match central finite differences on a tiny config (cpu)', async () => {
+  for (const over of [{}, { positions: 'rope' as const, norm: 'rms' as const, mlp: 'swiglu' as const, bias: false }, { norm: 'rms' as const, mlp: 'swiglu' as const }])
+  it(`gradients match central finite differences on a tiny config (cpu, ${JSON.stringify(over)})`, async () => {
     await selectBackend('cpu');
-    const cfg = modelConfig({ vocabSize: 11, ctx: 6, dModel: 8, nLayers: 1, nHeads: 2, initStd: 0.3 });
+    const cfg = modelConfig({ vocabSize: 11, ctx: 6, dModel: 8, nLayers: 1, nHeads: 2, initStd: 0.3, ...over });
     const m = GPT.init(cfg, Rng.fromSeed(5));
     const batch = randomBatch(2, 5, cfg.vocabSize, 9);
     const { grads } = await lossAndGrads(m, batch);
@@ -73,10 +74,10 @@ describe('GPT policy', () => {
   for (const backend of DECODE_BACKENDS) {
     // the host cache reads q, k and v back synchronously: a CPU-backend path, which webgpu in Node cannot do
     if (cache === 'host cache' && GPU.includes(backend)) continue;
-    for (const positions of ['learned', 'rope'] as const) {
-      it(`incremental decode logits equal the full forward for ragged rows joining and leaving (${cache}, ${backend}, ${positions})`, async () => {
+    for (const [variant, over] of [['learned', {}], ['rope', { positions: 'rope' as const }], ['llama-style', { positions: 'rope' as const, norm: 'rms' as const, mlp: 'swiglu' as const, bias: false }]] as const) {
+      it(`incremental decode logits equal the full forward for ragged rows joining and leaving (${cache}, ${backend}, ${variant})`, async () => {
         await selectBackend(backend);
-        const cfg = tiny({ positions });
+        const cfg = tiny(over);
         const m = GPT.init(cfg, Rng.fromSeed(2));
         const rng = Rng.fromSeed(4);
         const seqs = [20, 14, 18, 9, 22].map((n) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1)));
