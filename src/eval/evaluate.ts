@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { filesSha256, provenance, type Provenance } from '../util/provenance.ts';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { parseController, type ControllerRule } from '../rollout/controller.ts';
 import type { Policy } from '../rollout/engine.ts';
 import { RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
 import { writeTreesJsonl } from '../rollout/trace-io.ts';
@@ -129,7 +130,7 @@ export interface EvalOptions {
   splitName: string;
   itemsFile: string;
   items: readonly TaskItem[];
-  /** recorded in the index: the fixed controller the policy from makePolicy runs under */
+  /** a fixed delegation controller for every point (src/rollout/controller.ts; recorded in the index) */
   controller?: string;
   mode: EvalMode;
   /** trees per item in sc mode (a `samples` sweep axis overrides it per point) */
@@ -147,7 +148,8 @@ export interface EvalOptions {
   reward: RewardFn;
   backend: string;
   /** a policy for one point (the rollout config's temperature/top-k; the point's sampling Rng) */
-  makePolicy: (cfg: RolloutConfig, rng: Rng) => Policy;
+  /** the point's fixed controller rule (--controller, or a `controller` sweep value), null without one: wrap the policy in a ControllerPolicy */
+  makePolicy: (cfg: RolloutConfig, rng: Rng, controller: ControllerRule | null) => Policy;
   /** a tree ended: (point index, points, trees done, trees of the point, the tree's tokens); done 0 when a point starts */
   onTree?: (point: number, points: number, done: number, total: number, tokens: number) => void;
   log?: (line: string) => void;
@@ -155,14 +157,18 @@ export interface EvalOptions {
 }
 
 /** Check the settings of every point before running any (bad sweep values fail fast). */
-export function planPoints(o: Pick<EvalOptions, 'runConfig' | 'ctx' | 'set' | 'temperature' | 'topK' | 'mode' | 'samples' | 'sweep'>) {
+export function planPoints(o: Pick<EvalOptions, 'runConfig' | 'ctx' | 'set' | 'temperature' | 'topK' | 'mode' | 'samples' | 'sweep' | 'controller'>) {
+  const swept = o.sweep.some((a) => a.key === 'controller');
+  if ((swept || o.controller) && o.mode !== 'clones') throw new SelfcestError(`controller ${o.controller ?? '(swept)'}: a controller decides when to delegate, so it needs --mode clones (not ${o.mode})`);
+  if (swept && o.controller) throw new SelfcestError(`--controller ${o.controller} and --sweep controller=...: give the rule once`);
   const base: RolloutBase = { runConfig: o.runConfig, ctx: o.ctx, set: o.set, temperature: o.temperature, topK: o.topK };
   return sweepPoints(o.sweep).map((pt) => {
     const rollout = resolveRollout(base, o.mode, pt.overrides);
     const samples = o.mode === 'sc' ? Number(pt.overrides.samples ?? o.samples) : 1;
     if (o.mode !== 'sc' && pt.overrides.samples !== undefined) throw new SelfcestError(`--sweep samples=...: only --mode sc draws several samples per item`);
     if (o.mode === 'sc' && samples > 1 && rollout.temperature === 0) throw new SelfcestError(`--mode sc: ${samples} greedy samples would all be the same; use --temperature > 0`);
-    return { ...pt, rollout, samples };
+    const spec = pt.overrides.controller !== undefined ? String(pt.overrides.controller) : o.controller;
+    return { ...pt, rollout, samples, controller: spec === undefined ? null : parseController(spec) };
   });
 }
 
@@ -207,7 +213,7 @@ export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalI
     writeFileAtomic(path.join(abs, 'config.json'), JSON.stringify(settings, null, 2) + '\n');
     log(`point ${k + 1}/${plan.length} ${pt.name}: ${o.items.length} items x ${pt.samples} tree${pt.samples > 1 ? 's' : ''}, ${o.mode}, temperature ${pt.rollout.temperature}`);
     // every point samples from the same seed: common random numbers across the sweep
-    const policy = o.makePolicy(pt.rollout, Rng.fromSeed(`${o.seed}:eval`));
+    const policy = o.makePolicy(pt.rollout, Rng.fromSeed(`${o.seed}:eval`), pt.controller);
     o.onTree?.(k, plan.length, 0, o.items.length * pt.samples, 0);
     const res = await evalPoint(o.items, tok, policy, { mode: o.mode, samples: pt.samples, rollout: pt.rollout, chunk: o.chunk, reward: o.reward }, (done, total, tokens) =>
       o.onTree?.(k, plan.length, done, total, tokens),

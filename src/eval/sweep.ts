@@ -4,6 +4,7 @@
  * both windows set to the model's context, as SFT traces are built) → `--set` overrides → --temperature /
  * --top-k → the mode (allowSpawn) → the point's sweep values; then validated by RolloutConfigSchema. Pure TS.
  */
+import { parseController } from '../rollout/controller.ts';
 import { RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
@@ -17,9 +18,9 @@ export interface SweepAxis {
   values: SweepValue[];
 }
 
-/** Keys a sweep may vary: every rollout config key but allowSpawn (the mode sets it), and `samples`. */
+/** Keys a sweep may vary: every rollout config key but allowSpawn (the mode sets it), `samples` (sc) and `controller` (a fixed delegation controller, src/rollout/controller.ts). */
 export function sweepKeys(): string[] {
-  return [...Object.keys(RolloutConfigSchema.shape).filter((k) => k !== 'allowSpawn'), 'samples'];
+  return [...Object.keys(RolloutConfigSchema.shape).filter((k) => k !== 'allowSpawn'), 'samples', 'controller'];
 }
 
 function parseValue(raw: string): SweepValue {
@@ -47,6 +48,10 @@ export function parseSweep(specs: readonly string[]): SweepAxis[] {
     const values = parts.map(parseValue);
     if (key === 'samples' && values.some((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
       throw new SelfcestError(`--sweep ${spec}: samples must be integers >= 1`);
+    }
+    if (key === 'controller') {
+      for (const v of parts) parseController(v); // a bad rule fails here, naming itself
+      values.splice(0, values.length, ...parts); // rules are words, never numbers
     }
     if (new Set(parts).size !== parts.length) throw new SelfcestError(`--sweep ${spec}: a value is listed twice`);
     axes.push({ key, values });
@@ -97,8 +102,9 @@ export function resolveRollout(base: RolloutBase, mode: EvalMode, overrides: Rec
   if (base.temperature !== undefined) raw = { ...raw, temperature: base.temperature };
   if (base.topK !== undefined) raw = { ...raw, topK: base.topK };
   raw = { ...raw, allowSpawn: mode === 'clones' };
-  const { samples: _, ...rolloutOverrides } = overrides;
+  const { samples: _, controller: __, ...rolloutOverrides } = overrides;
   void _;
+  void __;
   raw = { ...raw, ...rolloutOverrides };
   const where = Object.keys(overrides).length ? `rollout config (sweep point ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(', ')})` : 'rollout config';
   const cfg = validate(RolloutConfigSchema, raw, where);

@@ -8,6 +8,7 @@
  *   always          a context's first token is <spawn> wherever the engine allows a call there
  *   above:K         a context delegates (as `always`) iff its prompt holds more than K tokens, else never spawns
  *
+ * Written `never`, `always`, `above:K`, each optionally followed by `+budget=N` and `+where=all` (parseController).
  * `budget` (optional) fixes the clone budget: every budget token but that one is masked, so each call hands out
  * the same budget. `where: 'root'` (default) decides for the root only and lets clones choose freely (unless
  * `never`), `all` applies the rule in every context. A forced token's logprob is the masked distribution's (0
@@ -24,10 +25,10 @@ export interface ControllerRule {
   where?: 'root' | 'all';
 }
 
-/** `never`, `always` or `above:K`, with optional `,budget=N` and `,where=all`: e.g. `above:24,budget=32`. */
+/** `never`, `always` or `above:K`, with optional `+budget=N` and `+where=all`: e.g. `above:24+budget=32` (`+`, so a sweep can list several with commas). */
 export function parseController(spec: string): ControllerRule {
-  const [head, ...opts] = spec.split(',').map((s) => s.trim());
-  const bad = (why: string) => new SelfcestError(`--controller ${spec}: ${why} (expected never, always or above:K, then optionally ,budget=N and ,where=root|all)`);
+  const [head, ...opts] = spec.split('+').map((s) => s.trim());
+  const bad = (why: string) => new SelfcestError(`controller ${spec}: ${why} (expected never, always or above:K, then optionally +budget=N and +where=root|all)`);
   let delegate: ControllerRule['delegate'];
   if (head === 'never' || head === 'always') delegate = head;
   else {
@@ -48,7 +49,7 @@ export function parseController(spec: string): ControllerRule {
 /** The rule in the words parseController reads (for labels and records). */
 export function controllerName(r: ControllerRule): string {
   const head = typeof r.delegate === 'string' ? r.delegate : `above:${r.delegate.above}`;
-  return [head, ...(r.budget !== undefined ? [`budget=${r.budget}`] : []), ...(r.where === 'all' ? ['where=all'] : [])].join(',');
+  return [head, ...(r.budget !== undefined ? [`budget=${r.budget}`] : []), ...(r.where === 'all' ? ['where=all'] : [])].join('+');
 }
 
 export class ControllerPolicy implements Policy {

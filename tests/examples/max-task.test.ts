@@ -107,11 +107,15 @@ describe('the example task through the CLI', () => {
     expect(ok(['info', '--backend', 'wasm', '--checkpoint', rl]).stdout).toMatch(/^run: grpo on max \(tiny\)$/m);
     // a fixed controller over the same policy: every root delegates first, recorded in the index; only with --mode clones
     const fixed = path.join(dir, 'eval-always');
-    ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '4', '--bootstrap', '10', '--controller', 'always,budget=16', '--out', fixed]);
+    ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '4', '--bootstrap', '10', '--controller', 'always+budget=16', '--out', fixed]);
     const index = JSON.parse(fs.readFileSync(path.join(fixed, 'eval.json'), 'utf8'));
-    expect(index.controller).toBe('always,budget=16');
+    expect(index.controller).toBe('always+budget=16');
     expect(index.points[0].summary.calls).toBeGreaterThan(0); // forced to open a call (an untrained policy may not close it)
-    expect(run(['eval', '--checkpoint', rl, '--split', items, '--mode', 'mono', '--controller', 'always']).stderr).toMatch(/--controller always: a controller decides when to delegate, so it needs --mode clones \(not mono\)/);
+    expect(run(['eval', '--checkpoint', rl, '--split', items, '--mode', 'mono', '--controller', 'always']).stderr).toMatch(/controller always: a controller decides when to delegate, so it needs --mode clones \(not mono\)/);
+    // rules as a sweep: one point each (choose on dev, then evaluate the chosen rule on test)
+    const swept = path.join(dir, 'eval-rules');
+    ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '2', '--bootstrap', '10', '--sweep', 'controller=never,above:6+budget=16', '--out', swept]);
+    expect(JSON.parse(fs.readFileSync(path.join(swept, 'eval.json'), 'utf8')).points.map((p: { name: string }) => p.name)).toEqual(['controller-never', 'controller-above_6_budget_16']);
 
     fs.writeFileSync(grpoCfg, JSON.stringify({ ...grpo, task: { name: 'arith', module: MODULE } }));
     expect(run(['train', '--backend', 'wasm', '--config', grpoCfg, '--out', path.join(dir, 'bad')]).stderr).toMatch(/task\.name: the task module \.\/examples\/tasks\/max\/task\.ts defines task "max", not "arith": set name to "max"/);

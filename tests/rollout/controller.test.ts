@@ -9,6 +9,8 @@ import { ModelPolicy, runTrees, type Policy, type TokenRequest } from '../../src
 import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
 import { arithKnobs, generateArith } from '../../src/tasks/arith/arith.ts';
 import { rolloutItem } from '../../src/tasks/views.ts';
+import { planPoints } from '../../src/eval/evaluate.ts';
+import { parseSweep } from '../../src/eval/sweep.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -33,11 +35,11 @@ const onlySpawn = (f: readonly number[]) => f.length === V - 1 && !f.includes(p.
 
 describe('controller rules', () => {
   it('parse and name: never, always, above:K with budget and where; a bad spec is one line naming what is expected', () => {
-    expect(parseController('above:24,budget=32')).toEqual({ delegate: { above: 24 }, budget: 32 });
-    expect(controllerName(parseController('always,where=all,budget=64'))).toBe('always,budget=64,where=all');
+    expect(parseController('above:24+budget=32')).toEqual({ delegate: { above: 24 }, budget: 32 });
+    expect(controllerName(parseController('always+where=all+budget=64'))).toBe('always+budget=64+where=all');
     expect(parseController('never')).toEqual({ delegate: 'never' });
-    expect(() => parseController('sometimes')).toThrow(/--controller sometimes: "sometimes" is no rule \(expected never, always or above:K/);
-    expect(() => parseController('always,budget=x')).toThrow(/"budget=x" is no option/);
+    expect(() => parseController('sometimes')).toThrow(/controller sometimes: "sometimes" is no rule \(expected never, always or above:K/);
+    expect(() => parseController('always+budget=x')).toThrow(/"budget=x" is no option/);
     expect(() => new ControllerPolicy(new Recorder(), { delegate: 'always', budget: 48 }, p, V)).toThrow(/no budget token grants 48/);
   });
 
@@ -75,6 +77,26 @@ describe('controller rules', () => {
   });
 });
 
+describe('a controller sweep', () => {
+  it('--sweep controller=... lists rules (checked at once), one point each, never sent to the rollout config; clones mode only, and not with --controller', () => {
+    const axes = parseSweep(['controller=never,always+budget=32,above:20']);
+    expect(axes).toEqual([{ key: 'controller', values: ['never', 'always+budget=32', 'above:20'] }]);
+    expect(() => parseSweep(['controller=never,sometimes'])).toThrow(/controller sometimes: "sometimes" is no rule/);
+    const base = { runConfig: { model: {} }, ctx: 128, set: [], mode: 'clones' as const, samples: 1, sweep: axes };
+    const pts = planPoints(base);
+    expect(pts.map((p) => [p.name, p.controller])).toEqual([
+      ['controller-never', { delegate: 'never' }],
+      ['controller-always_budget_32', { delegate: 'always', budget: 32 }],
+      ['controller-above_20', { delegate: { above: 20 } }],
+    ]);
+    expect(pts.every((p) => !('controller' in p.rollout))).toBe(true);
+    expect(pts[1].overrides).toEqual({ controller: 'always+budget=32' });
+    expect(() => planPoints({ ...base, mode: 'mono' })).toThrow(/needs --mode clones \(not mono\)/);
+    expect(() => planPoints({ ...base, controller: 'never' })).toThrow(/give the rule once/);
+    expect(planPoints({ ...base, sweep: [], controller: 'above:3' })[0].controller).toEqual({ delegate: { above: 3 } });
+  });
+});
+
 describe('controllers through the engine', () => {
   it('an untrained model on the split call: always -> every root calls first; never -> no call; above:K splits by prompt length; budget fixed', async () => {
     const model = GPT.init(modelConfig({ vocabSize: V, ctx: 96, dModel: 16, nLayers: 1, nHeads: 2 }), Rng.fromSeed(3));
@@ -89,7 +111,7 @@ describe('controllers through the engine', () => {
       }
     };
     const firstToken = (t: Awaited<ReturnType<typeof run>>[number]) => t.contexts[0].ids[t.contexts[0].promptLength];
-    const always = await run('always,budget=32');
+    const always = await run('always+budget=32');
     expect(always.map(firstToken)).toEqual(items.map(() => p.spawn));
     // a call names the fixed budget or none (then the default, 16): no clone gets 64 or 128
     const budgets = new Set(always.flatMap((t) => t.contexts.slice(1).map((c) => c.budget)));
