@@ -64,6 +64,12 @@ export function finalStepLimit(t: { steps: number; untilHeldOutLoss: number; max
 
 export const RunConfigSchema = z
   .object({
+    /**
+     * start from these weights instead of fresh ones: a checkpoint (step or run directory) or a Hugging Face
+     * directory (gpt2, gpt_neox or llama layout with selfcest's tokenizer, docs/checkpoints.md); the model config is
+     * then the init's. Absent: fresh weights from train.seed
+     */
+    init: z.string().min(1).optional(),
     model: ModelConfigSchema.prefault({}),
     optim: OptimConfigSchema.prefault({ lr: 3e-3 }),
     train: TrainLoopSchema.prefault({}),

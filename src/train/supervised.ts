@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
 import { findLatest, lockRun, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { GPT } from '../model/decoder.ts';
+import { checkpointModelConfig, loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { generate } from '../model/generate.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ModelPolicy, runTrees } from '../rollout/engine.ts';
@@ -196,6 +197,9 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
   let cursor: DataCursor = { items: 0 };
   let startStep = 0;
   cleanLeftovers(opts.out, log);
+  // initial weights (config.init): the model config is the init's, also when a resume compares configs
+  const initDir = cfg.init ? resolvePolicyDir(cfg.init) : null;
+  if (initDir) cfg = { ...cfg, model: checkpointModelConfig({ state: readPolicyState(initDir) }, initDir) };
   const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
@@ -218,7 +222,10 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
     log(`resumed from ${resumeDir} at step ${startStep}`);
   } else {
     if (opts.resume && opts.resume !== 'auto') throw new SelfcestError(`--resume ${opts.resume}: no checkpoint found`);
-    model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
+    if (initDir) {
+      model = loadPolicy(initDir).model;
+      log(`initial weights: ${initDir} (${cfg.model.nLayers} layers, d ${cfg.model.dModel})`);
+    } else model = GPT.init(cfg.model, Rng.fromSeed(cfg.train.seed));
     opt = new AdamW(cfg.optim, model.params);
     dataRng = Rng.fromSeed(`${cfg.train.seed}:data`);
     resetMetrics(metricsFile);

@@ -128,6 +128,32 @@ describe('selfcest export --format hf', () => {
     });
   }
 
+  it('SFT starts from an HF directory (config.init): its weights and model config, and resumes with the same config', async () => {
+    const cfg = modelConfig({ vocabSize: 128, ctx: 96, dModel: 16, nLayers: 1, nHeads: 2, positions: 'rope', norm: 'rms', mlp: 'swiglu', bias: false });
+    const hf = path.join(tmp(), 'llama');
+    exportHf(loadPolicyData(await randomCheckpoint(cfg, tmp())), hf);
+    const file = path.join(tmp(), 'sft.json');
+    // a tiny learning rate: after a step the weights are still the init's (fresh weights from the seed would not be)
+    fs.writeFileSync(file, JSON.stringify({ init: hf, optim: { lr: 1e-12, weightDecay: 0 }, train: { task: 'sft', steps: 1, batchSize: 2, workers: 1, evalItems: 0, saveEvery: 1, warmupSteps: 0 }, sft: { name: 'arith', preset: 'tiny' } }));
+    const out = path.join(tmp(), 'run');
+    const run = (...extra: string[]) => spawnSync(process.execPath, ['bin/selfcest.mjs', 'train', '--backend', 'cpu', '--config', file, '--out', out, ...extra], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    const r = run();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/initial weights: .*llama \(1 layers, d 16\)/);
+    const trained = loadPolicyData(out);
+    expect(trained.config).toEqual(cfg);
+    const init = new Map(loadPolicyData(hf).data.model.map((t) => [t.name, t.data]));
+    for (const t of trained.data.model) {
+      const a = init.get(t.name)!;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - t.data[i]));
+      expect(worst, t.name).toBeLessThan(1e-6);
+    }
+    const again = run('--set', 'train.steps=2', '--resume', 'auto');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/resumed from .* at step 1/);
+  });
+
   it('refuses what our GPT cannot compute the same way, and a foreign tokenizer, naming the file and key', async () => {
     const base = hfConfig(modelConfig({ positions: 'rope', dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 });
     expect(() => fromHfConfig({ ...base, use_parallel_residual: true }, 'x/config.json')).toThrow(/x\/config\.json: "use_parallel_residual" is true/);
