@@ -2,7 +2,7 @@ import { commandMeta } from './commands.ts';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { activeBackend, type BackendChoice } from '../backend/select.ts';
-import { runEval } from '../eval/evaluate.ts';
+import { bestController, runEval } from '../eval/evaluate.ts';
 import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } from '../eval/items.ts';
 import { isTaskModuleSpec, loadTaskModule, preloadTaskModules } from '../tasks/registry.ts';
 import { LEGACY_ITEM_FORMAT } from '../tasks/types.ts';
@@ -26,6 +26,7 @@ interface Args {
   split: string;
   mode: EvalMode;
   controller?: string;
+  'controller-from'?: string;
   samples: number;
   temperature?: number;
   'top-k'?: number;
@@ -66,6 +67,7 @@ export const evalCommand: CommandModule<object, Args> = {
         describe: 'clones: spawning allowed; mono: spawning masked (the monolithic policy); sc: --samples monolithic samples per item, majority vote (also pass@n)',
       })
       .option('controller', { type: 'string', describe: 'a fixed delegation controller over the policy (--mode clones): never | always | above:K (delegate iff the prompt has more than K tokens), then optionally +budget=N (the one clone budget calls may name) and +where=all (the rule in clones too; default: the root only); or sweep rules with --sweep controller=never,always,above:24+budget=32. The baselines a learned controller must beat (src/rollout/controller.ts)' })
+      .option('controller-from', { type: 'string', describe: 'use the controller rule an earlier eval of a --sweep controller=... found best (highest accuracy, then fewest tokens), e.g. on the dev split, then evaluated here on a test split' })
       .option('samples', { type: 'number', default: 8, describe: '--mode sc: samples per item (cost = their sum, critical path = the longest)' })
       .option('temperature', { type: 'number', describe: 'sampling temperature, 0 = greedy (default: 0 for clones/mono, the checkpoint\'s rollout temperature (1 unless set) for sc)' })
       .option('top-k', { type: 'number', describe: 'sample among the k most likely tokens (0 = all; default: the checkpoint\'s rollout setting)' })
@@ -103,6 +105,12 @@ export const evalCommand: CommandModule<object, Args> = {
     int('--top-k', a['top-k'], 0);
     if (a.temperature !== undefined && !(a.temperature >= 0)) throw new SelfcestError(`--temperature ${a.temperature}: expected a number >= 0`);
     const sweep = parseSweep(a.sweep);
+    if (a.controller !== undefined && a['controller-from'] !== undefined) throw new SelfcestError('--controller and --controller-from: give one');
+    if (a['controller-from'] !== undefined) {
+      const best = bestController(a['controller-from']);
+      process.stderr.write(`controller ${best.rule}: the best of ${best.of} rules on ${best.split} (${(100 * best.accuracy).toFixed(1)} %, ${best.tokens.toFixed(1)} tokens per item; ${a['controller-from']})\n`);
+      a.controller = best.rule;
+    }
     if (a.controller !== undefined) parseController(a.controller); // a bad rule: one line, before anything loads
     // the task and preset the checkpoint was trained on pick the committed id/ood set; another --task is refused
     const ckDir = resolvePolicyDir(a.checkpoint);

@@ -118,6 +118,25 @@ export function readEvalIndex(dir: string): EvalIndex {
   return validate(EvalIndexSchema, readJsonFile(file), file) as unknown as EvalIndex;
 }
 
+/**
+ * The controller rule an eval of a `controller` sweep found best (e.g. on dev, to be evaluated on test): the point
+ * with the highest accuracy, ties broken by fewer total tokens per item, then by the order of the sweep. Refused
+ * for an eval that swept no controller or is not complete.
+ */
+export function bestController(dir: string): { rule: string; accuracy: number; tokens: number; of: number; split: string } {
+  const index = readEvalIndex(dir);
+  if (!index.complete) throw new SelfcestError(`${dir}: the evaluation is not complete (rerun it, or pass another directory)`);
+  const pts = index.points.filter((p) => p.overrides.controller !== undefined);
+  if (!pts.length) throw new SelfcestError(`${dir}: swept no controller (expected an eval run with --sweep controller=rule1,rule2,...)`);
+  const score = (p: EvalPointEntry) => ({ acc: p.summary.accuracy.mean ?? 0, tok: p.summary.tokens.total.mean ?? Infinity });
+  let best = pts[0];
+  for (const p of pts.slice(1)) {
+    const [a, b] = [score(p), score(best)];
+    if (a.acc > b.acc || (a.acc === b.acc && a.tok < b.tok)) best = p;
+  }
+  return { rule: String(best.overrides.controller), accuracy: score(best).acc, tokens: score(best).tok, of: pts.length, split: index.splitName };
+}
+
 export interface EvalOptions {
   out: string;
   label: string;

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { RlConfigSchema, type RlConfig } from '../train/rl.ts';
 import { runConfig, type RunConfig } from '../train/config.ts';
+import { parseController } from '../rollout/controller.ts';
 import { applyOverrides, readJsonFile, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 
@@ -69,6 +70,12 @@ export const ExperimentConfigSchema = z.strictObject({
        * such arm's rollout settings): what GRPO added on top of the shared start
        */
       sft: z.boolean().default(false),
+      /**
+       * fixed delegation controllers (src/rollout/controller.ts) over each seed's SFT warm start, the baselines a
+       * learned controller must beat: the rules are compared on `dev` (a split of the task's dev partition), and the
+       * best is evaluated on every split like the arms (series `fixed`), under the first clones arm's rollout settings
+       */
+      controllers: z.strictObject({ rules: z.array(z.string()).min(1), dev: z.string().min(1) }).optional(),
     })
     .prefault({}),
   /**
@@ -120,6 +127,13 @@ export function loadExperiment(file: string, opts: { full: boolean; set?: readon
     names.add(a.name);
   }
   if (new Set(cfg.seeds).size !== cfg.seeds.length) throw new SelfcestError(`${file}: seeds: a seed appears twice`);
+  for (const rule of cfg.eval.controllers?.rules ?? []) {
+    try {
+      parseController(rule);
+    } catch (e) {
+      throw new SelfcestError(`${file}: eval.controllers.rules: ${(e as Error).message}`);
+    }
+  }
   for (const s of cfg.seeds) seedConfigs(cfg, s, file);
   return cfg;
 }

@@ -13,6 +13,7 @@
 import * as path from 'node:path';
 import { splitName } from '../eval/items.ts';
 import { finalStepLimit } from '../train/config.ts';
+import { SelfcestError } from '../util/errors.ts';
 import { experimentTask, seedConfigs, type ExperimentConfig } from './config.ts';
 
 export type StageKind = 'train' | 'eval' | 'compare';
@@ -77,16 +78,28 @@ export function planExperiment(cfg: ExperimentConfig, o: PlanOptions): Stage[] {
       steps: finalStepLimit(sft.train),
       ...(cfg.sftFrom ? { reused: true } : {}),
     });
+    /** an arm's rollout settings as eval --set flags (the warm start evaluated the way its arms run) */
+    const rolloutSet = (rl: (typeof arms)[string]) =>
+      Object.entries(rl.rollout)
+        .filter(([k]) => k !== 'allowSpawn' && k !== 'temperature')
+        .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
     if (ev.sft) {
       // the warm start itself, once per eval mode, under the rollout settings its arms train and evaluate with
       const modes = new Map<string, (typeof arms)[string]>();
       for (const arm of cfg.arms) if (!modes.has(arm.eval)) modes.set(arm.eval, arms[arm.name]);
-      for (const [mode, rl] of modes) {
-        const set = Object.entries(rl.rollout)
-          .filter(([k]) => k !== 'allowSpawn' && k !== 'temperature')
-          .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
-        for (const split of ev.splits) evalStage(`sft-${mode}`, seed, split, sftDir, mode, 0, [...set, ...sweep]);
-      }
+      for (const [mode, rl] of modes) for (const split of ev.splits) evalStage(`sft-${mode}`, seed, split, sftDir, mode, 0, [...rolloutSet(rl), ...sweep]);
+    }
+    if (ev.controllers) {
+      // fixed controllers over the warm start: the rules compared on dev (not in the report), the best on every split
+      const clonesArm = cfg.arms.find((a) => a.eval === 'clones');
+      if (!clonesArm) throw new SelfcestError(`${o.source}: eval.controllers needs an arm evaluated with clones (its rollout settings)`);
+      const set = rolloutSet(arms[clonesArm.name]);
+      const devOut = path.join(o.dir, 'eval', `fixed-rules-s${seed}-${splitName(ev.controllers.dev)}`);
+      stages.push({
+        name: `eval-fixed-rules-s${seed}`, kind: 'eval', out: devOut,
+        args: ['eval', '--checkpoint', sftDir, ...common(ev.controllers.dev), '--mode', 'clones', '--temperature', '0', '--label', `fixed rules s${seed}`, '--out', devOut, ...set, '--sweep', `controller=${ev.controllers.rules.join(',')}`],
+      });
+      for (const split of ev.splits) evalStage('fixed', seed, split, sftDir, 'clones', 0, [...set, '--controller-from', devOut, ...sweep]);
     }
     for (const arm of cfg.arms) {
       // an arm with its own warm start (arm.sft) trains it here, right before its GRPO run

@@ -116,28 +116,37 @@ describe('the example task through the CLI', () => {
     const swept = path.join(dir, 'eval-rules');
     ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '2', '--bootstrap', '10', '--sweep', 'controller=never,above:6+budget=16', '--out', swept]);
     expect(JSON.parse(fs.readFileSync(path.join(swept, 'eval.json'), 'utf8')).points.map((p: { name: string }) => p.name)).toEqual(['controller-never', 'controller-above_6_budget_16']);
+    // the best rule of that sweep, evaluated on (here the same) items: --controller-from
+    const chosen = path.join(dir, 'eval-chosen');
+    const c = ok(['eval', '--backend', 'wasm', '--checkpoint', rl, '--split', items, '--n', '2', '--bootstrap', '10', '--controller-from', swept, '--out', chosen]);
+    expect(c.stderr).toMatch(/^controller (never|above:6\+budget=16): the best of 2 rules on id /m);
+    expect(['never', 'above:6+budget=16']).toContain(JSON.parse(fs.readFileSync(path.join(chosen, 'eval.json'), 'utf8')).controller);
+    expect(run(['eval', '--checkpoint', rl, '--split', items, '--controller-from', ev]).stderr).toMatch(/swept no controller/);
 
     fs.writeFileSync(grpoCfg, JSON.stringify({ ...grpo, task: { name: 'arith', module: MODULE } }));
     expect(run(['train', '--backend', 'wasm', '--config', grpoCfg, '--out', path.join(dir, 'bad')]).stderr).toMatch(/task\.name: the task module \.\/examples\/tasks\/max\/task\.ts defines task "max", not "arith": set name to "max"/);
   }, 600_000);
 
-  it('experiment: SFT, GRPO arms, evals and the report for a task of your own', () => {
+  it('experiment: SFT, GRPO arms, fixed controllers chosen on dev, evals and the report for a task of your own', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfcest-max-exp-'));
     const items = path.join(dir, 'id.jsonl');
     ok(['data', 'gen', '--task', MODULE, '--split', 'id', '--n', '4', '--seed', '1', '--out', items]);
+    const dev = path.join(dir, 'dev.jsonl');
+    ok(['data', 'gen', '--task', MODULE, '--split', 'dev', '--n', '4', '--seed', '1', '--out', dev]);
     const source = { name: 'max', module: MODULE };
     const exp = {
       name: 'max-tiny',
       seeds: [1],
       sft: { model: { vocabSize: 128, ctx: 64, dModel: 16, nLayers: 1, nHeads: 2 }, train: { task: 'sft', steps: 2, batchSize: 4, evalItems: 2, heldOutEvery: 0, logEvery: 1 }, sft: source },
       grpo: { grpo: { prompts: 1, groupSize: 2 }, task: source, train: { steps: 1 }, rollout: { rootWindow: 64, cloneWindow: 64, rootBudget: 40, defaultCloneBudget: 16 } },
-      eval: { splits: [items], n: 4, scSamples: [2], bootstrap: 20, traces: 1 },
+      eval: { splits: [items], n: 4, scSamples: [2], bootstrap: 20, traces: 1, controllers: { rules: ['never', 'always+budget=16'], dev } },
     };
     const file = path.join(dir, 'exp.json');
     fs.writeFileSync(file, JSON.stringify(exp));
     ok(['experiment', '--config', file, '--full', '--out', path.join(dir, 'run'), '--backend', 'wasm']);
     const evals = fs.readdirSync(path.join(dir, 'run', 'eval')).sort();
-    expect(evals).toEqual(['clones-s1-id', 'mono-s1-id', 'mono-sc-s1-id']);
+    expect(evals).toEqual(['clones-s1-id', 'fixed-rules-s1-dev', 'fixed-s1-id', 'mono-s1-id', 'mono-sc-s1-id']);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'run', 'eval', 'fixed-s1-id', 'eval.json'), 'utf8')).controller).toMatch(/^(never|always\+budget=16)$/);
     expect(fs.existsSync(path.join(dir, 'run', 'report', 'index.html'))).toBe(true);
   }, 600_000);
 });

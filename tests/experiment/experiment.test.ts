@@ -52,6 +52,23 @@ describe('experiment config and plan', () => {
     expect(() => loadExperiment(writeConfig(tinyConfig({ seeds: [] })), { full: true })).toThrow(/seeds/);
   });
 
+  it('eval.controllers: the rules compared on dev over the warm start (kept out of the report), the best evaluated on every split', () => {
+    const controllers = { rules: ['never', 'always+budget=16', 'above:12+budget=16'], dev: 'data/eval/arith-sums-long-dev.jsonl' };
+    const cfg = loadExperiment(writeConfig(tinyConfig({ eval: { ...tinyConfig().eval, controllers } })), { full: true });
+    const stages = planExperiment(cfg, { dir: 'X', report: 'R', source: 'exp.json' });
+    const dev = stages.find((s) => s.name === 'eval-fixed-rules-s1')!;
+    expect(dev.args).toEqual(expect.arrayContaining(['--checkpoint', 'X/seed-1/sft', '--split', controllers.dev, '--mode', 'clones', '--sweep', 'controller=never,always+budget=16,above:12+budget=16']));
+    expect(dev.args).toContain('--set');
+    const fixed = stages.filter((s) => s.name.startsWith('eval-fixed-s1-'));
+    expect(fixed.map((s) => s.name)).toEqual(['eval-fixed-s1-arith-sums-id']);
+    expect(fixed[0].args).toEqual(expect.arrayContaining(['--controller-from', dev.out, '--label', 'fixed s1']));
+    expect(stages.findIndex((s) => s === dev)).toBeLessThan(stages.findIndex((s) => s === fixed[0]));
+    const compare = stages.find((s) => s.kind === 'compare')!;
+    expect(compare.args).toContain(fixed[0].out);
+    expect(compare.args).not.toContain(dev.out);
+    expect(() => loadExperiment(writeConfig(tinyConfig({ eval: { ...tinyConfig().eval, controllers: { ...controllers, rules: ['sometimes'] } } })), { full: true })).toThrow(/eval\.controllers\.rules: controller sometimes: "sometimes" is no rule/);
+  });
+
   it('every committed experiment config loads and plans, full and quick, and its eval sets exist', () => {
     const dir = path.join(import.meta.dirname, '../../configs/experiments');
     const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
