@@ -12,10 +12,11 @@ export { trainSupervised, sftTree, type SupervisedOptions, type SupervisedResult
 export { RlConfigSchema, trainRl, type RlConfig, type RlOptions } from './train/rl.ts';
 export { GrpoConfigSchema, grpoStep, type GrpoConfig, type GrpoMetrics, type RolloutRewardFn } from './train/grpo.ts';
 export { AdvantageConfigSchema, groupAdvantages, type AdvantageConfig, type TreeReward } from './train/advantage.ts';
-export { readEvalIndex, runEval, type EvalOptions } from './eval/evaluate.ts';
+export { evalTokenizer, readEvalIndex, runEval, type EvalOptions } from './eval/evaluate.ts';
 export { writeReport, type ReportOptions } from './eval/report.ts';
 export { findLatest, loadCheckpoint, readCheckpointState, resolveCheckpointDir, saveCheckpoint, type CheckpointState } from './checkpoint/store.ts';
 export { GPT } from './model/decoder.ts';
-export { loadPolicy, loadPolicyData, resolvePolicyDir } from './model/io.ts';
-export { exportHf, isHfDir } from './model/hf-io.ts';
+export { loadPolicy, loadPolicyData, loadPolicyTokenizer, policyTokenizer, resolvePolicyDir } from './model/io.ts';
+export { exportHf, growVocabulary, isHfDir } from './model/hf-io.ts';
+export { isDefaultTokenizer, readTokenizerFiles, tokenizerFromFiles, withProtocolTokens, type TokenizerFiles } from './tokenizer/index.ts';
 export { activeBackend, BACKEND_CHOICES, selectBackend, type BackendChoice } from './backend/select.ts';

@@ -280,6 +280,17 @@ describe('checkpoint store', () => {
     expect(Array.from(got.optimizer[1].data)).toEqual([200]);
   });
 
+  it('carries the tokenizer files of a policy that has its own, and refuses any other file name', () => {
+    const run = path.join(tmp, 'run');
+    const files = { 'tokenizer.json': '{"model":{}}', 'tokenizer_config.json': '{}\n' };
+    const dir = saveCheckpoint(run, { ...data(3), files });
+    expect(fs.readdirSync(dir).sort()).toEqual(['model.safetensors', 'optimizer.safetensors', 'state.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(loadCheckpoint(dir).files).toEqual(files);
+    expect(loadCheckpoint(saveCheckpoint(run, data(4))).files).toBeUndefined();
+    expect(() => saveCheckpoint(run, { ...data(5), files: { 'evil.sh': 'x' } as never })).toThrow(/cannot carry "evil\.sh" \(expected one of tokenizer\.json, tokenizer_config\.json\)/);
+    expect(findLatest(run)).toBe(path.join(run, 'step-000004'));
+  });
+
   it('loads a weights-only checkpoint only when the optimizer is optional', () => {
     const dir = saveCheckpoint(path.join(tmp, 'weights'), data(5));
     fs.rmSync(path.join(dir, 'optimizer.safetensors'));

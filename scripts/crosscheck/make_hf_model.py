@@ -4,16 +4,53 @@ cannot be installed here): config.json and model.safetensors (F32) with the name
 no selfcest.json. tests/model/hf-export.test.ts imports it into selfcest and compares the logits with
 hf_forward.py's, so the import is checked on weights selfcest never wrote.
 
-    python3 scripts/crosscheck/make_hf_model.py OUT_DIR gpt2|llama SEED
+With --tokenizer bpe it also writes a tokenizer of its own, as a pretrained model comes with one: a GPT-2-style
+byte-level BPE (256 byte tokens, 6 merges, <|endoftext|>: 263 ids, vocab_size 263) in tokenizer.json and
+tokenizer_config.json, without the clone protocol's tokens (the import adds them). Without it the vocabulary is
+selfcest's 128 ids and no tokenizer is written (the import then uses selfcest's).
+
+    python3 scripts/crosscheck/make_hf_model.py OUT_DIR gpt2|llama SEED [--tokenizer bpe] [--ctx N]
 """
+import argparse
 import json
 import os
 import struct
-import sys
 
 import torch
 
-V, CTX, D, H, L, F = 128, 16, 16, 2, 2, 32
+D, H, L, F = 16, 2, 2, 32
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (its encoder.py)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def bpe_tokenizer():
+    b2u = bytes_to_unicode()
+    vocab = {b2u[b]: b for b in range(256)}
+    merges = [("\u0120", "t"), ("h", "e"), ("i", "n"), ("1", "2"), ("\u0120", "a"), ("e", "r")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    eot = len(vocab)
+    vocab["<|endoftext|>"] = eot
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": eot, "content": "<|endoftext|>", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": False,
+                  "byte_fallback": False, "ignore_merges": False, "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    config = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "model_max_length": 1024, "tokenizer_class": "GPT2Tokenizer"}
+    return tok, config
 
 
 def write_safetensors(path, tensors):
@@ -30,7 +67,16 @@ def write_safetensors(path, tensors):
 
 
 def main():
-    out, family, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("family", choices=["gpt2", "llama"])
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--tokenizer", choices=["none", "bpe"], default="none")
+    ap.add_argument("--ctx", type=int, default=16)
+    a = ap.parse_args()
+    out, family, seed, CTX = a.out, a.family, a.seed, a.ctx
+    tokenizer = bpe_tokenizer() if a.tokenizer == "bpe" else None
+    V = len(tokenizer[0]["model"]["vocab"]) if tokenizer else 128
     g = torch.Generator().manual_seed(seed)
     w = lambda *shape: torch.randn(*shape, generator=g) * 0.3
     gain = lambda n: 1 + torch.randn(n, generator=g) * 0.1
@@ -60,9 +106,10 @@ def main():
             T[p + "mlp.gate_proj.weight"], T[p + "mlp.up_proj.weight"], T[p + "mlp.down_proj.weight"] = w(F, D), w(F, D), w(D, F)
         T["model.norm.weight"] = gain(D)
         T["lm_head.weight"] = w(V, D)
-    else:
-        raise SystemExit(f"unknown family {family}")
     os.makedirs(out, exist_ok=True)
+    if tokenizer:
+        json.dump(tokenizer[0], open(os.path.join(out, "tokenizer.json"), "w"), ensure_ascii=False)
+        json.dump(tokenizer[1], open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
     json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
     write_safetensors(os.path.join(out, "model.safetensors"), T)
 

@@ -2,6 +2,7 @@
  * On-disk checkpoint layout (see docs/checkpoints.md):
  *
  *   <runDir>/step-000200/{model.safetensors, optimizer.safetensors, state.json}
+ *                        + tokenizer.json, tokenizer_config.json when the policy's tokenizer is not selfcest's own
  *   <runDir>/latest        text file naming the newest complete step directory, written last
  *
  * Saves are crash-safe: files go into a `.tmp-*` sibling directory that is fsynced and renamed into place, then
@@ -39,6 +40,18 @@ export interface CheckpointData {
   model: NamedTensor[];
   optimizer: NamedTensor[];
   state: CheckpointState;
+  /** text files the step carries beside the tensors (CARRIED_FILES: an imported model's tokenizer) */
+  files?: Partial<Record<CarriedFile, string>>;
+}
+
+/** The optional files a step directory may carry, written with it and read back by loadCheckpoint. */
+export const CARRIED_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
+export type CarriedFile = (typeof CARRIED_FILES)[number];
+
+/** The carried files present in a directory, as text (none: undefined). */
+export function readCarriedFiles(dir: string): CheckpointData['files'] {
+  const present = CARRIED_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
+  return present.length ? Object.fromEntries(present.map((f) => [f, readOrFail(path.join(dir, f)).toString('utf8')])) : undefined;
 }
 
 export interface ExpectedTensor {
@@ -122,6 +135,9 @@ function readLatestName(runDir: string): string | null {
 export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { keep?: number } = {}): string {
   const name = stepDirName(data.state.step);
   validateState(data.state, `${path.join(runDir, name, STATE_FILE)} (being saved)`);
+  for (const f of Object.keys(data.files ?? {})) {
+    if (!(CARRIED_FILES as readonly string[]).includes(f)) throw new SelfcestError(`saveCheckpoint: cannot carry "${f}" (expected one of ${CARRIED_FILES.join(', ')})`);
+  }
   fs.mkdirSync(runDir, { recursive: true });
   cleanRunDir(runDir);
 
@@ -132,6 +148,7 @@ export function saveCheckpoint(runDir: string, data: CheckpointData, opts: { kee
   writeFileDurable(path.join(tmpDir, MODEL_FILE), encodeSafetensors(data.model, meta));
   writeFileDurable(path.join(tmpDir, OPTIMIZER_FILE), encodeSafetensors(data.optimizer, meta));
   writeFileDurable(path.join(tmpDir, STATE_FILE), JSON.stringify(data.state, null, 2) + '\n');
+  for (const [name, text] of Object.entries(data.files ?? {})) writeFileDurable(path.join(tmpDir, name), text!);
   fsyncDir(tmpDir);
   crashPoint('save:written');
 
@@ -312,7 +329,8 @@ export function loadCheckpoint(
   const model = loadTensors(path.join(dir, MODEL_FILE), expect.model);
   const optFile = path.join(dir, OPTIMIZER_FILE);
   const optimizer = opts.optimizer === 'optional' && !fs.existsSync(optFile) ? [] : loadTensors(optFile, expect.optimizer);
-  return { model, optimizer, state };
+  const files = readCarriedFiles(dir);
+  return { model, optimizer, state, ...(files ? { files } : {}) };
 }
 
 function readOrFail(file: string): Buffer {

@@ -7,14 +7,13 @@ import { checkpointTask, EVAL_MODES, loadEvalItems, splitName, type EvalMode } f
 import { isTaskModuleSpec, loadTaskModule, preloadTaskModules } from '../tasks/registry.ts';
 import { LEGACY_ITEM_FORMAT } from '../tasks/types.ts';
 import { parseSweep } from '../eval/sweep.ts';
-import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
+import { loadPolicy, policyTokenizer, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ShardedDecoder } from '../model/sharded-decoder.ts';
 import { ControllerPolicy, controllerName, parseController } from '../rollout/controller.ts';
 import { ModelPolicy } from '../rollout/engine.ts';
 import { protocolTokens } from '../rollout/protocol.ts';
 import { makeReward, RewardConfigSchema } from '../tasks/reward.ts';
-import { loadTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { formatDuration, logToStderr, Progress } from '../util/progress.ts';
@@ -126,8 +125,8 @@ export const evalCommand: CommandModule<object, Args> = {
     const legacy = items.filter((it) => it.format === LEGACY_ITEM_FORMAT).length;
     if (legacy) process.stderr.write(`note: ${legacy} of ${items.length} items are format ${LEGACY_ITEM_FORMAT} (before disjoint splits): they may also be training items; regenerate with selfcest data gen (docs/tasks.md)\n`);
     await initBackend(a.backend);
-    const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);
+    const tok = policyTokenizer({ dir, data }); // an imported model's own, else selfcest's
     const runConfig = data.state.config;
     const reward = makeReward(validate(RewardConfigSchema, (runConfig as { reward?: unknown } | null)?.reward ?? {}, `${dir}/state.json: config.reward`));
     const runName = path.basename(path.dirname(path.resolve(dir)));

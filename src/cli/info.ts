@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/select.ts';
 import { parameterCount } from '../model/config.ts';
-import { loadPolicyData } from '../model/io.ts';
+import { loadPolicyData, policyTokenizer } from '../model/io.ts';
 import { preloadTaskModules } from '../tasks/registry.ts';
 import { initBackend, loadTrainConfig, runKind, withBackend } from './common.ts';
 
@@ -44,6 +44,8 @@ export const infoCommand: CommandModule<object, Args> = {
     console.log(`model: ${JSON.stringify(mc)}`);
     console.log(`parameters: ${parameterCount(mc).toLocaleString('en-US')} (${data.model.length} tensors; optimizer: ${data.optimizer.length ? `${data.optimizer.length} tensors` : 'none (weights only)'})`);
     console.log(`metrics: ${JSON.stringify(s.metrics)}`);
+    const tok = policyTokenizer(loaded!);
+    console.log(`tokenizer: ${data.files ? `its own (${tok.vocabSize} tokens${s.importedTokens ? `; ${JSON.stringify(s.importedTokens)}` : ''})` : `selfcest's (${tok.vocabSize} tokens)`}`);
     if (s.provenance) console.log(`provenance: ${JSON.stringify(s.provenance)}`);
     if (a.tensors) for (const t of data.model) console.log(`  ${t.name} ${t.dtype} [${t.shape.join(', ')}]`);
   },

@@ -1,7 +1,7 @@
 import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
-import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
+import { loadPolicy, policyTokenizer, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import { ShardedDecoder } from '../model/sharded-decoder.ts';
 import { ModelPolicy, runTrees, type RolloutItem } from '../rollout/engine.ts';
@@ -10,7 +10,7 @@ import { writeTreesJsonl } from '../rollout/trace-io.ts';
 import { additionItem } from '../tasks/addition/addition.ts';
 import { savedRollout } from '../eval/sweep.ts';
 import { rolloutItem } from '../tasks/views.ts';
-import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
+import { encodeChecked } from '../tokenizer/index.ts';
 import { applyOverrides, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
@@ -44,8 +44,8 @@ export const rolloutCommand: CommandModule<object, Args> = {
     const ckDir = resolvePolicyDir(a.checkpoint);
     readPolicyState(ckDir); // a bad checkpoint is one line before the backend is probed
     await initBackend(a.backend);
-    const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);
+    const tok = policyTokenizer({ dir, data }); // an imported model's own, else selfcest's
     const work = await checkpointWork(data.state.config, `${dir}/state.json: config`, a.n, a.seed);
     // the checkpoint's own rollout settings (a GRPO run's), else windows of the model's context; then --set
     const saved = savedRollout(data.state.config, model.config.ctx);

@@ -2,10 +2,10 @@ import { commandMeta } from './commands.ts';
 import type { CommandModule } from 'yargs';
 import type { BackendChoice } from '../backend/select.ts';
 import { generate } from '../model/generate.ts';
-import { loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
+import { loadPolicy, policyTokenizer, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { additionItem } from '../tasks/addition/addition.ts';
 import { rootPromptIds } from '../tasks/types.ts';
-import { encodeChecked, loadTokenizer } from '../tokenizer/index.ts';
+import { encodeChecked } from '../tokenizer/index.ts';
 import { Rng } from '../util/rng.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { checkpointWork, initBackend, withBackend } from './common.ts';
@@ -42,8 +42,8 @@ export const sampleCommand: CommandModule<object, Args> = {
     const ckDir = resolvePolicyDir(a.checkpoint);
     readPolicyState(ckDir);
     await initBackend(a.backend);
-    const tok = loadTokenizer();
     const { dir, model, data } = loadPolicy(ckDir);
+    const tok = policyTokenizer({ dir, data }); // an imported model's own, else selfcest's
     const rng = Rng.fromSeed(a.seed);
     // given prompts as they are; else dev items of the checkpoint's task (the root's prompt: text then <think>,
     // with the gold answer shown) or addition prompts

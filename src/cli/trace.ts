@@ -28,7 +28,9 @@ export const traceCommand: CommandModule<object, Args> = {
       throw new SelfcestError(`${a.file}: --index ${a.index} is out of range: the file ${holds}`);
     }
     const out = a.out ?? `${a.file.replace(/\.jsonl$/, '')}-${a.index}.html`;
-    const html = renderTreeHtml(trees[a.index], loadTokenizer(), { title: `${path.basename(a.file)} #${a.index}: ${trees[a.index].itemId}` });
+    // trees hold token ids: an eval directory of an imported model's policy keeps that tokenizer (up to 3 levels up)
+    const tokDir = [1, 2, 3].map((n) => path.resolve(a.file, ...Array<string>(n).fill('..'))).find((d) => fs.existsSync(path.join(d, 'tokenizer.json')));
+    const html = renderTreeHtml(trees[a.index], tokDir ? loadTokenizer(tokDir) : loadTokenizer(), { title: `${path.basename(a.file)} #${a.index}: ${trees[a.index].itemId}` });
     try {
       fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
       fs.writeFileSync(out, html);

@@ -20,7 +20,7 @@ import { RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts'
 import { writeTreesJsonl } from '../rollout/trace-io.ts';
 import type { RewardFn } from '../tasks/reward.ts';
 import type { TaskItem } from '../tasks/types.ts';
-import type { TextTokenizer } from '../tokenizer/index.ts';
+import { isDefaultTokenizer, loadTokenizer, TOKENIZER_FILES, type TextTokenizer } from '../tokenizer/index.ts';
 import { readJsonFile, validate } from '../util/config-file.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { writeFileAtomic, writeJsonl } from '../util/jsonl.ts';
@@ -198,12 +198,23 @@ export function firstRightAndWrong<T>(xs: readonly T[], isRight: (x: T) => boole
   return xs.filter((x) => (isRight(x) ? right++ < n : wrong++ < n));
 }
 
+/** The tokenizer an eval directory's trees were written with: its own files when it has them, else `fallback`. */
+export function evalTokenizer(dir: string, fallback: TextTokenizer): TextTokenizer {
+  return fs.existsSync(path.join(dir, TOKENIZER_FILES[0])) ? loadTokenizer(dir) : fallback;
+}
+
 export async function runEval(tok: TextTokenizer, o: EvalOptions): Promise<EvalIndex> {
   const log = o.log ?? (() => {});
   const plan = planPoints(o);
   if (fs.existsSync(path.join(o.out, INDEX_FILE))) {
     if (!o.overwrite) throw new SelfcestError(`${o.out}: already holds an evaluation (${INDEX_FILE}); pass --overwrite or choose another --out`);
     fs.rmSync(path.join(o.out, 'points'), { recursive: true, force: true });
+  }
+  // trees hold token ids: an eval of an imported model's policy keeps its tokenizer beside them (for report, trace)
+  for (const f of TOKENIZER_FILES) fs.rmSync(path.join(o.out, f), { force: true });
+  if (tok.files && !isDefaultTokenizer(tok)) {
+    fs.mkdirSync(o.out, { recursive: true });
+    for (const f of TOKENIZER_FILES) writeFileAtomic(path.join(o.out, f), tok.files[f]);
   }
   const index: EvalIndex = {
     format: EVAL_FORMAT,

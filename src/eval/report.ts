@@ -20,7 +20,7 @@ import { readTreesJsonl } from '../rollout/trace-io.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/jsonl.ts';
-import { firstRightAndWrong, readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
+import { evalTokenizer, firstRightAndWrong, readEvalIndex, type EvalIndex, type EvalPointEntry } from './evaluate.ts';
 import { paretoFrontier } from './pareto.ts';
 import { poolSeeds } from './pool.ts';
 import { paretoSpec, renderSvg, type PlotRow } from './plots.ts';
@@ -265,6 +265,7 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
   const perPoint = opts.traces ?? 2;
   fs.rmSync(path.join(out, 'traces'), { recursive: true, force: true });
   evals.forEach((e, i) => {
+    const evalTok = evalTokenizer(dirs[i], tok);
     for (const p of e.points) {
       const file = path.join(dirs[i], p.dir, 'trees.jsonl');
       if (perPoint === 0 || !fs.existsSync(file)) continue;
@@ -274,7 +275,7 @@ export async function writeReport(dirs: readonly string[], out: string, tok: Tex
       const kept = withOutcome ? firstRightAndWrong(all, (t) => t.outcome?.correct === 1, perPoint) : all.slice(0, perPoint);
       kept.forEach((tree, k) => {
           const href = `traces/${String(i + 1).padStart(2, '0')}-${safe(e.label)}-${safe(e.splitName)}/${safe(p.name)}-${k}.html`;
-          writeFileAtomic(path.join(out, href), renderTreeHtml(tree, tok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
+          writeFileAtomic(path.join(out, href), renderTreeHtml(tree, evalTok, { title: `${e.label} · ${e.splitName} · ${p.name} · ${tree.itemId}` }));
           traces.push({ series: e.label, split: splitColumn(e, tasks), point: p.name, itemId: tree.itemId, href, ...(tree.outcome ? { correct: tree.outcome.correct } : {}) });
         });
     }

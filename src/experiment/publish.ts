@@ -1,6 +1,6 @@
 /**
  * Publish a finished experiment into the repository: the report and the run records under docs/results/<name>/,
- * and each run's final weights (model.safetensors + state.json, no optimizer moments) under
+ * and each run's final weights (model.safetensors + state.json, no optimizer moments; an imported model's tokenizer files too) under
  * checkpoints/results/<name>/seed-<s>/<run>/. The report is rebuilt there from the same eval directories, its
  * appendix linking each evaluated checkpoint to the shipped weights (when they are that step), never to a run
  * directory a clone of the repository does not have. A README in the results dir lists every stage with its
@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findLatest, MODEL_FILE, STATE_FILE } from '../checkpoint/store.ts';
+import { CARRIED_FILES, findLatest, MODEL_FILE, STATE_FILE } from '../checkpoint/store.ts';
 import { writeReport } from '../eval/report.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { SelfcestError } from '../util/errors.ts';
@@ -51,6 +51,7 @@ export async function publishExperiment(stages: readonly Stage[], o: PublishOpti
     fs.rmSync(to, { recursive: true, force: true });
     fs.mkdirSync(to, { recursive: true });
     for (const f of [MODEL_FILE, STATE_FILE]) fs.copyFileSync(path.join(latest, f), path.join(to, f));
+    for (const f of CARRIED_FILES) if (fs.existsSync(path.join(latest, f))) fs.copyFileSync(path.join(latest, f), path.join(to, f)); // an imported model's tokenizer
     shipped.set(path.resolve(s.out), to);
     written.push(to);
   }

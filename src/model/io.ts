@@ -3,11 +3,12 @@
  * a policy (config + weights) from a checkpoint directory with full validation.
  */
 import type { NamedTensor } from '../checkpoint/safetensors.ts';
-import { loadCheckpoint, readCheckpointState, resolveCheckpointDir, MODEL_FILE, type CheckpointData } from '../checkpoint/store.ts';
+import { loadCheckpoint, readCarriedFiles, readCheckpointState, resolveCheckpointDir, MODEL_FILE, type CheckpointData } from '../checkpoint/store.ts';
+import { loadTokenizer, tokenizerFromFiles, type TextTokenizer } from '../tokenizer/index.ts';
 import { validate } from '../util/config-file.ts';
 import { ModelConfigSchema, parameterShapes, type ModelConfig } from './config.ts';
 import { GPT } from './decoder.ts';
-import { isHfDir, loadHfPolicyData, readHfState } from './hf-io.ts';
+import { checkpointTokenizerFiles, hfTokenizer, isHfDir, loadHfPolicyData, readHfState } from './hf-io.ts';
 import type { CheckpointState } from '../checkpoint/store.ts';
 
 export async function modelTensors(model: GPT): Promise<NamedTensor[]> {
@@ -57,4 +58,17 @@ export function loadPolicy(pathOrRun: string): LoadedPolicy {
   const { dir, config, data } = loadPolicyData(pathOrRun);
   const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
   return { dir, model: GPT.fromArrays(config, arrays, `${dir}/${MODEL_FILE}`), data };
+}
+
+/** The tokenizer a loaded policy speaks: the one its checkpoint carries (an imported model's), else selfcest's own. */
+export function policyTokenizer(p: { dir: string; data: Pick<CheckpointData, 'files'> }): TextTokenizer {
+  return p.data.files ? tokenizerFromFiles(checkpointTokenizerFiles(p.data), p.dir) : loadTokenizer();
+}
+
+/** The tokenizer of a policy directory (step, run or HF directory) without reading its weights. */
+export function loadPolicyTokenizer(pathOrRun: string): TextTokenizer {
+  const dir = resolvePolicyDir(pathOrRun);
+  if (isHfDir(dir)) return tokenizerFromFiles(hfTokenizer(dir).files, dir);
+  const files = readCarriedFiles(dir);
+  return files ? tokenizerFromFiles(checkpointTokenizerFiles({ files }), dir) : loadTokenizer();
 }

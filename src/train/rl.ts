@@ -29,7 +29,7 @@ import { AdamW, OptimConfigSchema } from './optim.ts';
 import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
 import { TaskSourceSchema, taskItems } from './task-source.ts';
 import { learningRate } from './schedule.ts';
-import { BadSteps, cleanLeftovers, DeadRun, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, cleanLeftovers, DeadRun, restoreTraining, resumedConfig, RngStateSchema, runTokenizer, saveTraining } from './training-state.ts';
 
 /** config keys a resumed GRPO run takes from the command line instead of the checkpoint */
 const RESUME_MAY_CHANGE = ['train.steps', 'train.saveEvery', 'train.logEvery', 'grpo.microbatchRows'];
@@ -104,7 +104,7 @@ export async function trainRl(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptio
   }
 }
 
-async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
+async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOptions): Promise<{ step: number; checkpoint: string }> {
   const log = opts.log ?? logToStderr;
   let cfg = cfgIn;
   fs.mkdirSync(opts.out, { recursive: true });
@@ -153,6 +153,8 @@ async function trainRlLocked(cfgIn: RlConfig, tok: TextTokenizer, opts: RlOption
     sampleRng = Rng.fromSeed(`${cfg.train.seed}:sampling`);
     resetMetrics(metricsFile);
   }
+  const tok = runTokenizer(resumeDir ?? initDir, tokIn);
+  if (tok !== tokIn) log(`tokenizer: ${resumeDir ?? initDir}'s own (${tok.vocabSize} tokens)`);
   if (cfg.model.vocabSize !== tok.vocabSize) throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
   if (Math.max(cfg.rollout.rootWindow, cfg.rollout.cloneWindow) > cfg.model.ctx) {
     throw new SelfcestError(`rollout windows (${cfg.rollout.rootWindow}, ${cfg.rollout.cloneWindow}) exceed the model's context window ${cfg.model.ctx}`);

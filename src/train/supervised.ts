@@ -37,7 +37,7 @@ import { AdamW } from './optim.ts';
 import { learningRate } from './schedule.ts';
 import { rowBatches, treeRows } from './sft.ts';
 import { trainStep, type TokenBatch } from './step.ts';
-import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, saveTraining } from './training-state.ts';
+import { BadSteps, cleanLeftovers, restoreTraining, resumedConfig, RngStateSchema, runTokenizer, saveTraining } from './training-state.ts';
 
 export interface SupervisedOptions {
   /** run directory: step-NNNNNN checkpoint dirs, latest, metrics.jsonl, config.json */
@@ -181,12 +181,9 @@ export async function trainSupervised(cfgIn: RunConfig, tok: TextTokenizer, opts
   }
 }
 
-async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
+async function trainSupervisedLocked(cfgIn: RunConfig, tokIn: TextTokenizer, opts: SupervisedOptions): Promise<SupervisedResult> {
   const log = opts.log ?? logToStderr;
   let cfg = cfgIn;
-  if (cfg.model.vocabSize !== tok.vocabSize) {
-    throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
-  }
   fs.mkdirSync(opts.out, { recursive: true });
   const metricsFile = path.join(opts.out, 'metrics.jsonl');
 
@@ -201,6 +198,9 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
   const initDir = cfg.init ? resolvePolicyDir(cfg.init) : null;
   if (initDir) cfg = { ...cfg, model: checkpointModelConfig({ state: readPolicyState(initDir) }, initDir) };
   const resumeDir = opts.resume === 'auto' ? findLatest(opts.out) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
+  // an imported model's tokenizer, carried by its checkpoints; otherwise the caller's
+  const tok = runTokenizer(resumeDir ?? initDir, tokIn);
+  if (tok !== tokIn) log(`tokenizer: ${resumeDir ?? initDir}'s own (${tok.vocabSize} tokens)`);
   if (resumeDir) {
     const saved = runConfig(readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint; only the length of the run may change on resume.
@@ -229,6 +229,10 @@ async function trainSupervisedLocked(cfgIn: RunConfig, tok: TextTokenizer, opts:
     opt = new AdamW(cfg.optim, model.params);
     dataRng = Rng.fromSeed(`${cfg.train.seed}:data`);
     resetMetrics(metricsFile);
+  }
+  if (cfg.model.vocabSize !== tok.vocabSize) {
+    model.dispose();
+    throw new SelfcestError(`model.vocabSize is ${cfg.model.vocabSize} but the tokenizer has ${tok.vocabSize} tokens`);
   }
   writeFileAtomic(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n'); // a kill leaves the old file or the new
 

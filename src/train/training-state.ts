@@ -6,11 +6,11 @@
 import { z } from 'zod';
 import { activeBackend } from '../backend/select.ts';
 import { provenance } from '../util/provenance.ts';
-import type { TextTokenizer } from '../tokenizer/index.ts';
+import { isDefaultTokenizer, type TextTokenizer } from '../tokenizer/index.ts';
 import { CHECKPOINT_FORMAT, cleanRunDir, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../checkpoint/store.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
-import { expectedModelTensors, modelTensors } from '../model/io.ts';
+import { expectedModelTensors, loadPolicyTokenizer, modelTensors } from '../model/io.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { AdamW, type OptimConfig } from './optim.ts';
@@ -107,6 +107,20 @@ export function restoreTraining(dir: string, model: ModelConfig, optim: OptimCon
   return { model: m, opt, data };
 }
 
+/**
+ * The tokenizer a run trains with: the one its resume or init checkpoint carries (an imported model's), else the
+ * caller's. A caller's tokenizer of its own that differs from the checkpoint's is refused.
+ */
+export function runTokenizer(dir: string | null | undefined, tok: TextTokenizer): TextTokenizer {
+  if (!dir) return tok;
+  const own = loadPolicyTokenizer(dir);
+  if (isDefaultTokenizer(own)) return tok;
+  if (!isDefaultTokenizer(tok) && tok.sha256 !== own.sha256) {
+    throw new SelfcestError(`${dir} carries its own tokenizer (sha256 ${own.sha256?.slice(0, 12)}), not the one the run was given (${tok.sha256?.slice(0, 12)})`);
+  }
+  return own;
+}
+
 /** Save a complete training checkpoint (crash-safe, keep the newest `keep`); returns the step directory. */
 export async function saveTraining(
   runDir: string,
@@ -114,8 +128,10 @@ export async function saveTraining(
   opt: AdamW,
   s: { step: number; config: unknown; rng: Record<string, unknown>; dataCursor: unknown; metrics: Record<string, number>; complete?: boolean; scheduleSteps?: number; initDir?: string },
   keep: number,
-  tok?: Pick<TextTokenizer, 'sha256'>,
+  tok?: Pick<TextTokenizer, 'sha256' | 'files'>,
 ): Promise<string> {
+  // a policy with a tokenizer of its own (an imported model's) carries it in every checkpoint
+  const files = tok?.files && !isDefaultTokenizer(tok) ? tok.files : undefined;
   const tensors = await modelTensors(model);
   for (const t of tensors) {
     const bad = (t.data as Float32Array).findIndex((x) => !Number.isFinite(x));
@@ -130,6 +146,7 @@ export async function saveTraining(
         format: CHECKPOINT_FORMAT, ...s, optimizerSteps: opt.t, backend: activeBackend(), createdAt: new Date().toISOString(),
         provenance: { ...provenance(), tokenizer: tok?.sha256 ?? null },
       },
+      ...(files ? { files } : {}),
     },
     { keep },
   );

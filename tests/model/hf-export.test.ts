@@ -10,8 +10,11 @@ import { selectBackend } from '../../src/backend/select.ts';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/checkpoint/store.ts';
 import { modelConfig, parameterShapes, type ModelConfig } from '../../src/model/config.ts';
 import { fromHfConfig, hfConfig } from '../../src/model/hf.ts';
-import { exportHf, isHfDir } from '../../src/model/hf-io.ts';
-import { loadPolicy, loadPolicyData, readPolicyState, resolvePolicyDir } from '../../src/model/io.ts';
+import { exportHf, growVocabulary, isHfDir } from '../../src/model/hf-io.ts';
+import { bpeTokenizerFiles } from '../fixtures/bpe-tokenizer.ts';
+import { GPT } from '../../src/model/decoder.ts';
+import { loadPolicy, loadPolicyData, loadPolicyTokenizer, policyTokenizer, readPolicyState, resolvePolicyDir } from '../../src/model/io.ts';
+import { isDefaultTokenizer } from '../../src/tokenizer/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { fullLogits } from '../helpers.ts';
 
@@ -154,7 +157,7 @@ describe('selfcest export --format hf', () => {
     expect(again.stderr).toMatch(/resumed from .* at step 1/);
   });
 
-  it('refuses what our GPT cannot compute the same way, and a foreign tokenizer, naming the file and key', async () => {
+  it('refuses what our GPT cannot compute the same way, and a tokenizer that does not fit the vocabulary, naming the file and key', async () => {
     const base = hfConfig(modelConfig({ positions: 'rope', dModel: 16, nHeads: 2, nLayers: 1 }), { bos: 3, eos: 1, pad: 0 });
     expect(() => fromHfConfig({ ...base, use_parallel_residual: true }, 'x/config.json')).toThrow(/x\/config\.json: "use_parallel_residual" is true/);
     expect(() => fromHfConfig({ ...base, rotary_pct: 0.25 })).toThrow(/"rotary_pct" is 0\.25/);
@@ -171,15 +174,137 @@ describe('selfcest export --format hf', () => {
     const out = path.join(tmp(), 'export');
     exportHf(loadPolicyData(await randomCheckpoint(cfg, tmp())), out);
     const tj = path.join(out, 'tokenizer.json');
-    const tok = JSON.parse(fs.readFileSync(tj, 'utf8'));
-    tok.model.vocab = Object.fromEntries(Object.entries(tok.model.vocab as Record<string, number>).map(([k, v]) => [k === 'a' ? 'á' : k, v]));
-    fs.writeFileSync(tj, JSON.stringify(tok));
-    expect(() => loadPolicyData(out)).toThrow(/tokenizer\.json: not selfcest's tokenizer/);
+    // another tokenizer whose id count is not config.json's vocab_size (128): refused, naming both
+    const bpe = bpeTokenizerFiles();
+    fs.writeFileSync(tj, bpe['tokenizer.json']);
+    expect(() => loadPolicyData(out)).toThrow(/config\.json: vocab_size is 128 but .*tokenizer\.json has 263 ids$/);
+    // a padded vocabulary (more rows than the tokenizer has ids) is refused with its reason
+    const hfCfgFile = path.join(out, 'config.json');
+    const hfCfg = JSON.parse(fs.readFileSync(hfCfgFile, 'utf8'));
+    fs.writeFileSync(hfCfgFile, JSON.stringify({ ...hfCfg, vocab_size: 320 }));
+    expect(() => readPolicyState(out)).toThrow(/vocab_size is 320 but .*263 ids \(a padded vocabulary, which selfcest does not import/);
+    fs.writeFileSync(hfCfgFile, JSON.stringify(hfCfg));
     // a missing tensor names the file and the tensor
     fs.copyFileSync(path.join(ROOT, 'tokenizer', 'tokenizer.json'), tj);
     const sel = path.join(out, 'selfcest.json');
     fs.writeFileSync(sel, JSON.stringify({ ...JSON.parse(fs.readFileSync(sel, 'utf8')), config: { model: { ...cfg, dModel: 32 } } }));
     expect(() => loadPolicyData(out)).toThrow(/selfcest\.json: config\.model .* disagrees with/);
+  });
+
+  for (const tied of [false, true]) {
+    it(`growVocabulary (${tied ? 'tied' : 'untied'} head): old ids' logits unchanged, each new id's logit the mean of the old ones`, async () => {
+      const cfg = modelConfig({ vocabSize: 40, ctx: 16, dModel: 16, nLayers: 1, nHeads: 2, tieEmbeddings: tied });
+      const data = loadPolicyData(await randomCheckpoint(cfg, tmp())).data;
+      const arrays = new Map(data.model.map((t) => [t.name, { shape: t.shape, data: t.data as Float32Array }]));
+      const grown = growVocabulary(cfg, arrays, 5);
+      expect(grown.get('wte.weight')!.shape).toEqual([45, 16]);
+      if (!tied) expect(grown.get('lm_head.weight')!.shape).toEqual([16, 45]);
+      const before = GPT.fromArrays(cfg, arrays, 'before');
+      const after = GPT.fromArrays({ ...cfg, vocabSize: 45 }, grown, 'after');
+      const seq = [3, 17, 39, 0, 5, 22];
+      const a = await fullLogits(before, seq);
+      const b = await fullLogits(after, seq);
+      before.dispose();
+      after.dispose();
+      let worstOld = 0;
+      let worstNew = 0;
+      a.forEach((row, t) => {
+        const mean = row.reduce((x, y) => x + y, 0) / row.length;
+        row.forEach((x, v) => (worstOld = Math.max(worstOld, Math.abs(x - b[t][v]))));
+        for (let v = 40; v < 45; v++) worstNew = Math.max(worstNew, Math.abs(b[t][v] - mean));
+      });
+      expect(worstOld).toBeLessThan(1e-5);
+      expect(worstNew).toBeLessThan(1e-4);
+      expect(growVocabulary(cfg, arrays, 0)).toBe(arrays);
+    });
+  }
+
+  for (const family of ['gpt2', 'llama'] as const) {
+    it.skipIf('why' in torch)(`${family} with a tokenizer of its own (byte-level BPE, 263 ids, made by PyTorch): the protocol's 32 tokens added at ids 263..294, rows the mean, logits over its ids equal PyTorch's`, async () => {
+      const t = torch as { python: string };
+      const dir = path.join(tmp(), family);
+      const made = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/make_hf_model.py'), dir, family, '9', '--tokenizer', 'bpe'], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+      const loaded = loadPolicyData(dir);
+      expect(loaded.config.vocabSize).toBe(263 + 32);
+      expect(readPolicyState(dir)).toMatchObject({ step: 0, config: { model: { vocabSize: 295 } }, importedTokens: { added: 32, firstId: 263 } });
+      const tok = policyTokenizer(loaded);
+      expect(isDefaultTokenizer(tok)).toBe(false);
+      expect(loadPolicyTokenizer(dir).sha256).toBe(tok.sha256);
+      expect([tok.vocabSize, tok.id('<pad>'), tok.id('<spawn>'), tok.id('<reserved_11>')]).toEqual([295, 263, 267, 294]);
+      expect(tok.decode(tok.encode('12+34=<spawn><obj>the'))).toBe('12+34=<spawn><obj>the');
+      const wte = loaded.data.model.find((x) => x.name === 'wte.weight')!.data as Float32Array;
+      const mean = Array.from({ length: 16 }, (_, j) => { let m = 0; for (let v = 0; v < 263; v++) m += wte[v * 16 + j]; return m / 263; });
+      for (let v = 263; v < 295; v++) for (let j = 0; j < 16; j++) expect(Math.abs(wte[v * 16 + j] - mean[j])).toBeLessThan(1e-6);
+      const model = loadPolicy(dir).model;
+      const ours = await Promise.all(SEQS.map((s) => fullLogits(model, s)));
+      model.dispose();
+      const r = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/hf_forward.py'), dir, JSON.stringify(SEQS)], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const theirs = JSON.parse(r.stdout).logits as number[][][];
+      let worst = 0;
+      theirs.forEach((rows, b) => rows.forEach((row, i) => {
+        expect(row.length).toBe(263);
+        row.forEach((x, v) => (worst = Math.max(worst, Math.abs(x - ours[b][i][v]))));
+      }));
+      expect(worst, 'max |PyTorch − selfcest| logit over the model\'s own ids').toBeLessThan(1e-4);
+    });
+  }
+
+  it.skipIf('why' in torch)('a model with its own tokenizer: SFT from it carries the tokenizer in every checkpoint, resumes, samples, evaluates, and its export re-imports bitwise', async () => {
+    const t = torch as { python: string };
+    const hf = path.join(tmp(), 'llama-bpe');
+    const made = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/make_hf_model.py'), hf, 'llama', '3', '--tokenizer', 'bpe', '--ctx', '96'], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const file = path.join(tmp(), 'sft.json');
+    fs.writeFileSync(file, JSON.stringify({ init: hf, optim: { lr: 1e-3, weightDecay: 0 }, train: { task: 'sft', steps: 1, batchSize: 2, workers: 1, evalItems: 0, saveEvery: 1, warmupSteps: 0 }, sft: { name: 'arith', preset: 'tiny' } }));
+    const out = path.join(tmp(), 'run');
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/selfcest.mjs', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    const r = cli('train', '--backend', 'cpu', '--config', file, '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/tokenizer: .*llama-bpe's own \(295 tokens\)/);
+    const want = policyTokenizer(loadPolicyData(hf)).files!;
+    const step1 = path.join(out, 'step-000001');
+    expect(fs.readFileSync(path.join(step1, 'tokenizer.json'), 'utf8')).toBe(want['tokenizer.json']);
+    expect(loadPolicyData(out).config.vocabSize).toBe(295);
+    const again = cli('train', '--backend', 'cpu', '--config', file, '--out', out, '--set', 'train.steps=2', '--resume', 'auto');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/resumed from .* at step 1/);
+    expect(fs.readFileSync(path.join(out, 'step-000002', 'tokenizer.json'), 'utf8')).toBe(want['tokenizer.json']);
+    expect(cli('info', '--checkpoint', out).stdout).toMatch(/tokenizer: its own \(295 tokens\)/);
+    // tree GRPO from that SFT checkpoint speaks the same tokenizer and carries it on
+    const grpo = path.join(tmp(), 'grpo');
+    const g = cli('train', '--backend', 'cpu', '--config', 'configs/arith-grpo-tiny.json', '--set', `init="${out}"`, '--set', 'train.steps=1', '--set', 'grpo.prompts=1', '--set', 'grpo.groupSize=2',
+      '--set', 'rollout.rootWindow=96', '--set', 'rollout.cloneWindow=96', '--set', 'rollout.rootBudget=16', '--set', 'rollout.defaultCloneBudget=8', '--out', grpo);
+    expect(g.status, g.stderr).toBe(0);
+    expect(g.stderr).toMatch(/tokenizer: .*'s own \(295 tokens\)/);
+    expect(fs.readFileSync(path.join(grpo, 'step-000001', 'tokenizer.json'), 'utf8')).toBe(want['tokenizer.json']);
+    // sampling and eval decode with that tokenizer; the eval keeps it beside its trees
+    const s = cli('sample', '--checkpoint', out, '--n', '1', '--max-new', '4', '--backend', 'cpu');
+    expect(s.status, s.stderr).toBe(0);
+    const ev = path.join(tmp(), 'eval');
+    const e = cli('eval', '--checkpoint', out, '--split', 'id', '--n', '2', '--out', ev, '--backend', 'cpu', '--set', 'rootBudget=8', '--set', 'maxCallsPerTree=0');
+    expect(e.status, e.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(ev, 'tokenizer.json'), 'utf8')).toBe(want['tokenizer.json']);
+    // its trees hold ids past selfcest's 128: trace pages and the report decode them with the eval's tokenizer
+    const point = fs.readdirSync(path.join(ev, 'points'))[0];
+    const trace = cli('trace', path.join(ev, 'points', point, 'trees.jsonl'), '--out', path.join(tmp(), 't.html'));
+    expect(trace.status, trace.stderr).toBe(0);
+    const rep = cli('compare', ev, '--out', path.join(tmp(), 'report'));
+    expect(rep.status, rep.stderr).toBe(0);
+    // export → import: no more tokens added, every tensor bit for bit, the same tokenizer
+    const exp = path.join(tmp(), 'exported');
+    const x = cli('export', '--checkpoint', out, '--out', exp);
+    expect(x.status, x.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(exp, 'tokenizer.json'), 'utf8')).toBe(want['tokenizer.json']);
+    expect(JSON.parse(fs.readFileSync(path.join(exp, 'generation_config.json'), 'utf8'))).toEqual({ bos_token_id: 266, eos_token_id: 264, pad_token_id: 263 });
+    const a = loadPolicyData(out);
+    const b = loadPolicyData(exp);
+    expect(b.config).toEqual(a.config);
+    expect(b.data.state.importedTokens).toBeUndefined();
+    const byName = new Map(a.data.model.map((m) => [m.name, m]));
+    for (const m of b.data.model) expect(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).equals(Buffer.from(byName.get(m.name)!.data.buffer, byName.get(m.name)!.data.byteOffset, byName.get(m.name)!.data.byteLength)), m.name).toBe(true);
+    expect(policyTokenizer(b).sha256).toBe(policyTokenizer(a).sha256);
   });
 
   it('the CLI writes the directory, refuses a non-empty --out without --overwrite; sample and GRPO init take the export', () => {
