@@ -61,6 +61,20 @@ const SEQS = [
   [3, 50, 51, 52, 1, 0, 77, 78, 79, 80, 81, 82],
 ];
 
+/** Our logits for SEQS from an HF directory, and the largest |PyTorch − ours| over PyTorch's ids (hf_forward.py). */
+async function torchGap(python: string, dir: string): Promise<{ worst: number; scale: number; vocab: number }> {
+  const model = loadPolicy(dir).model;
+  const ours = await Promise.all(SEQS.map((s) => fullLogits(model, s)));
+  model.dispose();
+  const r = spawnSync(python, [path.join(ROOT, 'scripts/crosscheck/hf_forward.py'), dir, JSON.stringify(SEQS)], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  const theirs = JSON.parse(r.stdout).logits as number[][][];
+  let worst = 0;
+  let scale = 0;
+  theirs.forEach((rows, b) => rows.forEach((row, i) => row.forEach((x, v) => ((worst = Math.max(worst, Math.abs(x - ours[b][i][v]))), (scale = Math.max(scale, Math.abs(x)))))));
+  return { worst, scale, vocab: theirs[0][0].length };
+}
+
 describe('selfcest export --format hf', () => {
   beforeAll(async () => {
     await selectBackend('cpu');
@@ -117,15 +131,7 @@ describe('selfcest export --format hf', () => {
       const loaded = loadPolicyData(dir);
       expect(loaded.config).toMatchObject(family === 'llama' ? { positions: 'rope', norm: 'rms', mlp: 'swiglu', bias: false, lnEps: 1e-6 } : { positions: 'learned' });
       expect(readPolicyState(dir)).toMatchObject({ step: 0 });
-      const model = loadPolicy(dir).model;
-      const ours = await Promise.all(SEQS.map((s) => fullLogits(model, s)));
-      model.dispose();
-      const r = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/hf_forward.py'), dir, JSON.stringify(SEQS)], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      const theirs = JSON.parse(r.stdout).logits as number[][][];
-      let worst = 0;
-      let scale = 0;
-      theirs.forEach((rows, b) => rows.forEach((row, i) => row.forEach((x, v) => ((worst = Math.max(worst, Math.abs(x - ours[b][i][v]))), (scale = Math.max(scale, Math.abs(x)))))));
+      const { worst, scale } = await torchGap(t.python, dir);
       expect(scale, 'the random model gives logits of some size').toBeGreaterThan(0.5);
       expect(worst, 'max |PyTorch − selfcest| logit').toBeLessThan(1e-4);
     });
@@ -236,17 +242,8 @@ describe('selfcest export --format hf', () => {
       const wte = loaded.data.model.find((x) => x.name === 'wte.weight')!.data as Float32Array;
       const mean = Array.from({ length: 16 }, (_, j) => { let m = 0; for (let v = 0; v < 263; v++) m += wte[v * 16 + j]; return m / 263; });
       for (let v = 263; v < 295; v++) for (let j = 0; j < 16; j++) expect(Math.abs(wte[v * 16 + j] - mean[j])).toBeLessThan(1e-6);
-      const model = loadPolicy(dir).model;
-      const ours = await Promise.all(SEQS.map((s) => fullLogits(model, s)));
-      model.dispose();
-      const r = spawnSync(t.python, [path.join(ROOT, 'scripts/crosscheck/hf_forward.py'), dir, JSON.stringify(SEQS)], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      const theirs = JSON.parse(r.stdout).logits as number[][][];
-      let worst = 0;
-      theirs.forEach((rows, b) => rows.forEach((row, i) => {
-        expect(row.length).toBe(263);
-        row.forEach((x, v) => (worst = Math.max(worst, Math.abs(x - ours[b][i][v]))));
-      }));
+      const { worst, vocab } = await torchGap(t.python, dir);
+      expect(vocab).toBe(263);
       expect(worst, 'max |PyTorch − selfcest| logit over the model\'s own ids').toBeLessThan(1e-4);
     });
   }
