@@ -23,7 +23,8 @@ export const COMMANDS = {
   compare: { command: 'compare <dirs..>', describe: 'Build an accuracy-cost report (HTML page, markdown, Pareto plots, trace pages) from eval directories (docs/eval.md)', load: async () => (await import('./compare.ts')).compareCommand as CommandModule },
   experiment: { command: 'experiment', describe: 'Run the headline recipe end to end: SFT warm start, tree GRPO per arm (clones / spawning masked), eval over budgets, report (docs/experiments.md)', load: async () => (await import('./experiment.ts')).experimentCommand as CommandModule },
   demo: { command: 'demo', describe: 'What the shipped policies do, in minutes: evaluate SELFCEST, the monolithic arm and self-consistency (the arithmetic policies in checkpoints/results) on the ID and OOD test sets over a budget sweep, build the report, print the headline, then train a short run that learns', load: async () => (await import('./demo.ts')).demoCommand as CommandModule },
-  export: { command: 'export', describe: "Write a checkpoint as a Hugging Face model directory (transformers' gpt2 layout, or gpt_neox for RoPE models; docs/checkpoints.md)", load: async () => (await import('./export.ts')).exportCommand as CommandModule },
+  export: { command: 'export', describe: "Write a checkpoint as a Hugging Face model directory (transformers' gpt2 layout, gpt_neox or llama for RoPE models; docs/checkpoints.md)", load: async () => (await import('./export.ts')).exportCommand as CommandModule },
+  worker: { command: 'worker', describe: 'Run rollouts for tree GRPO trainers started with --broker: take jobs from a Redis broker, return the trees (docs/distributed.md)', load: async () => (await import('./worker.ts')).workerCommand as CommandModule },
 } satisfies Record<string, CommandEntry>;
 
 export type CommandName = keyof typeof COMMANDS;

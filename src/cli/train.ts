@@ -19,6 +19,7 @@ interface Args {
   sample: number;
   'print-config': boolean;
   backend: BackendChoice;
+  broker?: string;
 }
 
 export const trainCommand: CommandModule<object, Args> = {
@@ -32,9 +33,11 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('stop-after', { type: 'number', describe: 'stop (with a checkpoint) after this step, as if interrupted; resume later with --resume auto' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'start fresh even if the run directory holds checkpoints (deletes them)' })
       .option('sample', { type: 'number', default: 0, describe: 'after training, complete this many held-out prompts greedily and print them' })
+      .option('broker', { type: 'string', describe: 'tree GRPO only: hand the rollouts to `selfcest worker` processes at this Redis URL (e.g. redis://127.0.0.1:6379; docs/distributed.md)' })
       .option('print-config', { type: 'boolean', default: false, describe: 'print the resolved config (file, --set, defaults) as JSON and exit without training (schemas/*.schema.json describe it)' })
       .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
-      .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run') as never,
+      .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run')
+      .example('$0 train --config configs/arith-grpo-tiny.json --broker redis://127.0.0.1:6379', 'tree GRPO with rollouts on `selfcest worker` processes') as never,
   handler: async (a) => {
     const out = a.out ?? path.join('checkpoints', a.config ? path.basename(a.config, '.json') : 'default');
     // validate everything before touching the run directory
@@ -46,6 +49,7 @@ export const trainCommand: CommandModule<object, Args> = {
     for (const [flag, v] of [['--stop-after', a['stop-after']], ['--sample', a.sample]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new SelfcestError(`${flag} ${v}: expected an integer >= 0`);
     }
+    if (a.broker !== undefined && !rl) throw new SelfcestError(`--broker: only tree GRPO runs ("mode": "grpo") hand rollouts to workers; this config trains supervised`);
     if (!a.resume && findLatest(out)) {
       if (!a.overwrite) {
         throw new SelfcestError(`${out} already holds checkpoints: pass --resume auto to continue that run, --overwrite to start over, or another --out`);
@@ -56,7 +60,7 @@ export const trainCommand: CommandModule<object, Args> = {
     await initBackend(a.backend);
     const tok = loadTokenizer();
     if (rl) {
-      const r = await trainRl(rl, tok, { out, resume: a.resume, stopAfter: a['stop-after'] });
+      const r = await trainRl(rl, tok, { out, resume: a.resume, stopAfter: a['stop-after'], ...(a.broker !== undefined ? { broker: a.broker } : {}) });
       console.log(`checkpoint: ${r.checkpoint}`);
       return;
     }

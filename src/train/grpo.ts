@@ -159,6 +159,14 @@ function supportedLogprobs(rows: Row[], scaled: Float32Array, T: number, V: numb
   });
 }
 
+/** A group of G trees per item: item ids `<id>#<g>` (the rollout order, locally and on a worker). */
+export function expandGroups(items: readonly RolloutItem[], G: number): RolloutItem[] {
+  return items.flatMap((it) => Array.from({ length: G }, (_, g) => ({ ...it, itemId: `${it.itemId}#${g}` })));
+}
+
+/** Where a step's trees come from instead of the local engine (a broker's workers): the same trees, rng advanced. */
+export type RolloutSource = (expanded: RolloutItem[], rng: Rng) => Promise<Tree[]>;
+
 export async function grpoStep(
   model: GPT,
   opt: AdamW,
@@ -172,11 +180,14 @@ export async function grpoStep(
   lr: number,
   /** frozen reference policy for the KL term (loss.klCoef); its weights are never updated */
   ref?: GPT,
+  /** the trees from elsewhere (rollout workers) instead of the local engine */
+  source?: RolloutSource,
 ): Promise<{ trees: Tree[]; metrics: GrpoMetrics }> {
   const G = cfg.groupSize;
   let t = performance.now();
-  const expanded = items.flatMap((it) => Array.from({ length: G }, (_, g) => ({ ...it, itemId: `${it.itemId}#${g}` })));
-  const trees = await runTrees(expanded, new ModelPolicy(model, decoder, rollout, rng), rollout, p);
+  const expanded = expandGroups(items, G);
+  const trees = source ? await source(expanded, rng) : await runTrees(expanded, new ModelPolicy(model, decoder, rollout, rng), rollout, p);
+  if (trees.length !== expanded.length || trees.some((tr, i) => tr.itemId !== expanded[i].itemId)) throw new Error(`grpoStep: the rollout source returned ${trees.length} trees, not one per expanded item in order`);
   const ms_rollout = performance.now() - t;
 
   t = performance.now();

@@ -6,6 +6,7 @@
  * A run starts from `init` (e.g. an SFT checkpoint; its model config must match) or from fresh weights.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { findLatest, lockRun, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
@@ -24,6 +25,9 @@ import { writeFileAtomic } from '../util/jsonl.ts';
 import { SelfcestError } from '../util/errors.ts';
 import { logToStderr, Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
+import { provenance } from '../util/provenance.ts';
+import { activeBackend } from '../backend/select.ts';
+import { peerVersion } from '../distributed/messages.ts';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
 import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
@@ -84,6 +88,8 @@ export interface RlOptions {
   resume?: 'auto' | string;
   stopAfter?: number;
   log?: (line: string) => void;
+  /** hand the rollouts to workers at this broker (src/distributed, docs/distributed.md); absent: local */
+  broker?: string;
 }
 
 /**
@@ -171,6 +177,9 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   const bad = new BadSteps(t.maxBadSteps, log);
   const dead = new DeadRun(log);
   const dec = new LocalDecoder(model);
+  const me = { id: `trainer-${os.hostname()}-${process.pid}`, selfcest: peerVersion(provenance()), backend: activeBackend() };
+  // the broker client loads only when a broker is named
+  const remote = opts.broker ? await (await import('../distributed/remote.ts')).RemoteRollouts.start(opts.broker, me, `${path.basename(path.resolve(opts.out))}-${process.pid}-${Date.now().toString(36)}`, log) : null;
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
@@ -182,10 +191,11 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
     for (let step = startStep; step < lastStep; step++) {
       const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio, t.schedule);
-      const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref);
+      const source = remote ? () => remote.rollout({ step, model, items, task: cfg.task, groupSize: cfg.grpo.groupSize, rollout: cfg.rollout, tok, rng: sampleRng }) : undefined;
+      const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref, source);
       bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);
       const { phase_ms, ...scalars } = metrics;
-      const line = { step: step + 1, ...scalars, phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
+      const line = { step: step + 1, ...scalars, ...(remote ? { broker_duplicates: remote.stats.duplicates, broker_refused: remote.stats.refused, broker_malformed: remote.stats.malformed } : {}), phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       appendMetrics(metricsFile, line);
       const detail =
         `reward ${metrics.reward_mean.toFixed(3)} acc ${metrics.acc.toFixed(2)} clones/tree ${metrics.clones_per_tree.toFixed(2)} zero-var ${metrics.zero_std_frac.toFixed(2)} ` +
@@ -196,6 +206,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
     }
   } finally {
     await dec.close();
+    await remote?.close();
     ref?.dispose();
   }
   opt.dispose();

@@ -3,7 +3,6 @@
  * shared by the supervised/SFT loop and the GRPO loop. Restoring validates every tensor and that the
  * optimizer's step count matches state.json.
  */
-import { z } from 'zod';
 import { activeBackend } from '../backend/select.ts';
 import { provenance } from '../util/provenance.ts';
 import { isDefaultTokenizer, type TextTokenizer } from '../tokenizer/index.ts';
@@ -15,12 +14,7 @@ import { SelfcestError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { AdamW, type OptimConfig } from './optim.ts';
 
-/** seedrandom's ARC4 state, as Rng.state() returns it */
-export const RngStateSchema = z.object({
-  i: z.number().int().min(0).max(255),
-  j: z.number().int().min(0).max(255),
-  S: z.array(z.number().int().min(0).max(255)).length(256),
-});
+export { RngStateSchema } from '../util/rng-state.ts';
 
 /** Dotted keys whose values differ between two configs (leaves only). */
 export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {

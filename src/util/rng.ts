@@ -30,6 +30,11 @@ export class Rng {
     return this.prng.state() as unknown as RngState;
   }
 
+  /** Continue from a saved state (e.g. where a rollout worker's copy of this generator stopped). */
+  restore(state: RngState): void {
+    this.prng = seedrandom('', { state: state as unknown as seedrandom.State.Arc4 });
+  }
+
   /** Uniform in [0, 1), 53 bits. */
   next(): number {
     return this.prng.double();

@@ -1,0 +1,185 @@
+// Rollout workers on a Redis broker (src/distributed): the broker's job handout and redelivery, workers that reject
+// bad jobs and keep going, a trainer that refuses a worker of another version, and synchronous broker training
+// with two worker processes bitwise the same as local training. Each test starts its own redis-server.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/select.ts';
+import { Broker } from '../../src/distributed/broker.ts';
+import { JobSchema, MESSAGE_FORMAT, parseMessage, type Job } from '../../src/distributed/messages.ts';
+import { RemoteRollouts } from '../../src/distributed/remote.ts';
+import { runWorker } from '../../src/distributed/worker.ts';
+import { modelConfig } from '../../src/model/config.ts';
+import { GPT } from '../../src/model/decoder.ts';
+import { LocalDecoder } from '../../src/model/row-decoder.ts';
+import { ModelPolicy, runTrees } from '../../src/rollout/engine.ts';
+import { protocolTokens, RolloutConfigSchema } from '../../src/rollout/protocol.ts';
+import { loadTokenizer } from '../../src/tokenizer/index.ts';
+import { expandGroups } from '../../src/train/grpo.ts';
+import { rlRolloutItems } from '../../src/train/rl.ts';
+import { taskItems } from '../../src/train/task-source.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { findRedis, TestRedis } from './redis.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const redis = findRedis();
+if ('why' in redis) console.warn(`broker tests skipped: ${redis.why}`);
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'broker-'));
+let server: TestRedis;
+
+describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
+  beforeAll(async () => {
+    server = await TestRedis.start((redis as { bin: string }).bin);
+    await selectBackend('cpu');
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('hands each job to one worker; a job whose worker stops sending heartbeats goes to another; weights are stored once', async () => {
+    const b = await Broker.connect(server.url, { prefix: 't1', claimIdleMs: 300 });
+    expect(await b.putWeights('a'.repeat(64), new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(await b.putWeights('a'.repeat(64), new Uint8Array([9]))).toBe(false);
+    expect([...(await b.getWeights('a'.repeat(64)))!]).toEqual([1, 2, 3]);
+    await b.addJob('one');
+    await b.addJob('two');
+    const first = await b.nextJob('w1', 100);
+    const second = await b.nextJob('w2', 100);
+    expect([first?.text, second?.text]).toEqual(['one', 'two']);
+    expect(await b.nextJob('w3', 100)).toBeNull();
+    // w1 keeps its job alive; w2 has died: after the idle time w3 gets w2's job, never w1's
+    await new Promise((r) => setTimeout(r, 200));
+    await b.heartbeat('w1', first!.id);
+    await new Promise((r) => setTimeout(r, 200));
+    const taken = await b.nextJob('w3', 100);
+    expect(taken).toEqual(second);
+    await b.finishJob(first!.id);
+    await b.finishJob(taken!.id);
+    expect(await b.jobsQueued()).toBe(0);
+    await b.close();
+  });
+
+  it('refuses a URL that is not redis:// and names a broker it cannot reach', async () => {
+    await expect(Broker.connect('http://x')).rejects.toThrow(/--broker http:\/\/x: expected a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
+  it('messages: a malformed or foreign message is rejected with the reason', () => {
+    expect(parseMessage(JobSchema, '{oops')).toMatchObject({ ok: false, why: expect.stringMatching(/^not JSON/) });
+    expect(parseMessage(JobSchema, JSON.stringify({ hello: 1 }))).toMatchObject({ ok: false });
+    expect(parseMessage(JobSchema, JSON.stringify({ format: 99 }))).toMatchObject({ ok: false, why: expect.stringMatching(/^format: /) });
+  });
+
+  it('a worker rejects malformed jobs and jobs of unknown weights with a log line and goes on; a trainer refuses a worker of another version and gets the trees from a right one, equal to a local rollout', async () => {
+    const prefix = 't2';
+    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
+    const model = GPT.init(cfg, Rng.fromSeed(3));
+    const tok = loadTokenizer();
+    const rollout = RolloutConfigSchema.parse({ rootBudget: 12, defaultCloneBudget: 6, maxCallsPerTree: 1 });
+    const task = { name: 'arith', preset: 'tiny' };
+    const items = taskItems(task as never, 'train', 2, 11);
+    const me = { id: 'trainer', selfcest: 'v-test', backend: 'cpu' };
+
+    // the local reference
+    const localRng = Rng.fromSeed('s');
+    const dec = new LocalDecoder(model);
+    const local = await runTrees(expandGroups(rlRolloutItems(items, tok, rollout), 2), new ModelPolicy(model, dec, rollout, localRng), rollout, protocolTokens(tok));
+    await dec.close();
+
+    const raw = await Broker.connect(server.url, { prefix });
+    await raw.addJob('{not json');
+    await raw.addJob(JSON.stringify({ format: MESSAGE_FORMAT, kind: 'rollout' }));
+    const ghost: Job = { format: MESSAGE_FORMAT, kind: 'rollout', run: 'r0', jobId: 'r0:0', step: 0, trainer: me, weights: 'f'.repeat(64), model: { ...cfg }, task, items: items as never, groupSize: 2, rollout, tokenizer: null, rng: Rng.fromSeed(1).state() };
+    await raw.addJob(JSON.stringify(ghost));
+    // a worker of another version: it rejects the three bad jobs, then takes the trainer's job
+    const wrongLog: string[] = [];
+    const wrongBroker = await Broker.connect(server.url, { prefix });
+    const wrong = runWorker({ broker: wrongBroker, me: { id: 'old', selfcest: 'v-old', backend: 'cpu' }, log: (l) => void wrongLog.push(l), maxJobs: 1 });
+    const trainerLog: string[] = [];
+    const remote = await RemoteRollouts.start(server.url, me, 'r1', (l) => void trainerLog.push(l), { prefix });
+    const rng = Rng.fromSeed('s');
+    const got = remote.rollout({ step: 0, model, items, task, groupSize: 2, rollout, tok, rng });
+    expect(await wrong).toEqual({ done: 1, rejected: 3 });
+    expect(wrongLog.filter((l) => l.includes('rejected job'))).toEqual([
+      expect.stringMatching(/rejected job \S+: malformed \(not JSON/),
+      expect.stringMatching(/rejected job \S+: malformed \(/),
+      expect.stringMatching(/rejected job \S+: weights ffffffffffff are not in the broker's store/),
+    ]);
+    // the trainer refused its trees and handed the job out again: a worker of the trainer's version does it
+    const rightBroker = await Broker.connect(server.url, { prefix });
+    expect(await runWorker({ broker: rightBroker, me: { id: 'new', selfcest: 'v-test', backend: 'cpu' }, log: () => {}, maxJobs: 1 })).toEqual({ done: 1, rejected: 0 });
+    const trees = await got;
+    expect(trainerLog.join('\n')).toMatch(/refused worker old: it runs selfcest v-old, the trainer v-test; job r1:0 handed out again/);
+    expect(remote.stats).toMatchObject({ jobs: 1, refused: 1, duplicates: 0, uploads: 1 });
+    const strip = (t: { cost: object }) => ({ ...t, cost: { ...t.cost, ms: 0 } });
+    expect(trees.map(strip)).toEqual(local.map(strip));
+    expect(rng.state()).toEqual(localRng.state());
+    await remote.close();
+    await Promise.all([raw.close(), wrongBroker.close(), rightBroker.close()]);
+    model.dispose();
+  });
+
+  it('the broker restarted (no persistence) while a step waits: both sides reconnect with a log line, the job and its weights are sent again, the step gets its trees', async () => {
+    const prefix = 't3';
+    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
+    const model = GPT.init(cfg, Rng.fromSeed(4));
+    const tok = loadTokenizer();
+    const rollout = RolloutConfigSchema.parse({ rootBudget: 8, maxCallsPerTree: 0 });
+    const task = { name: 'arith', preset: 'tiny' };
+    const items = taskItems(task as never, 'train', 1, 5);
+    const trainerLog: string[] = [];
+    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r3', (l) => void trainerLog.push(l), { prefix });
+    const got = remote.rollout({ step: 0, model, items, task, groupSize: 2, rollout, tok, rng: Rng.fromSeed('x') });
+    await new Promise((r) => setTimeout(r, 300));
+    await server.stop(); // the job and the weights are gone with it
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+    const workerLog: string[] = [];
+    const wb = await Broker.connect(server.url, { prefix });
+    const stats = await runWorker({ broker: wb, me: { id: 'w', selfcest: 'v', backend: 'cpu' }, log: (l) => void workerLog.push(l), maxJobs: 1 });
+    expect(stats).toEqual({ done: 1, rejected: 0 });
+    expect((await got).length).toBe(2);
+    expect(trainerLog.join('\n')).toMatch(/connection lost; reconnecting[\s\S]*reconnected[\s\S]*job r3:0 and its weights sent again/);
+    await remote.close();
+    await wb.close();
+    model.dispose();
+  });
+});
+
+// the synchronous broker run, bitwise: a separate describe (child processes, its own server)
+describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with two worker processes', () => {
+  it('gives the same weights and metrics as local training', async () => {
+    const srv = await TestRedis.start((redis as { bin: string }).bin);
+    try {
+      const dir = tmp();
+      const args = (out: string) => ['bin/selfcest.mjs', 'train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', out,
+        '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"', '--set', 'train.steps=2', '--set', 'train.saveEvery=0', '--set', 'grpo.prompts=2', '--set', 'grpo.groupSize=2'];
+      const local = spawnSync(process.execPath, args(path.join(dir, 'local')), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+      expect(local.status, local.stderr).toBe(0);
+      const workers = [1, 2].map((i) => spawn(process.execPath, ['bin/selfcest.mjs', 'worker', '--broker', srv.url, '--backend', 'wasm', '--id', `w${i}`], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
+      const wlog = workers.map(() => [] as string[]);
+      workers.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => wlog[i].push(d.toString())));
+      const remote = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const p = spawn(process.execPath, [...args(path.join(dir, 'broker')), '--broker', srv.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('exit', (status) => resolve({ status, stderr }));
+      });
+      for (const w of workers) w.kill('SIGKILL');
+      expect(remote.status, remote.stderr).toBe(0);
+      expect(remote.stderr).toMatch(/rollouts: jobs to the workers at redis:\/\/127\.0\.0\.1:\d+ \(synchronous/);
+      const jobs = wlog.map((l) => (l.join('').match(/: job \S+ \(step \d+, 4 trees\)/g) ?? []).length);
+      expect(jobs[0] + jobs[1], `worker logs:\n${wlog.map((l) => l.join('')).join('\n')}`).toBe(2);
+      const bytes = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000002', 'model.safetensors'));
+      expect(bytes('broker').equals(bytes('local'))).toBe(true);
+      const metrics = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
+        const { phase_ms: _p, tok_per_s: _t, broker_duplicates: _d, broker_refused: _r, broker_malformed: _m, ...rest } = JSON.parse(l); // wall-clock and broker counters aside
+        return rest;
+      });
+      expect(metrics('broker')).toEqual(metrics('local'));
+    } finally {
+      await srv.stop();
+    }
+  }, 600_000);
+});
