@@ -16,6 +16,7 @@ import type { TaskItem } from '../tasks/types.ts';
 import { loadTokenizer, tokenizerFromFiles, type TextTokenizer } from '../tokenizer/index.ts';
 import { expandGroups } from '../train/grpo.ts';
 import { rlRolloutItems } from '../train/rl.ts';
+import { crashPoint } from '../util/crash.ts';
 import { Rng } from '../util/rng.ts';
 import type { Broker } from './broker.ts';
 import { JobSchema, MESSAGE_FORMAT, parseMessage, type Job, type Peer, type Result } from './messages.ts';
@@ -111,7 +112,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerStats> {
       clearInterval(beat);
       // the result first, then the acknowledgement: a kill in between redelivers the job, and the trainer drops
       // the second result of a job (never counted twice)
+      crashPoint('worker:before-result'); // the kill tests: a job left pending (another worker takes it over)
       await o.broker.addResult(job.run, JSON.stringify(result));
+      crashPoint('worker:before-ack'); // the kill tests: a result written, its job delivered again (a second result)
       await o.broker.finishJob(e.id);
       stats.done++;
       o.log(`worker ${o.me.id}: job ${job.jobId} (step ${job.step + 1}, ${result.trees.length} trees) in ${(result.ms / 1000).toFixed(2)} s`);

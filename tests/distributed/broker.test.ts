@@ -1,7 +1,7 @@
 // Rollout workers on a Redis broker (src/distributed): the broker's job handout and redelivery, workers that reject
 // bad jobs and keep going, a trainer that refuses a worker of another version, and synchronous broker training
 // with two worker processes bitwise the same as local training. Each test starts its own redis-server.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -145,41 +145,105 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     await wb.close();
     model.dispose();
   });
+
+  it('a second result of a job (its worker died before acknowledging) is dropped and counted, never used for the next step', async () => {
+    const prefix = 't4';
+    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
+    const model = GPT.init(cfg, Rng.fromSeed(5));
+    const tok = loadTokenizer();
+    const rollout = RolloutConfigSchema.parse({ rootBudget: 8, maxCallsPerTree: 0 });
+    const task = { name: 'arith', preset: 'tiny' };
+    const trainerLog: string[] = [];
+    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r4', (l) => void trainerLog.push(l), { prefix });
+    const wb = await Broker.connect(server.url, { prefix });
+    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
+    const rng = Rng.fromSeed('y');
+    const step = (k: number) => remote.rollout({ step: k, model, items: taskItems(task as never, 'train', 1, 20 + k), task, groupSize: 2, rollout, tok, rng });
+    const first = step(0);
+    await runWorker({ broker: wb, me, log: () => {}, maxJobs: 1 });
+    const t0 = await first;
+    const [again] = await wb.readResults('r4', '0-0', 100); // the same result once more, as a redelivered job gives it
+    await wb.addResult('r4', again.text);
+    const second = step(1);
+    await runWorker({ broker: wb, me, log: () => {}, maxJobs: 1 });
+    const t1 = await second;
+    expect(t1.map((t) => t.itemId)).not.toEqual(t0.map((t) => t.itemId));
+    expect(t1[0].itemId).toMatch(/#0$/);
+    expect(remote.stats).toMatchObject({ jobs: 2, duplicates: 1 });
+    expect(trainerLog.join('\n')).toMatch(/dropped a second result of job r4:0 \(worker w\)/);
+    await remote.close();
+    await wb.close();
+    model.dispose();
+  });
 });
 
-// the synchronous broker run, bitwise: a separate describe (child processes, its own server)
-describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with two worker processes', () => {
-  it('gives the same weights and metrics as local training', async () => {
-    const srv = await TestRedis.start((redis as { bin: string }).bin);
-    try {
-      const dir = tmp();
-      const args = (out: string) => ['bin/selfcest.mjs', 'train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', out,
-        '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"', '--set', 'train.steps=2', '--set', 'train.saveEvery=0', '--set', 'grpo.prompts=2', '--set', 'grpo.groupSize=2'];
-      const local = spawnSync(process.execPath, args(path.join(dir, 'local')), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-      expect(local.status, local.stderr).toBe(0);
-      const workers = [1, 2].map((i) => spawn(process.execPath, ['bin/selfcest.mjs', 'worker', '--broker', srv.url, '--backend', 'wasm', '--id', `w${i}`], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
-      const wlog = workers.map(() => [] as string[]);
-      workers.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => wlog[i].push(d.toString())));
-      const remote = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const p = spawn(process.execPath, [...args(path.join(dir, 'broker')), '--broker', srv.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        p.on('exit', (status) => resolve({ status, stderr }));
-      });
-      for (const w of workers) w.kill('SIGKILL');
-      expect(remote.status, remote.stderr).toBe(0);
-      expect(remote.stderr).toMatch(/rollouts: jobs to the workers at redis:\/\/127\.0\.0\.1:\d+ \(synchronous/);
-      const jobs = wlog.map((l) => (l.join('').match(/: job \S+ \(step \d+, 4 trees\)/g) ?? []).length);
-      expect(jobs[0] + jobs[1], `worker logs:\n${wlog.map((l) => l.join('')).join('\n')}`).toBe(2);
-      const bytes = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000002', 'model.safetensors'));
-      expect(bytes('broker').equals(bytes('local'))).toBe(true);
-      const metrics = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-        const { phase_ms: _p, tok_per_s: _t, broker_duplicates: _d, broker_refused: _r, broker_malformed: _m, ...rest } = JSON.parse(l); // wall-clock and broker counters aside
-        return rest;
-      });
-      expect(metrics('broker')).toEqual(metrics('local'));
-    } finally {
-      await srv.stop();
-    }
-  }, 600_000);
+// the synchronous broker runs: child processes, their own server; each compared with one local run
+describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with worker processes', () => {
+  const dir = tmp();
+  const args = (out: string) => ['bin/selfcest.mjs', 'train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', out,
+    '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"', '--set', 'train.steps=2', '--set', 'train.saveEvery=0', '--set', 'grpo.prompts=2', '--set', 'grpo.groupSize=2'];
+  const bytes = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000002', 'model.safetensors'));
+  const metrics = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
+    const { phase_ms: _p, tok_per_s: _t, broker_duplicates: _d, broker_refused: _r, broker_malformed: _m, ...rest } = JSON.parse(l); // wall-clock and broker counters aside
+    return rest;
+  });
+  let srv: TestRedis;
+  beforeAll(async () => {
+    srv = await TestRedis.start((redis as { bin: string }).bin);
+    const local = spawnSync(process.execPath, args(path.join(dir, 'local')), { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    expect(local.status, local.stderr).toBe(0);
+  }, 300_000);
+  afterAll(async () => {
+    await srv?.stop();
+  });
+
+  /**
+   * A broker run with these workers (extra env each): all at once, or (relay) each started when the one before it
+   * has exited, so that a worker with a crash point surely takes the first job. The trainer's stderr, the workers'
+   * logs, and which workers ended before the trainer (their crash point).
+   */
+  async function brokerRun(run: string, workers: Record<string, string>[], o: { extra?: string[]; relay?: boolean } = {}): Promise<{ stderr: string; logs: string[]; died: boolean[] }> {
+    const logs = workers.map(() => '');
+    const procs: ChildProcess[] = [];
+    const startWorker = (i: number) => {
+      const w = spawn(process.execPath, ['bin/selfcest.mjs', 'worker', '--broker', srv.url, '--backend', 'wasm', '--id', `w${i + 1}`, ...(o.extra ?? [])], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...workers[i] } });
+      procs[i] = w;
+      w.stderr!.on('data', (d: Buffer) => (logs[i] += d.toString()));
+      if (o.relay && i + 1 < workers.length) w.on('exit', () => startWorker(i + 1));
+    };
+    if (o.relay) startWorker(0);
+    else workers.forEach((_, i) => startWorker(i));
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [...args(path.join(dir, run)), '--broker', srv.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (status) => resolve({ status, stderr }));
+    });
+    const died = workers.map((_, i) => procs[i] !== undefined && (procs[i].exitCode !== null || procs[i].signalCode !== null)); // ended before the trainer: its crash point
+    for (const w of procs) w?.kill('SIGKILL');
+    expect(r.status, `${r.stderr}\n--- workers:\n${logs.join('\n')}`).toBe(0);
+    return { stderr: r.stderr, logs, died };
+  }
+
+  it('two workers: the same weights and metrics as local training', async () => {
+    const { stderr, logs } = await brokerRun('broker', [{}, {}]);
+    expect(stderr).toMatch(/rollouts: jobs to the workers at redis:\/\/127\.0\.0\.1:\d+ \(synchronous/);
+    const jobs = logs.map((l) => (l.match(/: job \S+ \(step \d+, 4 trees\)/g) ?? []).length);
+    expect(jobs[0] + jobs[1], logs.join('\n')).toBe(2);
+    expect(bytes('broker').equals(bytes('local'))).toBe(true);
+    expect(metrics('broker')).toEqual(metrics('local'));
+  }, 300_000);
+
+  it('a worker killed before replying: its job goes to the other worker after --claim-after; killed after replying: no tree lost or used twice (the weights are still the local run\'s)', async () => {
+    const a = await brokerRun('killed-early', [{ SELFCEST_CRASH_AT: 'worker:before-result:1' }, {}], { extra: ['--claim-after', '1'], relay: true });
+    expect(bytes('killed-early').equals(bytes('local'))).toBe(true);
+    expect(metrics('killed-early')).toEqual(metrics('local'));
+    expect(a.died).toEqual([true, false]);
+    expect(a.logs[1].match(/: job \S+ \(step \d+, 4 trees\)/g)?.length).toBe(2); // both steps' jobs, the first taken over
+    const b = await brokerRun('killed-late', [{ SELFCEST_CRASH_AT: 'worker:before-ack:1' }, {}], { extra: ['--claim-after', '1'], relay: true });
+    expect(bytes('killed-late').equals(bytes('local'))).toBe(true);
+    expect(metrics('killed-late')).toEqual(metrics('local'));
+    expect(b.died).toEqual([true, false]); // w1 replied to step 1's job, then died before acknowledging it
+    expect(b.logs[1]).toMatch(/: job \S+:1 \(step 2, 4 trees\)/);
+  }, 300_000);
 });
