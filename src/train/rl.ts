@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { findLatest, lockRun, readCheckpointState, resolveCheckpointDir } from '../checkpoint/store.ts';
 import { ModelConfigSchema } from '../model/config.ts';
 import { GPT } from '../model/decoder.ts';
-import { loadPolicy } from '../model/io.ts';
+import { checkpointModelConfig, loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import type { RolloutItem } from '../rollout/engine.ts';
 import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
@@ -125,6 +125,11 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   let startStep = 0;
   let scheduleSteps = cfg.train.steps;
   let initDir: string | undefined;
+  // the model config is the init's (as on a fresh start), also when a resume compares the configs
+  if (cfg.init) {
+    const initDir = resolvePolicyDir(cfg.init);
+    cfg = { ...cfg, model: checkpointModelConfig({ state: readPolicyState(initDir) }, initDir) };
+  }
   if (resumeDir) {
     const saved = validate(RlConfigSchema, readCheckpointState(resumeDir).config, `${resumeDir}/state.json: config`);
     // The run's identity comes from the checkpoint. Settings that do not change the updates may change on resume:
