@@ -141,8 +141,10 @@ export class Broker {
 
   // ---- results
 
+  /** A result for `run`; the stream expires a day after its last result (a trainer killed leaves it behind). */
   async addResult(run: string, text: string): Promise<void> {
     await this.redis.xadd(this.key('results', run), '*', 'm', text);
+    await this.redis.pexpire(this.key('results', run), 86_400_000);
   }
 
   /** Results of `run` after stream id `after`, waiting up to blockMs for the first. */

@@ -202,7 +202,7 @@ describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with work
    * has exited, so that a worker with a crash point surely takes the first job. The trainer's stderr, the workers'
    * logs, and which workers ended before the trainer (their crash point).
    */
-  async function brokerRun(run: string, workers: Record<string, string>[], o: { extra?: string[]; relay?: boolean } = {}): Promise<{ stderr: string; logs: string[]; died: boolean[] }> {
+  async function brokerRun(run: string, workers: Record<string, string>[], o: { extra?: string[]; relay?: boolean; trainer?: string[]; trainerEnv?: Record<string, string>; killed?: boolean } = {}): Promise<{ stderr: string; logs: string[]; died: boolean[] }> {
     const logs = workers.map(() => '');
     const procs: ChildProcess[] = [];
     const startWorker = (i: number) => {
@@ -214,14 +214,14 @@ describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with work
     if (o.relay) startWorker(0);
     else workers.forEach((_, i) => startWorker(i));
     const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [...args(path.join(dir, run)), '--broker', srv.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, [...args(path.join(dir, run)), '--broker', srv.url, ...(o.trainer ?? [])], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.trainerEnv } });
       let stderr = '';
       p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('exit', (status) => resolve({ status, stderr }));
+      p.on('close', (status, signal) => resolve({ status: signal ? -1 : status, stderr }));
     });
     const died = workers.map((_, i) => procs[i] !== undefined && (procs[i].exitCode !== null || procs[i].signalCode !== null)); // ended before the trainer: its crash point
     for (const w of procs) w?.kill('SIGKILL');
-    expect(r.status, `${r.stderr}\n--- workers:\n${logs.join('\n')}`).toBe(0);
+    expect(r.status, `${r.stderr}\n--- workers:\n${logs.join('\n')}`).toBe(o.killed ? -1 : 0);
     return { stderr: r.stderr, logs, died };
   }
 
@@ -245,5 +245,14 @@ describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with work
     expect(metrics('killed-late')).toEqual(metrics('local'));
     expect(b.died).toEqual([true, false]); // w1 replied to step 1's job, then died before acknowledging it
     expect(b.logs[1]).toMatch(/: job \S+:1 \(step 2, 4 trees\)/);
+  }, 300_000);
+
+  it('the trainer killed after its step-1 checkpoint: --resume auto with the broker finishes the run, the weights those of local training', async () => {
+    await brokerRun('trainer-killed', [{}], { trainer: ['--set', 'train.saveEvery=1'], trainerEnv: { SELFCEST_CRASH_AT: 'save:before-prune:1' }, killed: true });
+    expect(fs.existsSync(path.join(dir, 'trainer-killed', 'step-000001'))).toBe(true);
+    const r = await brokerRun('trainer-killed', [{}], { trainer: ['--set', 'train.saveEvery=1', '--resume', 'auto'] });
+    expect(r.stderr).toMatch(/resumed from .*step-000001 at step 1/);
+    expect(bytes('trainer-killed').equals(bytes('local'))).toBe(true);
+    expect(metrics('trainer-killed')).toEqual(metrics('local'));
   }, 300_000);
 });
