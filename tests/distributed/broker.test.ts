@@ -29,6 +29,12 @@ if ('why' in redis) console.warn(`broker tests skipped: ${redis.why}`);
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'broker-'));
 let server: TestRedis;
 
+/** A tiny random policy, the tokenizer, a rollout config and the arith tiny task, for the in-process tests. */
+function tinyRun(seed: number, rollout: object) {
+  const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
+  return { cfg, model: GPT.init(cfg, Rng.fromSeed(seed)), tok: loadTokenizer(), rollout: RolloutConfigSchema.parse(rollout), task: { name: 'arith', preset: 'tiny' } };
+}
+
 describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
   beforeAll(async () => {
     server = await TestRedis.start((redis as { bin: string }).bin);
@@ -73,11 +79,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
 
   it('a worker rejects malformed jobs and jobs of unknown weights with a log line and goes on; a trainer refuses a worker of another version and gets the trees from a right one, equal to a local rollout', async () => {
     const prefix = 't2';
-    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
-    const model = GPT.init(cfg, Rng.fromSeed(3));
-    const tok = loadTokenizer();
-    const rollout = RolloutConfigSchema.parse({ rootBudget: 12, defaultCloneBudget: 6, maxCallsPerTree: 1 });
-    const task = { name: 'arith', preset: 'tiny' };
+    const { cfg, model, tok, rollout, task } = tinyRun(3, { rootBudget: 12, defaultCloneBudget: 6, maxCallsPerTree: 1 });
     const items = taskItems(task as never, 'train', 2, 11);
     const me = { id: 'trainer', selfcest: 'v-test', backend: 'cpu' };
 
@@ -122,11 +124,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
 
   it('the broker restarted (no persistence) while a step waits: both sides reconnect with a log line, the job and its weights are sent again, the step gets its trees', async () => {
     const prefix = 't3';
-    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
-    const model = GPT.init(cfg, Rng.fromSeed(4));
-    const tok = loadTokenizer();
-    const rollout = RolloutConfigSchema.parse({ rootBudget: 8, maxCallsPerTree: 0 });
-    const task = { name: 'arith', preset: 'tiny' };
+    const { model, tok, rollout, task } = tinyRun(4, { rootBudget: 8, maxCallsPerTree: 0 });
     const items = taskItems(task as never, 'train', 1, 5);
     const trainerLog: string[] = [];
     const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r3', (l) => void trainerLog.push(l), { prefix });
@@ -148,11 +146,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
 
   it('a second result of a job (its worker died before acknowledging) is dropped and counted, never used for the next step', async () => {
     const prefix = 't4';
-    const cfg = modelConfig({ vocabSize: 128, ctx: 128, dModel: 16, nLayers: 1, nHeads: 2 });
-    const model = GPT.init(cfg, Rng.fromSeed(5));
-    const tok = loadTokenizer();
-    const rollout = RolloutConfigSchema.parse({ rootBudget: 8, maxCallsPerTree: 0 });
-    const task = { name: 'arith', preset: 'tiny' };
+    const { model, tok, rollout, task } = tinyRun(5, { rootBudget: 8, maxCallsPerTree: 0 });
     const trainerLog: string[] = [];
     const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r4', (l) => void trainerLog.push(l), { prefix });
     const wb = await Broker.connect(server.url, { prefix });
