@@ -59,13 +59,14 @@ export class Broker {
     redis.on('close', () => {
       if (up) log(`broker ${url}: connection lost; reconnecting`);
     });
-    redis.on('error', () => {}); // reported through close/ready; ioredis retries
+    let lastError = '';
+    redis.on('error', (e: Error) => void (lastError = e.message)); // reported through close/ready; ioredis retries
     try {
       await redis.connect();
       await redis.ping();
     } catch (e) {
       redis.disconnect();
-      throw new SelfcestError(`--broker ${url}: cannot connect (${(e as Error).message})`);
+      throw new SelfcestError(`--broker ${url}: cannot connect (${lastError || (e as Error).message}); is a Redis server running there?`);
     }
     b = new Broker(url, redis, opts);
     await b.ensureGroup();

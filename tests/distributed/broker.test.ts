@@ -69,6 +69,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
 
   it('refuses a URL that is not redis:// and names a broker it cannot reach', async () => {
     await expect(Broker.connect('http://x')).rejects.toThrow(/--broker http:\/\/x: expected a redis:\/\/ or rediss:\/\/ URL/);
+    await expect(Broker.connect('redis://127.0.0.1:1')).rejects.toThrow(/--broker redis:\/\/127\.0\.0\.1:1: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\); is a Redis server running there\?/);
   });
 
   it('messages: a malformed or foreign message is rejected with the reason', () => {
