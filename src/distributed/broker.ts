@@ -101,6 +101,15 @@ export class Broker {
     return this.redis.getBuffer(this.key('weights', sha));
   }
 
+  async hasWeights(sha: string): Promise<boolean> {
+    return (await this.redis.exists(this.key('weights', sha))) === 1;
+  }
+
+  /** A version left behind for a resume: deleted by the server after ms. */
+  async expireWeights(sha: string, ms: number): Promise<void> {
+    await this.redis.pexpire(this.key('weights', sha), ms);
+  }
+
   async dropWeights(sha: string): Promise<void> {
     await this.redis.del(this.key('weights', sha));
   }
@@ -148,9 +157,11 @@ export class Broker {
     await this.redis.pexpire(this.key('results', run), 86_400_000);
   }
 
-  /** Results of `run` after stream id `after`, waiting up to blockMs for the first. */
+  /** Results of `run` after stream id `after`, waiting up to blockMs for the first (0: not waiting). */
   async readResults(run: string, after: string, blockMs: number): Promise<Entry[]> {
-    const r = (await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.key('results', run), after)) as [string, [string, string[]][]][] | null;
+    const key = this.key('results', run);
+    // BLOCK 0 would wait forever
+    const r = (await (blockMs > 0 ? this.redis.xread('BLOCK', blockMs, 'STREAMS', key, after) : this.redis.xread('STREAMS', key, after))) as [string, [string, string[]][]][] | null;
     return r ? r[0][1].map(entry) : [];
   }
 

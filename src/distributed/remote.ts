@@ -1,10 +1,20 @@
 /**
- * The trainer's side of the broker (`selfcest train ... --broker URL`, synchronous mode): each GRPO step's
- * rollouts become one job; the current weights are uploaded once per version (content-addressed), the trainer
- * waits for the job's result and continues from the Rng state the worker stopped at, so the run is the same
- * trajectory as local training on the same backend. Results are checked: a second result of a job (a worker killed
- * after replying, or a job claimed again) is dropped and counted; a worker of another selfcest version or backend
- * is refused with the reason and the job handed out again; a malformed result is dropped with a log line.
+ * The trainer's side of the broker (`selfcest train ... --broker URL`). Each GRPO step's rollouts are one job
+ * (`<run>:<step>`); a policy version's weights are uploaded once (content-addressed) and kept while a job, or the
+ * last checkpoint, still names them.
+ *
+ *   synchronous (grpo.staleness 0)   submit step t's job with the current weights, wait for it, continue from the
+ *                                    Rng state the worker stopped at: the same trajectory as local training
+ *   asynchronous (staleness k ≥ 1)   step t's job is submitted at the start of step t-k with the weights of then
+ *                                    (fixed lag: staleness min(t, k)) and its own sampler stream; the workers roll
+ *                                    out while the trainer updates. Which worker does what, and when, changes
+ *                                    nothing: the run is deterministic for its seed, like a local one
+ *
+ * Results are checked: a second result of a job (a worker killed after replying, a job claimed again or resent) is
+ * dropped and counted; a result sampled with other weights than its job names now (from before a resume that had
+ * to re-version the job) is dropped and counted as stale; a worker of another selfcest version or backend is refused
+ * with the reason and the job handed out again; a malformed result is dropped with a log line. The run id is kept in
+ * checkpoints, so a resumed trainer reads the results its predecessor's jobs left behind.
  */
 import { createHash } from 'node:crypto';
 import { encodeSafetensors } from '../checkpoint/safetensors.ts';
@@ -15,14 +25,18 @@ import { treeFromJson } from '../rollout/trace-io.ts';
 import type { Tree } from '../rollout/tree.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { isDefaultTokenizer, type TextTokenizer } from '../tokenizer/index.ts';
-import type { Rng } from '../util/rng.ts';
+import type { Rng, RngState } from '../util/rng.ts';
 import { Broker } from './broker.ts';
-import { MESSAGE_FORMAT, parseMessage, ResultSchema, type Job, type Peer } from './messages.ts';
+import { MESSAGE_FORMAT, parseMessage, ResultSchema, type Job, type Peer, type Result } from './messages.ts';
 
 export interface RemoteStats {
   jobs: number;
   /** second results of a job, dropped */
   duplicates: number;
+  /** results sampled with other weights than their job names, dropped */
+  stale: number;
+  /** jobs of a resumed run whose weights the broker no longer had: sent again with the current weights */
+  reversioned: number;
   /** results of workers of another version or backend, refused (their job handed out again) */
   refused: number;
   /** malformed or foreign results, dropped */
@@ -31,115 +45,265 @@ export interface RemoteStats {
   uploads: number;
 }
 
+/** What a job needs besides its step and weights: the same for every step of a run. */
+export interface JobContext {
+  task: object;
+  groupSize: number;
+  rollout: RolloutConfig;
+  tok: TextTokenizer;
+}
+
+/** A job submitted and not yet consumed, as a checkpoint keeps it (PendingJobSchema; the items: drawn already). */
+export interface PendingJob {
+  step: number;
+  policyStep: number;
+  weights: string;
+  items: TaskItem[];
+}
+
+interface Pending extends PendingJob {
+  jobId: string;
+  text: string;
+}
+
+/** A step's trees as they came back. */
+export interface Collected {
+  trees: Tree[];
+  /** the trainer step whose weights sampled them */
+  policyStep: number;
+  /** the worker's rollout time */
+  ms: number;
+  /** the Rng state after them (the worker's copy of the job's stream) */
+  rng: RngState;
+}
+
 export class RemoteRollouts {
-  readonly stats: RemoteStats = { jobs: 0, duplicates: 0, refused: 0, malformed: 0, uploads: 0 };
+  readonly stats: RemoteStats = { jobs: 0, duplicates: 0, stale: 0, reversioned: 0, refused: 0, malformed: 0, uploads: 0 };
   private after = '0-0';
-  private readonly kept: string[] = [];
-  private readonly done = new Set<string>();
+  /** the weights of the versions a pending job or the last checkpoint names, and the newest, by sha256 */
+  private readonly versions = new Map<string, Uint8Array>();
+  private latest = '';
+  private pinned = new Set<string>();
+  private readonly pending = new Map<number, Pending>();
+  /** results read before their step was collected (the asynchronous mode's later steps), by job id */
+  private readonly early = new Map<string, Result & { entry: string }>();
+  private consumedUpTo = -1;
+  private seen: number;
 
   private constructor(
     private readonly broker: Broker,
     private readonly me: Peer,
-    /** this trainer process's results stream */
+    /** this run's results stream (kept in its checkpoints) */
     readonly run: string,
+    private readonly ctx: JobContext,
     private readonly log: (line: string) => void,
-  ) {}
-
-  static async start(url: string, me: Peer, run: string, log: (line: string) => void, opts: { prefix?: string } = {}): Promise<RemoteRollouts> {
-    const broker = await Broker.connect(url, { log, ...opts });
-    log(`rollouts: jobs to the workers at ${url} (synchronous; run ${run})`);
-    return new RemoteRollouts(broker, me, run, log);
+  ) {
+    this.seen = broker.reconnects;
   }
 
-  /** Upload the model's current weights unless that version is stored; the two newest versions are kept. */
+  static async start(url: string, me: Peer, run: string, ctx: JobContext, log: (line: string) => void, opts: { prefix?: string; staleness?: number } = {}): Promise<RemoteRollouts> {
+    const broker = await Broker.connect(url, { log, ...opts });
+    const k = opts.staleness ?? 0;
+    log(`rollouts: jobs to the workers at ${url} (${k === 0 ? 'synchronous' : `asynchronous, staleness ${k}`}; run ${run})`);
+    return new RemoteRollouts(broker, me, run, ctx, log);
+  }
+
+  /** The jobs submitted and not yet consumed (a checkpoint keeps them); their weights stay in the store until the next one. */
+  pendingJobs(): PendingJob[] {
+    return [...this.pending.values()].sort((a, b) => a.step - b.step).map(({ step, policyStep, weights, items }) => ({ step, policyStep, weights, items }));
+  }
+
+  /** After a checkpoint: the versions its pending jobs name stay stored (a resume from it needs them). */
+  async pin(): Promise<void> {
+    this.pinned = new Set([...this.pending.values()].map((p) => p.weights));
+    await this.prune();
+  }
+
+  private async prune(): Promise<void> {
+    const needed = new Set([this.latest, ...this.pinned, ...[...this.pending.values()].map((p) => p.weights)]);
+    for (const sha of [...this.versions.keys()]) {
+      if (needed.has(sha)) continue;
+      this.versions.delete(sha);
+      await this.broker.dropWeights(sha);
+    }
+  }
+
+  /** Upload the model's current weights unless that version is stored; returns its sha256. */
   private async publish(model: GPT): Promise<string> {
     const bytes = encodeSafetensors(await modelTensors(model), { format: '1' });
     const sha = createHash('sha256').update(bytes).digest('hex');
-    if (!this.kept.includes(sha)) {
+    this.latest = sha;
+    if (!this.versions.has(sha)) {
+      this.versions.set(sha, bytes);
       if (await this.broker.putWeights(sha, bytes)) this.stats.uploads++;
-      this.kept.push(sha);
-      while (this.kept.length > 2) await this.broker.dropWeights(this.kept.shift()!);
     }
+    await this.prune();
     return sha;
   }
 
-  /** One step's trees from the workers; `rng` continues from where the worker's copy stopped. */
-  async rollout(a: { step: number; model: GPT; items: readonly TaskItem[]; task: object; groupSize: number; rollout: RolloutConfig; tok: TextTokenizer; rng: Rng }): Promise<Tree[]> {
+  private job(step: number, policyStep: number, weights: string, model: GPT, items: readonly TaskItem[], rng: RngState): Pending {
+    const { task, groupSize, rollout, tok } = this.ctx;
+    const jobId = `${this.run}:${step}`;
     const job: Job = {
-      format: MESSAGE_FORMAT, kind: 'rollout', run: this.run, jobId: `${this.run}:${a.step}`, step: a.step, trainer: this.me,
-      weights: await this.publish(a.model), model: { ...a.model.config }, task: { ...a.task }, items: a.items.map((it) => ({ ...it })),
-      groupSize: a.groupSize, rollout: a.rollout, tokenizer: a.tok.files && !isDefaultTokenizer(a.tok) ? a.tok.files : null, rng: a.rng.state(),
+      format: MESSAGE_FORMAT, kind: 'rollout', run: this.run, jobId, step, trainer: this.me, weights, policyStep,
+      model: { ...model.config }, task: { ...task }, items: items.map((it) => ({ ...it })), groupSize, rollout,
+      tokenizer: tok.files && !isDefaultTokenizer(tok) ? tok.files : null, rng,
     };
-    const text = JSON.stringify(job);
-    await this.broker.addJob(text);
+    return { step, policyStep, weights, items: [...items], jobId, text: JSON.stringify(job) };
+  }
+
+  /** Hand step `step`'s rollouts to the workers, sampled with the model's current weights (trainer step `policyStep`). */
+  async submit(a: { step: number; policyStep: number; model: GPT; items: readonly TaskItem[]; rng: RngState }): Promise<void> {
+    const p = this.job(a.step, a.policyStep, await this.publish(a.model), a.model, a.items, a.rng);
+    this.pending.set(a.step, p);
+    await this.send(p);
+  }
+
+  /** Add a job unless its result (same weights) is in already: one a resumed run's predecessor had sent. */
+  private async send(p: Pending): Promise<void> {
+    if (this.early.get(p.jobId)?.weights === p.weights) return;
+    await this.broker.addJob(p.text);
     this.stats.jobs++;
-    let seen = this.broker.reconnects;
+  }
+
+  /**
+   * A resumed run's pending jobs (from its checkpoint), sent again unless a result is already in the run's stream
+   * (a job still queued then gives a second result, dropped). A job whose weights the broker lost is sent with the
+   * current weights instead (logged, counted: the trajectory then differs from the uninterrupted run's).
+   */
+  async resume(jobs: readonly PendingJob[], model: GPT, policyStep: number, rngOf: (step: number) => RngState): Promise<void> {
+    this.consumedUpTo = policyStep - 1; // the steps before the checkpoint were trained on
+    while ((await this.drain(0)) > 0);
+    for (const j of jobs) {
+      let weights = j.weights;
+      let version = j.policyStep;
+      if (!(await this.broker.hasWeights(j.weights))) {
+        weights = await this.publish(model);
+        version = policyStep;
+        this.stats.reversioned++;
+        this.log(`rollouts: the broker no longer has step ${j.step + 1}'s weights ${j.weights.slice(0, 12)} (from trainer step ${j.policyStep}): sent with step ${policyStep}'s`);
+      }
+      const p = this.job(j.step, version, weights, model, j.items, rngOf(j.step));
+      this.pending.set(j.step, p);
+      await this.send(p);
+    }
+    if (jobs.length) this.log(`rollouts: resumed with ${jobs.length} pending job${jobs.length === 1 ? '' : 's'} (steps ${jobs[0].step + 1}..${jobs[jobs.length - 1].step + 1})`);
+  }
+
+  /** Wait for step `step`'s trees (submitted before). */
+  async collect(step: number): Promise<Collected> {
+    const p = this.pending.get(step);
+    if (!p) throw new Error(`rollouts: no job was submitted for step ${step + 1}`);
     let waited = 0;
     for (;;) {
-      let entries;
-      try {
-        entries = await this.broker.readResults(this.run, this.after, 5000);
-      } catch (err) {
-        this.log(`rollouts: broker: ${(err as Error).message}; retrying`);
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
+      const got = await this.take(p);
+      if (got) {
+        this.pending.delete(step);
+        this.consumedUpTo = Math.max(this.consumedUpTo, step);
+        return got;
       }
-      if (this.broker.reconnects !== seen) {
-        // a restarted server may have lost the job and the weights: both again (a job it kept gives a second
-        // result, which is dropped)
-        seen = this.broker.reconnects;
-        this.kept.length = 0;
-        await this.publish(a.model);
-        await this.broker.addJob(text);
-        this.log(`rollouts: broker reconnected: job ${job.jobId} and its weights sent again`);
-      }
-      if (entries.length === 0) {
+      const n = await this.drain(5000);
+      if (this.broker.reconnects !== this.seen) await this.reconnected();
+      if (n === 0) {
         waited += 5;
-        if (waited % 30 === 0) this.log(`rollouts: waiting ${waited} s for step ${a.step + 1}'s trees (${await this.broker.jobsQueued()} jobs in the queue)`);
-        continue;
-      }
-      for (const e of entries) {
-        this.after = e.id;
-        const r = parseMessage(ResultSchema, e.text);
-        if (!r.ok || r.value.run !== this.run) {
-          this.stats.malformed++;
-          this.log(`rollouts: dropped result ${e.id}: ${r.ok ? `of run ${r.value.run}` : `malformed (${r.why})`}`);
-          continue;
-        }
-        const res = r.value;
-        if (res.jobId !== job.jobId || this.done.has(res.jobId)) {
-          this.stats.duplicates++;
-          this.log(`rollouts: dropped a second result of job ${res.jobId} (worker ${res.worker.id})`);
-          continue;
-        }
-        const why =
-          res.worker.selfcest !== this.me.selfcest ? `runs selfcest ${res.worker.selfcest}, the trainer ${this.me.selfcest}` :
-          res.worker.backend !== this.me.backend ? `runs on ${res.worker.backend}, the trainer on ${this.me.backend} (its trees would not be the local trajectory)` : null;
-        if (why) {
-          this.stats.refused++;
-          this.log(`rollouts: refused worker ${res.worker.id}: it ${why}; job ${job.jobId} handed out again`);
-          await this.broker.addJob(text);
-          continue;
-        }
-        let trees: Tree[];
-        try {
-          trees = res.trees.map((t, i) => treeFromJson(t, `result ${e.id} tree ${i}`));
-        } catch (err) {
-          this.stats.malformed++;
-          this.log(`rollouts: dropped result ${e.id}: ${(err as Error).message}; job ${job.jobId} handed out again`);
-          await this.broker.addJob(text);
-          continue;
-        }
-        this.done.add(res.jobId);
-        a.rng.restore(res.rng);
-        return trees;
+        if (waited % 30 === 0) this.log(`rollouts: waiting ${waited} s for step ${step + 1}'s trees (${await this.broker.jobsQueued()} jobs in the queue)`);
       }
     }
   }
 
+  /** Synchronous mode: one step's trees from the workers; `rng` continues from where the worker's copy stopped. */
+  async rollout(a: { step: number; model: GPT; items: readonly TaskItem[]; rng: Rng }): Promise<Tree[]> {
+    await this.submit({ step: a.step, policyStep: a.step, model: a.model, items: a.items, rng: a.rng.state() });
+    const got = await this.collect(a.step);
+    a.rng.restore(got.rng);
+    return got.trees;
+  }
+
+  /** The pending job's result if one has come (checked now; refused and malformed ones send the job out again). */
+  private async take(p: Pending): Promise<Collected | null> {
+    const r = this.early.get(p.jobId);
+    if (!r) return null;
+    this.early.delete(p.jobId);
+    if (r.weights !== p.weights) {
+      this.stats.stale++;
+      this.log(`rollouts: dropped a stale result of job ${p.jobId} (weights ${r.weights.slice(0, 12)}, the job's are ${p.weights.slice(0, 12)})`);
+      return null;
+    }
+    const why =
+      r.worker.selfcest !== this.me.selfcest ? `runs selfcest ${r.worker.selfcest}, the trainer ${this.me.selfcest}` :
+      r.worker.backend !== this.me.backend ? `runs on ${r.worker.backend}, the trainer on ${this.me.backend} (its trees would not be the local trajectory)` : null;
+    if (why) {
+      this.stats.refused++;
+      this.log(`rollouts: refused worker ${r.worker.id}: it ${why}; job ${p.jobId} handed out again`);
+      await this.broker.addJob(p.text);
+      return null;
+    }
+    const n = p.items.length * this.ctx.groupSize;
+    let trees: Tree[];
+    try {
+      trees = r.trees.map((t, i) => treeFromJson(t, `result ${r.entry} tree ${i}`));
+      if (trees.length !== n) throw new Error(`${trees.length} trees, the job has ${n}`);
+    } catch (err) {
+      this.stats.malformed++;
+      this.log(`rollouts: dropped result ${r.entry}: ${(err as Error).message}; job ${p.jobId} handed out again`);
+      await this.broker.addJob(p.text);
+      return null;
+    }
+    return { trees, policyStep: p.policyStep, ms: r.ms, rng: r.rng };
+  }
+
+  /** Read the run's new results (waiting up to blockMs for the first) into `early`; returns how many came. */
+  private async drain(blockMs: number): Promise<number> {
+    let entries;
+    try {
+      entries = await this.broker.readResults(this.run, this.after, blockMs);
+    } catch (err) {
+      this.log(`rollouts: broker: ${(err as Error).message}; retrying`);
+      await new Promise((r) => setTimeout(r, 500));
+      return 0;
+    }
+    for (const e of entries) {
+      this.after = e.id;
+      const r = parseMessage(ResultSchema, e.text);
+      if (!r.ok || r.value.run !== this.run) {
+        this.stats.malformed++;
+        this.log(`rollouts: dropped result ${e.id}: ${r.ok ? `of run ${r.value.run}` : `malformed (${r.why})`}`);
+        continue;
+      }
+      const step = Number(r.value.jobId.slice(this.run.length + 1));
+      if (!r.value.jobId.startsWith(`${this.run}:`) || !Number.isInteger(step) || step <= this.consumedUpTo || this.early.has(r.value.jobId)) {
+        this.stats.duplicates++;
+        this.log(`rollouts: dropped a second result of job ${r.value.jobId} (worker ${r.value.worker.id})`);
+        continue;
+      }
+      this.early.set(r.value.jobId, { ...r.value, entry: e.id });
+    }
+    return entries.length;
+  }
+
+  /** A restarted server may have lost the jobs and the weights: every pending job without a result again, with its weights. */
+  private async reconnected(): Promise<void> {
+    this.seen = this.broker.reconnects;
+    for (const [sha, bytes] of this.versions) await this.broker.putWeights(sha, bytes);
+    const again = [...this.pending.values()].filter((p) => !this.early.has(p.jobId));
+    for (const p of again) await this.broker.addJob(p.text);
+    this.log(`rollouts: broker reconnected: ${again.length === 1 ? `job ${again[0].jobId}` : `${again.length} jobs`} and ${this.versions.size === 1 ? 'its weights' : `${this.versions.size} weights versions`} sent again`);
+  }
+
+  /**
+   * Done: without pending jobs every stored version and the results stream are deleted; with pending jobs (a run
+   * stopped before its end, to be resumed) the pinned versions and the stream stay, expiring in a day.
+   */
   async close(): Promise<void> {
-    for (const sha of this.kept.splice(0)) await this.broker.dropWeights(sha);
-    await this.broker.dropResults(this.run);
+    if (this.pending.size === 0) {
+      for (const sha of this.versions.keys()) await this.broker.dropWeights(sha);
+      await this.broker.dropResults(this.run);
+    } else {
+      this.latest = '';
+      this.pending.clear();
+      await this.prune();
+      for (const sha of this.pinned) await this.broker.expireWeights(sha, 86_400_000);
+    }
     await this.broker.close();
   }
 }

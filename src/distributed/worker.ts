@@ -103,7 +103,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerStats> {
         } finally {
           await dec.close();
         }
-        result = { format: MESSAGE_FORMAT, kind: 'trees', run: job.run, jobId: job.jobId, worker: o.me, trees: trees.map(treeToJson), rng: rng.state(), ms: performance.now() - t0 };
+        result = { format: MESSAGE_FORMAT, kind: 'trees', run: job.run, jobId: job.jobId, worker: o.me, weights: job.weights, trees: trees.map(treeToJson), rng: rng.state(), ms: performance.now() - t0 };
       } catch (err) {
         clearInterval(beat);
         await reject((err as Error).message);

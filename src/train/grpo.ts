@@ -40,6 +40,12 @@ export const GrpoConfigSchema = z
      */
     microbatchRows: z.number().int().min(0).default(0),
     epochs: z.number().int().min(1).default(1),
+    /**
+     * 0: synchronous (each step's trees sampled by the weights being updated). k >= 1: asynchronous, with rollout
+     * workers (--broker): step t trains on trees sampled with the weights of step max(0, t-k), so the workers roll
+     * out while the trainer updates; the PPO ratio uses the sampler's log-probs (docs/distributed.md)
+     */
+    staleness: z.number().int().min(0).default(0),
     advantage: AdvantageConfigSchema.prefault({}),
     loss: PolicyLossConfigSchema.prefault({}),
   })

@@ -15,6 +15,7 @@ import { GPT } from '../model/decoder.ts';
 import { checkpointModelConfig, loadPolicy, readPolicyState, resolvePolicyDir } from '../model/io.ts';
 import { LocalDecoder } from '../model/row-decoder.ts';
 import type { RolloutItem } from '../rollout/engine.ts';
+import type { Tree } from '../rollout/tree.ts';
 import { protocolTokens, RolloutConfigSchema, type RolloutConfig } from '../rollout/protocol.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { makeReward, RewardConfigSchema, rolloutReward } from '../tasks/reward.ts';
@@ -27,7 +28,9 @@ import { logToStderr, Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { provenance } from '../util/provenance.ts';
 import { activeBackend } from '../backend/select.ts';
-import { peerVersion } from '../distributed/messages.ts';
+import { BrokerStateSchema, peerVersion, type BrokerState } from '../distributed/messages.ts';
+import type { RemoteRollouts } from '../distributed/remote.ts';
+import { randomBytes } from 'node:crypto';
 import { GrpoConfigSchema, grpoStep } from './grpo.ts';
 import { AdamW, OptimConfigSchema } from './optim.ts';
 import { appendMetrics, resetMetrics, syncMetrics, truncateMetrics } from './metrics.ts';
@@ -81,6 +84,8 @@ const RlStateSchema = z.looseObject({
   initDir: z.string().optional(),
   backend: z.string(),
   rng: z.object({ items: RngStateSchema, sampling: RngStateSchema }),
+  /** a run with --broker: its results stream and the jobs submitted ahead of the checkpoint */
+  broker: BrokerStateSchema.optional(),
 });
 
 export interface RlOptions {
@@ -98,6 +103,12 @@ export interface RlOptions {
  */
 export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, rollout: RolloutConfig): RolloutItem[] {
   return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
+}
+
+/** The broker's counters (cumulative over the process) and the worker's rollout time of the step (asynchronous mode). */
+function brokerMetrics(r: RemoteRollouts, workerMs: number) {
+  const s = r.stats;
+  return { broker_duplicates: s.duplicates, broker_stale: s.stale, broker_reversioned: s.reversioned, broker_refused: s.refused, broker_malformed: s.malformed, ...(workerMs ? { broker_worker_ms: Math.round(workerMs) } : {}) };
 }
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
@@ -125,6 +136,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   let startStep = 0;
   let scheduleSteps = cfg.train.steps;
   let initDir: string | undefined;
+  let brokerState: BrokerState | undefined;
   // the model config is the init's (as on a fresh start), also when a resume compares the configs
   if (cfg.init) {
     const initDir = resolvePolicyDir(cfg.init);
@@ -143,6 +155,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
     itemRng = Rng.fromState(state.rng.items);
     sampleRng = Rng.fromState(state.rng.sampling);
     startStep = state.step;
+    brokerState = state.broker;
     scheduleSteps = state.scheduleSteps ?? saved.train.steps;
     initDir = state.initDir ?? cfg.init;
     truncateMetrics(metricsFile, startStep);
@@ -172,6 +185,9 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   }
   writeFileAtomic(path.join(opts.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n'); // a kill leaves the old file or the new
 
+  const k = cfg.grpo.staleness;
+  if (k > 0 && !opts.broker) throw new SelfcestError(`grpo.staleness ${k}: the asynchronous mode overlaps rollouts on \`selfcest worker\` processes with the update; give --broker URL, or set grpo.staleness 0`);
+  if (brokerState?.pending.length && !opts.broker) throw new SelfcestError(`${resumeDir}: this checkpoint has ${brokerState.pending.length} rollout jobs pending at a broker; resume with --broker URL`);
   const t = cfg.train;
   const lastStep = Math.min(t.steps, opts.stopAfter ?? t.steps);
   const p = protocolTokens(tok);
@@ -184,23 +200,60 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   const dec = new LocalDecoder(model);
   const me = { id: `trainer-${os.hostname()}-${process.pid}`, selfcest: peerVersion(provenance()), backend: activeBackend() };
   // the broker client loads only when a broker is named
-  const remote = opts.broker ? await (await import('../distributed/remote.ts')).RemoteRollouts.start(opts.broker, me, `${path.basename(path.resolve(opts.out))}-${process.pid}-${Date.now().toString(36)}`, log) : null;
+  // (a resumed run keeps its results stream: its predecessor's pending jobs report there)
+  const run = brokerState?.run ?? `${path.basename(path.resolve(opts.out))}-${randomBytes(4).toString('hex')}`;
+  const remote: RemoteRollouts | null = opts.broker
+    ? await (await import('../distributed/remote.ts')).RemoteRollouts.start(opts.broker, me, run, { task: cfg.task, groupSize: cfg.grpo.groupSize, rollout: cfg.rollout, tok }, log, { staleness: k })
+    : null;
+  // the asynchronous mode: each job its own sampler stream (the trajectory does not depend on which worker runs it)
+  const jobRng = (step: number) => Rng.fromSeed(`${cfg.train.seed}:sampling:${step}`).state();
+  const ahead = new Map<number, TaskItem[]>(); // items of the steps whose jobs are out
+  let nextJob = startStep;
+  if (remote && brokerState?.pending.length) {
+    const pending = brokerState.pending.map((j) => ({ ...j, items: j.items as unknown as TaskItem[] }));
+    await remote.resume(pending, model, startStep, jobRng);
+    for (const j of pending) ahead.set(j.step, j.items);
+    nextJob = Math.max(...pending.map((j) => j.step)) + 1;
+  }
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
   log(`tree GRPO: ${cfg.grpo.prompts} prompts x ${cfg.grpo.groupSize} trees per step, spawning ${cfg.rollout.allowSpawn ? 'allowed' : 'masked (monolithic baseline)'}; steps ${startStep + 1}..${lastStep} of ${t.steps}`);
   const save = async (step: number, metrics: Record<string, number>) => {
     syncMetrics(metricsFile);
-    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}) }, t.keep, tok);
+    const broker = remote ? { broker: { run: remote.run, pending: remote.pendingJobs() } } : {};
+    checkpoint = await saveTraining(opts.out, model, opt, { step, config: cfg, rng: { items: itemRng.state(), sampling: sampleRng.state() }, dataCursor: { step }, metrics, scheduleSteps, ...(initDir ? { initDir } : {}), ...broker }, t.keep, tok);
+    await remote?.pin();
   };
   try {
     for (let step = startStep; step < lastStep; step++) {
-      const items = taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
+      const draw = () => taskItems(cfg.task, 'train', cfg.grpo.prompts, itemRng.int(0, 2 ** 31 - 1));
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio, t.schedule);
-      const source = remote ? () => remote.rollout({ step, model, items, task: cfg.task, groupSize: cfg.grpo.groupSize, rollout: cfg.rollout, tok, rng: sampleRng }) : undefined;
+      let items: TaskItem[];
+      let source: (() => Promise<Tree[]>) | undefined;
+      const lag = { staleness: 0, workerMs: 0 };
+      if (remote && k > 0) {
+        // the jobs up to step+k go out now, with the weights of this step
+        for (; nextJob <= Math.min(step + k, t.steps - 1); nextJob++) {
+          const its = draw();
+          ahead.set(nextJob, its);
+          await remote.submit({ step: nextJob, policyStep: step, model, items: its, rng: jobRng(nextJob) });
+        }
+        items = ahead.get(step)!;
+        ahead.delete(step);
+        source = async () => {
+          const got = await remote.collect(step);
+          lag.staleness = step - got.policyStep;
+          lag.workerMs = got.ms;
+          return got.trees;
+        };
+      } else {
+        items = draw();
+        if (remote) source = () => remote.rollout({ step, model, items, rng: sampleRng });
+      }
       const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref, source);
       bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);
       const { phase_ms, ...scalars } = metrics;
-      const line = { step: step + 1, ...scalars, ...(remote ? { broker_duplicates: remote.stats.duplicates, broker_refused: remote.stats.refused, broker_malformed: remote.stats.malformed } : {}), phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
+      const line = { step: step + 1, ...scalars, ...(remote ? { staleness: lag.staleness, ...brokerMetrics(remote, lag.workerMs) } : {}), phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       appendMetrics(metricsFile, line);
       const detail =
         `reward ${metrics.reward_mean.toFixed(3)} acc ${metrics.acc.toFixed(2)} clones/tree ${metrics.clones_per_tree.toFixed(2)} zero-var ${metrics.zero_std_frac.toFixed(2)} ` +

@@ -93,16 +93,16 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     const raw = await Broker.connect(server.url, { prefix });
     await raw.addJob('{not json');
     await raw.addJob(JSON.stringify({ format: MESSAGE_FORMAT, kind: 'rollout' }));
-    const ghost: Job = { format: MESSAGE_FORMAT, kind: 'rollout', run: 'r0', jobId: 'r0:0', step: 0, trainer: me, weights: 'f'.repeat(64), model: { ...cfg }, task, items: items as never, groupSize: 2, rollout, tokenizer: null, rng: Rng.fromSeed(1).state() };
+    const ghost: Job = { format: MESSAGE_FORMAT, kind: 'rollout', run: 'r0', jobId: 'r0:0', step: 0, trainer: me, weights: 'f'.repeat(64), policyStep: 0, model: { ...cfg }, task, items: items as never, groupSize: 2, rollout, tokenizer: null, rng: Rng.fromSeed(1).state() };
     await raw.addJob(JSON.stringify(ghost));
     // a worker of another version: it rejects the three bad jobs, then takes the trainer's job
     const wrongLog: string[] = [];
     const wrongBroker = await Broker.connect(server.url, { prefix });
     const wrong = runWorker({ broker: wrongBroker, me: { id: 'old', selfcest: 'v-old', backend: 'cpu' }, log: (l) => void wrongLog.push(l), maxJobs: 1 });
     const trainerLog: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, me, 'r1', (l) => void trainerLog.push(l), { prefix });
+    const remote = await RemoteRollouts.start(server.url, me, 'r1', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
     const rng = Rng.fromSeed('s');
-    const got = remote.rollout({ step: 0, model, items, task, groupSize: 2, rollout, tok, rng });
+    const got = remote.rollout({ step: 0, model, items, rng });
     expect(await wrong).toEqual({ done: 1, rejected: 3 });
     expect(wrongLog.filter((l) => l.includes('rejected job'))).toEqual([
       expect.stringMatching(/rejected job \S+: malformed \(not JSON/),
@@ -128,8 +128,8 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     const { model, tok, rollout, task } = tinyRun(4, { rootBudget: 8, maxCallsPerTree: 0 });
     const items = taskItems(task as never, 'train', 1, 5);
     const trainerLog: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r3', (l) => void trainerLog.push(l), { prefix });
-    const got = remote.rollout({ step: 0, model, items, task, groupSize: 2, rollout, tok, rng: Rng.fromSeed('x') });
+    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r3', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
+    const got = remote.rollout({ step: 0, model, items, rng: Rng.fromSeed('x') });
     await new Promise((r) => setTimeout(r, 300));
     await server.stop(); // the job and the weights are gone with it
     await new Promise((r) => setTimeout(r, 300));
@@ -149,11 +149,11 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     const prefix = 't4';
     const { model, tok, rollout, task } = tinyRun(5, { rootBudget: 8, maxCallsPerTree: 0 });
     const trainerLog: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r4', (l) => void trainerLog.push(l), { prefix });
+    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r4', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
     const wb = await Broker.connect(server.url, { prefix });
     const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
     const rng = Rng.fromSeed('y');
-    const step = (k: number) => remote.rollout({ step: k, model, items: taskItems(task as never, 'train', 1, 20 + k), task, groupSize: 2, rollout, tok, rng });
+    const step = (k: number) => remote.rollout({ step: k, model, items: taskItems(task as never, 'train', 1, 20 + k), rng });
     const first = step(0);
     await runWorker({ broker: wb, me, log: () => {}, maxJobs: 1 });
     const t0 = await first;
@@ -172,16 +172,83 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
   });
 });
 
+describe.skipIf('why' in redis)('the trainer\'s side, asynchronous mode', () => {
+  let srv: TestRedis;
+  beforeAll(async () => {
+    srv = await TestRedis.start((redis as { bin: string }).bin);
+    await selectBackend('cpu');
+  });
+  afterAll(async () => {
+    await srv?.stop();
+  });
+
+  it('jobs ahead: a later step\'s result that comes first waits for its step; a result of other weights than its job\'s is dropped as stale; the pinned versions stay stored, the others go', async () => {
+    const prefix = 'a1';
+    const { model, tok, rollout, task } = tinyRun(6, { rootBudget: 8, maxCallsPerTree: 0 });
+    const other = tinyRun(7, { rootBudget: 8, maxCallsPerTree: 0 }).model;
+    const log: string[] = [];
+    const remote = await RemoteRollouts.start(srv.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'ra', { task, groupSize: 2, rollout, tok }, (l) => void log.push(l), { prefix, staleness: 1 });
+    const wb = await Broker.connect(srv.url, { prefix });
+    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
+    const items = (k: number) => taskItems(task as never, 'train', 1, 40 + k);
+    await remote.submit({ step: 0, policyStep: 0, model, items: items(0), rng: Rng.fromSeed('j0').state() });
+    await remote.submit({ step: 1, policyStep: 0, model, items: items(1), rng: Rng.fromSeed('j1').state() });
+    expect(remote.pendingJobs().map((j) => [j.step, j.policyStep])).toEqual([[0, 0], [1, 0]]);
+    // both jobs done; then a forged result for step 2's job, sampled with other weights, comes before the real one
+    await runWorker({ broker: wb, me, log: () => {}, maxJobs: 2 });
+    const t0 = await remote.collect(0);
+    const t1 = await remote.collect(1);
+    expect([t0.trees[0].itemId, t1.trees[0].itemId]).toEqual([expect.stringMatching(/#0$/), expect.stringMatching(/#0$/)]);
+    expect(t1.trees.map((t) => t.itemId)).not.toEqual(t0.trees.map((t) => t.itemId));
+    await remote.pin(); // a checkpoint with nothing pending
+    await remote.submit({ step: 2, policyStep: 1, model: other, items: items(2), rng: Rng.fromSeed('j2').state() });
+    const [real] = await wb.readResults('ra', '0-0', 100);
+    const forged = { ...JSON.parse(real.text), jobId: 'ra:2', weights: 'e'.repeat(64) };
+    await wb.addResult('ra', JSON.stringify(forged));
+    const third = remote.collect(2);
+    await runWorker({ broker: wb, me, log: () => {}, maxJobs: 1 });
+    const t2 = await third;
+    expect(t2.policyStep).toBe(1);
+    expect(remote.stats).toMatchObject({ jobs: 3, stale: 1, duplicates: 0, uploads: 2 });
+    expect(log.join('\n')).toMatch(/dropped a stale result of job ra:2 \(weights eeeeeeeeeeee, the job's are [0-9a-f]{12}\)/);
+    // the first version is no longer named by a job or a checkpoint: deleted; the newest stays
+    const first = JSON.parse(real.text).weights as string;
+    expect(await wb.hasWeights(first)).toBe(false);
+    await remote.close();
+    await wb.close();
+    model.dispose();
+    other.dispose();
+  });
+
+  it('a resume whose pending job\'s weights the broker lost sends it with the current weights, logged and counted', async () => {
+    const prefix = 'a2';
+    const { model, tok, rollout, task } = tinyRun(8, { rootBudget: 8, maxCallsPerTree: 0 });
+    const log: string[] = [];
+    const remote = await RemoteRollouts.start(srv.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'rb', { task, groupSize: 2, rollout, tok }, (l) => void log.push(l), { prefix, staleness: 1 });
+    const items = taskItems(task as never, 'train', 1, 60);
+    await remote.resume([{ step: 3, policyStep: 2, weights: 'd'.repeat(64), items }], model, 3, (s) => Rng.fromSeed(`x:${s}`).state());
+    expect(remote.pendingJobs()).toEqual([{ step: 3, policyStep: 3, weights: expect.not.stringMatching(/^d+$/), items }]);
+    const wb = await Broker.connect(srv.url, { prefix });
+    await runWorker({ broker: wb, me: { id: 'w', selfcest: 'v', backend: 'cpu' }, log: () => {}, maxJobs: 1 });
+    expect((await remote.collect(3)).policyStep).toBe(3);
+    expect(remote.stats).toMatchObject({ reversioned: 1, jobs: 1 });
+    expect(log.join('\n')).toMatch(/the broker no longer has step 4's weights dddddddddddd \(from trainer step 2\): sent with step 3's/);
+    await remote.close();
+    await wb.close();
+    model.dispose();
+  });
+});
+
 // the synchronous broker runs: child processes, their own server; each compared with one local run
 describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with worker processes', () => {
   const dir = tmp();
   const args = (out: string) => ['bin/selfcest.mjs', 'train', '--backend', 'wasm', '--config', 'configs/arith-grpo-tiny.json', '--out', out,
     '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"', '--set', 'train.steps=2', '--set', 'train.saveEvery=0', '--set', 'grpo.prompts=2', '--set', 'grpo.groupSize=2'];
   const bytes = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000002', 'model.safetensors'));
-  const metrics = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { phase_ms: _p, tok_per_s: _t, broker_duplicates: _d, broker_refused: _r, broker_malformed: _m, ...rest } = JSON.parse(l); // wall-clock and broker counters aside
-    return rest;
-  });
+  // wall-clock times and the broker's counters aside
+  const metrics = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) =>
+    Object.fromEntries(Object.entries(JSON.parse(l)).filter(([k]) => !['phase_ms', 'tok_per_s', 'staleness'].includes(k) && !k.startsWith('broker_'))),
+  );
   let srv: TestRedis;
   beforeAll(async () => {
     srv = await TestRedis.start((redis as { bin: string }).bin);
@@ -250,4 +317,43 @@ describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with work
     expect(bytes('trainer-killed').equals(bytes('local'))).toBe(true);
     expect(metrics('trainer-killed')).toEqual(metrics('local'));
   }, 300_000);
+
+  // asynchronous mode: 4 steps, staleness 1
+  const asyncRun = ['--set', 'train.steps=4', '--set', 'grpo.staleness=1'];
+  const lines = (run: string) => fs.readFileSync(path.join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const bytes4 = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000004', 'model.safetensors'));
+
+  it('asynchronous (staleness 1): step t trains on trees of step t-1\'s weights; one worker or two, the same weights and metrics', async () => {
+    const one = await brokerRun('async-1', [{}], { trainer: asyncRun });
+    expect(one.stderr).toMatch(/rollouts: jobs to the workers at redis:\/\/127\.0\.0\.1:\d+ \(asynchronous, staleness 1/);
+    const two = await brokerRun('async-2', [{}, {}], { trainer: asyncRun });
+    const jobs = two.logs.map((l) => (l.match(/: job \S+ \(step \d+, 4 trees\)/g) ?? []).length);
+    expect(jobs[0] + jobs[1], two.logs.join('\n')).toBe(4);
+    expect(Math.min(...jobs), two.logs.join('\n')).toBeGreaterThan(0); // steps 1 and 2 go out together: both workers busy
+    expect(bytes4('async-2').equals(bytes4('async-1'))).toBe(true);
+    expect(metrics('async-2')).toEqual(metrics('async-1'));
+    const m = lines('async-1');
+    expect(m.map((l) => l.staleness)).toEqual([0, 1, 1, 1]);
+    // the trees of steps 2..4 come from the weights before the last update: the learner's log-probs differ from
+    // the sampler's; step 1's trees are the learner's own weights'
+    expect(m[0].logprob_gap).toBeLessThan(1e-5);
+    for (const l of m.slice(1)) expect(l.logprob_gap).toBeGreaterThan(1e-4);
+    expect(m.every((l) => l.broker_stale === 0 && l.broker_duplicates === 0 && l.broker_worker_ms > 0)).toBe(true);
+  }, 300_000);
+
+  it('asynchronous: the trainer killed after its step-2 checkpoint (a job ahead pending) resumes with --resume auto to the uninterrupted run\'s weights', async () => {
+    await brokerRun('async-killed', [{}], { trainer: [...asyncRun, '--set', 'train.saveEvery=1'], trainerEnv: { SELFCEST_CRASH_AT: 'save:before-prune:2' }, killed: true });
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'async-killed', 'step-000002', 'state.json'), 'utf8'));
+    expect(state.broker.pending.map((j: { step: number; policyStep: number }) => [j.step, j.policyStep])).toEqual([[2, 1]]);
+    const r = await brokerRun('async-killed', [{}], { trainer: [...asyncRun, '--set', 'train.saveEvery=1', '--resume', 'auto'] });
+    expect(r.stderr).toMatch(/resumed with 1 pending job \(steps 3\.\.3\)/);
+    expect(bytes4('async-killed').equals(bytes4('async-1'))).toBe(true);
+    expect(metrics('async-killed')).toEqual(metrics('async-1'));
+  }, 300_000);
+
+  it('asynchronous mode without a broker is refused with the reason', () => {
+    const r = spawnSync(process.execPath, [...args(path.join(dir, 'no-broker')), ...asyncRun], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/grpo\.staleness 1: the asynchronous mode overlaps rollouts on `selfcest worker` processes with the update; give --broker URL, or set grpo\.staleness 0/);
+  }, 120_000);
 });
