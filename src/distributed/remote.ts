@@ -88,6 +88,8 @@ export class RemoteRollouts {
   /** results read before their step was collected (the asynchronous mode's later steps), by job id */
   private readonly early = new Map<string, Result & { entry: string }>();
   private consumedUpTo = -1;
+  /** the worker's rollout time of the last trees collected */
+  lastWorkerMs = 0;
   private seen: number;
 
   private constructor(
@@ -154,6 +156,7 @@ export class RemoteRollouts {
 
   /** Hand step `step`'s rollouts to the workers, sampled with the model's current weights (trainer step `policyStep`). */
   async submit(a: { step: number; policyStep: number; model: GPT; items: readonly TaskItem[]; rng: RngState }): Promise<void> {
+    if (this.broker.reconnects !== this.seen) await this.reconnected(); // the server may have lost this version too
     const p = this.job(a.step, a.policyStep, await this.publish(a.model), a.model, a.items, a.rng);
     this.pending.set(a.step, p);
     await this.send(p);
@@ -200,6 +203,7 @@ export class RemoteRollouts {
       if (got) {
         this.pending.delete(step);
         this.consumedUpTo = Math.max(this.consumedUpTo, step);
+        this.lastWorkerMs = got.ms;
         return got;
       }
       const n = await this.drain(5000);

@@ -105,10 +105,10 @@ export function rlRolloutItems(items: readonly TaskItem[], tok: TextTokenizer, r
   return items.map((it) => rolloutItem(it, tok, rollout.allowSpawn ? {} : { view: 'inline', window: rollout.rootWindow }));
 }
 
-/** The broker's counters (cumulative over the process) and the worker's rollout time of the step (asynchronous mode). */
-function brokerMetrics(r: RemoteRollouts, workerMs: number) {
+/** The broker's counters (cumulative over the process) and the worker's rollout time of the step's trees. */
+function brokerMetrics(r: RemoteRollouts) {
   const s = r.stats;
-  return { broker_duplicates: s.duplicates, broker_stale: s.stale, broker_reversioned: s.reversioned, broker_refused: s.refused, broker_malformed: s.malformed, ...(workerMs ? { broker_worker_ms: Math.round(workerMs) } : {}) };
+  return { broker_duplicates: s.duplicates, broker_stale: s.stale, broker_reversioned: s.reversioned, broker_refused: s.refused, broker_malformed: s.malformed, broker_worker_ms: Math.round(r.lastWorkerMs) };
 }
 
 /** One trainer per run directory (a `.lock` with its pid): see lockRun. */
@@ -230,20 +230,21 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
       const lr = learningRate(step, cfg.optim.lr, t.warmupSteps, scheduleSteps, t.minLrRatio, t.schedule);
       let items: TaskItem[];
       let source: (() => Promise<Tree[]>) | undefined;
-      const lag = { staleness: 0, workerMs: 0 };
+      const lag = { staleness: 0, submitMs: 0 };
       if (remote && k > 0) {
         // the jobs up to step+k go out now, with the weights of this step
+        const t0 = performance.now();
         for (; nextJob <= Math.min(step + k, t.steps - 1); nextJob++) {
           const its = draw();
           ahead.set(nextJob, its);
           await remote.submit({ step: nextJob, policyStep: step, model, items: its, rng: jobRng(nextJob) });
         }
+        lag.submitMs = performance.now() - t0;
         items = ahead.get(step)!;
         ahead.delete(step);
         source = async () => {
           const got = await remote.collect(step);
           lag.staleness = step - got.policyStep;
-          lag.workerMs = got.ms;
           return got.trees;
         };
       } else {
@@ -252,8 +253,10 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
       }
       const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref, source);
       bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);
-      const { phase_ms, ...scalars } = metrics;
-      const line = { step: step + 1, ...scalars, ...(remote ? { staleness: lag.staleness, ...brokerMetrics(remote, lag.workerMs) } : {}), phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
+      // the asynchronous mode's job submission (weights upload included) is a phase of its own: the phases sum to the step
+      const phase_ms = remote && k > 0 ? { submit: lag.submitMs, ...metrics.phase_ms } : metrics.phase_ms;
+      const { phase_ms: _phases, ...scalars } = metrics;
+      const line = { step: step + 1, ...scalars, ...(remote ? { staleness: lag.staleness, ...brokerMetrics(remote) } : {}), phase_ms: Object.fromEntries(Object.entries(phase_ms).map(([k, v]) => [k, Math.round(v)])) };
       appendMetrics(metricsFile, line);
       const detail =
         `reward ${metrics.reward_mean.toFixed(3)} acc ${metrics.acc.toFixed(2)} clones/tree ${metrics.clones_per_tree.toFixed(2)} zero-var ${metrics.zero_std_frac.toFixed(2)} ` +

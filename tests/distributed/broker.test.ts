@@ -145,6 +145,43 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     model.dispose();
   });
 
+  it('a worker and a trainer connected across a broker restart (no persistence) both reconnect with a log line and go on; a version the restarted server lost is uploaded again before the next job names it', async () => {
+    const prefix = 't5';
+    const { model, tok, rollout, task } = tinyRun(9, { rootBudget: 8, maxCallsPerTree: 0 });
+    const other = tinyRun(10, { rootBudget: 8, maxCallsPerTree: 0 }).model;
+    const trainerLog: string[] = [];
+    const workerLog: string[] = [];
+    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
+    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r5', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
+    const wb = await Broker.connect(server.url, { prefix, log: (l) => void workerLog.push(l) });
+    const worker = runWorker({ broker: wb, me, log: (l) => void workerLog.push(l), maxJobs: 2 });
+    const rng = Rng.fromSeed('z');
+    const step = (k: number, m: GPT) => remote.rollout({ step: k, model: m, items: taskItems(task as never, 'train', 1, 30 + k), rng });
+    const restart = async () => {
+      await server.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      await server.restart();
+      await new Promise((r) => setTimeout(r, 1000)); // both clients back
+    };
+    expect((await step(0, model)).length).toBe(2);
+    await restart();
+    // the worker that stayed connected takes the next job, of a new version
+    expect((await step(1, other)).length).toBe(2);
+    expect(await worker).toEqual({ done: 2, rejected: 0 });
+    expect(workerLog.join('\n')).toMatch(/connection lost; reconnecting[\s\S]*reconnected/);
+    expect(trainerLog.join('\n')).toMatch(/connection lost; reconnecting[\s\S]*reconnected/);
+    // again; the next job names the same version as the last, which the server lost: a fresh worker finds it
+    await restart();
+    const fresh = await Broker.connect(server.url, { prefix });
+    const next = step(2, other);
+    expect(await runWorker({ broker: fresh, me, log: (l) => void workerLog.push(l), maxJobs: 1 })).toEqual({ done: 1, rejected: 0 });
+    expect((await next).length).toBe(2);
+    await remote.close();
+    await Promise.all([wb.close(), fresh.close()]);
+    model.dispose();
+    other.dispose();
+  });
+
   it('a second result of a job (its worker died before acknowledging) is dropped and counted, never used for the next step', async () => {
     const prefix = 't4';
     const { model, tok, rollout, task } = tinyRun(5, { rootBudget: 8, maxCallsPerTree: 0 });
@@ -356,4 +393,56 @@ describe.skipIf('why' in redis)('selfcest train --broker (synchronous) with work
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/grpo\.staleness 1: the asynchronous mode overlaps rollouts on `selfcest worker` processes with the update; give --broker URL, or set grpo\.staleness 0/);
   }, 120_000);
+
+  it('20 random worker kills in a 50-step run (before replying, between reply and acknowledgement, at a random moment) lose and duplicate no tree: the local run\'s weights and metrics', async () => {
+    const steps = ['--set', 'train.steps=50'];
+    const local = spawnSync(process.execPath, [...args(path.join(dir, 'local-50')), ...steps], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    expect(local.status, local.stderr).toBe(0);
+    // two workers kept alive by a supervisor; each new one gets a random fate until 20 have been killed
+    const rng = Rng.fromSeed('kills');
+    let kills = 0;
+    let owed = 0; // living workers with a fate
+    let n = 0;
+    let done = false;
+    const logs: string[] = [];
+    const procs = new Set<ChildProcess>();
+    const start = (slot: number) => {
+      const env: Record<string, string> = {};
+      let timer: NodeJS.Timeout | undefined;
+      const fate = kills + owed < 20 ? rng.int(0, 2) : -1;
+      if (fate >= 0) owed++;
+      if (fate === 0) env.SELFCEST_CRASH_AT = `worker:before-result:${rng.int(1, 2)}`;
+      if (fate === 1) env.SELFCEST_CRASH_AT = `worker:before-ack:${rng.int(1, 2)}`;
+      const w = spawn(process.execPath, ['bin/selfcest.mjs', 'worker', '--broker', srv.url, '--backend', 'wasm', '--id', `k${slot}-${++n}`, '--claim-after', '1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+      if (fate === 2) timer = setTimeout(() => w.kill('SIGKILL'), rng.int(300, 1500));
+      procs.add(w);
+      let log = '';
+      w.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      w.on('exit', (_code, signal) => {
+        clearTimeout(timer);
+        procs.delete(w);
+        logs.push(log);
+        if (fate >= 0) owed--;
+        if (signal === 'SIGKILL' && !done) kills++;
+        if (!done) start(slot);
+      });
+    };
+    start(0);
+    start(1);
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [...args(path.join(dir, 'kills-50')), ...steps, '--broker', srv.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('close', (status) => resolve({ status, stderr }));
+    });
+    done = true;
+    for (const w of procs) w.kill('SIGKILL');
+    expect(r.status, r.stderr).toBe(0);
+    expect(kills, logs.join('\n')).toBe(20);
+    const file = (run: string) => fs.readFileSync(path.join(dir, run, 'step-000050', 'model.safetensors'));
+    expect(file('kills-50').equals(file('local-50'))).toBe(true);
+    expect(metrics('kills-50')).toEqual(metrics('local-50'));
+    const last = lines('kills-50').at(-1);
+    expect(last.broker_stale + last.broker_malformed + last.broker_refused).toBe(0);
+  }, 600_000);
 });
