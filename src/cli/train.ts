@@ -33,7 +33,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('stop-after', { type: 'number', describe: 'stop (with a checkpoint) after this step, as if interrupted; resume later with --resume auto' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'start fresh even if the run directory holds checkpoints (deletes them)' })
       .option('sample', { type: 'number', default: 0, describe: 'after training, complete this many held-out prompts greedily and print them' })
-      .option('broker', { type: 'string', describe: 'tree GRPO only: hand the rollouts to `selfcest worker` processes at this Redis URL (e.g. redis://127.0.0.1:6379; docs/distributed.md)' })
+      .option('broker', { type: 'string', describe: 'tree GRPO only: hand the rollouts to `selfcest worker` processes at this Redis URL (e.g. redis://127.0.0.1:6379): synchronous, the local trajectory; with grpo.staleness k >= 1 asynchronous, the workers sampling k steps ahead (docs/distributed.md)' })
       .option('print-config', { type: 'boolean', default: false, describe: 'print the resolved config (file, --set, defaults) as JSON and exit without training (schemas/*.schema.json describe it)' })
       .example('$0 train --config configs/tiny.json', 'train the default tiny policy')
       .example('$0 train --config configs/tiny.json --resume auto', 'continue an interrupted run')

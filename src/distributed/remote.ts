@@ -247,6 +247,9 @@ export class RemoteRollouts {
     try {
       trees = r.trees.map((t, i) => treeFromJson(t, `result ${r.entry} tree ${i}`));
       if (trees.length !== n) throw new Error(`${trees.length} trees, the job has ${n}`);
+      const G = this.ctx.groupSize;
+      const wrong = trees.findIndex((t, i) => t.itemId !== `${p.items[Math.floor(i / G)].id}#${i % G}`);
+      if (wrong >= 0) throw new Error(`tree ${wrong} is of item ${trees[wrong].itemId}, not ${p.items[Math.floor(wrong / G)].id}#${wrong % G}`);
     } catch (err) {
       this.stats.malformed++;
       this.log(`rollouts: dropped result ${r.entry}: ${(err as Error).message}; job ${p.jobId} handed out again`);

@@ -209,11 +209,12 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   const jobRng = (step: number) => Rng.fromSeed(`${cfg.train.seed}:sampling:${step}`).state();
   const ahead = new Map<number, TaskItem[]>(); // items of the steps whose jobs are out
   let nextJob = startStep;
-  if (remote && brokerState?.pending.length) {
+  if (remote && brokerState) {
+    // what the predecessor's jobs left in the results stream is read first; its pending jobs go on
     const pending = brokerState.pending.map((j) => ({ ...j, items: j.items as unknown as TaskItem[] }));
     await remote.resume(pending, model, startStep, jobRng);
     for (const j of pending) ahead.set(j.step, j.items);
-    nextJob = Math.max(...pending.map((j) => j.step)) + 1;
+    if (pending.length) nextJob = Math.max(...pending.map((j) => j.step)) + 1;
   }
   const progress = new Progress(t.steps, startStep, log);
   let checkpoint = resumeDir ?? '';
