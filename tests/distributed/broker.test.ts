@@ -95,6 +95,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     await raw.addJob(JSON.stringify({ format: MESSAGE_FORMAT, kind: 'rollout' }));
     const ghost: Job = { format: MESSAGE_FORMAT, kind: 'rollout', run: 'r0', jobId: 'r0:0', step: 0, trainer: me, weights: 'f'.repeat(64), policyStep: 0, model: { ...cfg }, task, items: items as never, groupSize: 2, rollout, tokenizer: null, rng: Rng.fromSeed(1).state() };
     await raw.addJob(JSON.stringify(ghost));
+    await raw.addJob(JSON.stringify({ ...ghost, model: { ...cfg, nHeads: 3 } })); // a model config no worker can build
     // a worker of another version: it rejects the three bad jobs, then takes the trainer's job
     const wrongLog: string[] = [];
     const wrongBroker = await Broker.connect(server.url, { prefix });
@@ -103,11 +104,12 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     const remote = await RemoteRollouts.start(server.url, me, 'r1', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
     const rng = Rng.fromSeed('s');
     const got = remote.rollout({ step: 0, model, items, rng });
-    expect(await wrong).toEqual({ done: 1, rejected: 3 });
+    expect(await wrong).toEqual({ done: 1, rejected: 4 });
     expect(wrongLog.filter((l) => l.includes('rejected job'))).toEqual([
       expect.stringMatching(/rejected job \S+: malformed \(not JSON/),
       expect.stringMatching(/rejected job \S+: malformed \(/),
       expect.stringMatching(/rejected job \S+: weights ffffffffffff are not in the broker's store/),
+      expect.stringMatching(/rejected job \S+: model config: /),
     ]);
     // the trainer refused its trees and handed the job out again: a worker of the trainer's version does it
     const rightBroker = await Broker.connect(server.url, { prefix });
