@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { SelfcestError } from '../util/errors.ts';
 import type { Params } from '../model/decoder.ts';
+import { adamMoment, adamParam, registerWebgpuKernels } from '../backend/webgpu-kernels.ts';
 
 export const OptimConfigSchema = z
   .object({
@@ -33,7 +34,16 @@ export class AdamW {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
 
-  constructor(config: OptimConfig, params: Params) {
+  /**
+   * `fused`: on webgpu, three WGSL kernels per parameter (backend/webgpu-kernels.ts) instead of ~16 elementwise
+   * ops; the same arithmetic in the same order. Default: on whenever the webgpu backend is active. Other backends
+   * always run the ops.
+   */
+  constructor(
+    config: OptimConfig,
+    params: Params,
+    private readonly opts: { fused?: boolean } = {},
+  ) {
     this.config = config;
     const zeros = (p: tf.Variable) => tf.tidy(() => tf.variable(tf.zerosLike(p), false));
     for (const [name, p] of params) {
@@ -54,6 +64,19 @@ export class AdamW {
     const bc2 = 1 - Math.pow(c.beta2, this.t);
     return tf.tidy(() => {
       const norm = globalNorm ? tf.clone(globalNorm) : gradNorm(grads);
+      if (tf.getBackend() === 'webgpu' && (this.opts.fused ?? true)) {
+        registerWebgpuKernels();
+        for (const [name, p] of params) {
+          const g = grads.get(name);
+          if (!g) continue;
+          const m = this.m.get(name)!;
+          const v = this.v.get(name)!;
+          m.assign(adamMoment(m, g, norm, { beta: c.beta1, clip: c.gradClip, square: false }));
+          v.assign(adamMoment(v, g, norm, { beta: c.beta2, clip: c.gradClip, square: true }));
+          p.assign(adamParam(p, m, v, { lr, bc1, bc2, eps: c.eps, lrWd: c.weightDecay > 0 && p.shape.length >= 2 ? lr * c.weightDecay : 0 }));
+        }
+        return tf.keep(norm);
+      }
       const scale = c.gradClip > 0 ? tf.minimum(1, tf.div(c.gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
       for (const [name, p] of params) {
         const g0 = grads.get(name);

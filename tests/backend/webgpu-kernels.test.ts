@@ -1,0 +1,84 @@
+// Our WGSL kernels (src/backend/webgpu-kernels.ts) against the unfused ops on cpu, on whatever webgpu adapter is
+// here (lavapipe in CI, tests opt in to software adapters), and the kernels they save, counted with tf.profile.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { modelConfig } from '../../src/model/config.ts';
+import { GPT } from '../../src/model/decoder.ts';
+import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { maxRelErr, onBackend, webgpuUnavailable } from '../helpers.ts';
+
+const why = await webgpuUnavailable();
+if (why) console.log(`webgpu kernel tests skipped: ${why}`);
+
+const cfg = modelConfig({ vocabSize: 32, ctx: 16, dModel: 16, nLayers: 2, nHeads: 2 });
+
+/** Parameters and a few steps' gradients as arrays (one seed), to replay on any backend. */
+function fixture(steps: number) {
+  const m = GPT.init(cfg, Rng.fromSeed(5));
+  const params = new Map([...m.params].map(([k, v]) => [k, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+  m.dispose();
+  const rng = Rng.fromSeed('grads');
+  // gradients of a few scales (so that clipping is active in some steps and not in others)
+  const grads = Array.from({ length: steps }, (_, s) => new Map([...params].map(([k, p]) => [k, Float32Array.from(p.data, () => (rng.next() - 0.5) * (s % 2 ? 0.05 : 2))])));
+  return { params, grads };
+}
+
+async function train(optim: object, steps: number, fused: boolean) {
+  const { params, grads } = fixture(steps);
+  const vars = new Map([...params].map(([k, p]) => [k, tf.tidy(() => tf.variable(tf.tensor(p.data, p.shape), true, `k-${k}-${Math.random()}`))]));
+  const opt = new AdamW(OptimConfigSchema.parse(optim), vars, { fused });
+  const norms: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const g = new Map([...grads[s]].map(([k, d]) => [k, tf.tensor(d, params.get(k)!.shape)]));
+    const norm = opt.apply(vars, g, 0.01 * (s + 1));
+    norms.push((await norm.data())[0]);
+    tf.dispose([norm, ...g.values()]);
+  }
+  const state = await opt.toArrays();
+  const out = { params: new Map(await Promise.all([...vars].map(async ([k, v]) => [k, (await v.data()) as Float32Array] as const))), state, norms };
+  opt.dispose();
+  tf.dispose([...vars.values()]);
+  return out;
+}
+
+describe.runIf(!why)('WGSL kernels on webgpu', () => {
+  for (const optim of [{ gradClip: 1, weightDecay: 0.1 }, { gradClip: 0, weightDecay: 0 }]) {
+    it(`fused AdamW equals the unfused ops on cpu to float rounding over 4 steps (${JSON.stringify(optim)}), and leaks no tensor`, async () => {
+      const ref = await onBackend('cpu', () => train(optim, 4, false));
+      await onBackend('webgpu', () => undefined);
+      const before = tf.memory().numTensors;
+      const got = await train(optim, 4, true);
+      expect(tf.memory().numTensors).toBe(before);
+      await onBackend('wasm', () => undefined);
+      expect(maxRelErr(got.norms, ref.norms)).toBeLessThan(1e-5);
+      for (const [k, p] of ref.params) expect(maxRelErr(got.params.get(k)!, p), k).toBeLessThan(1e-5);
+      for (const [i, a] of ref.state.entries()) expect(maxRelErr(got.state[i].data, a.data), a.name).toBeLessThan(1e-5);
+      // the updates moved the weights (the comparison is not of two untouched copies)
+      const { params } = fixture(0);
+      expect(Math.max(...[...params].map(([k, p]) => maxRelErr(ref.params.get(k)!, p.data)))).toBeGreaterThan(1e-3);
+    });
+  }
+
+  it('fused AdamW runs 3 kernels per parameter where the ops take 16 (tf.profile on webgpu)', async () => {
+    await onBackend('webgpu', () => undefined);
+    const { params, grads } = fixture(1);
+    const count = async (fused: boolean) => {
+      const vars = new Map([...params].map(([k, p]) => [k, tf.tidy(() => tf.variable(tf.tensor(p.data, p.shape), true, `c-${k}-${fused}`))]));
+      const g = new Map([...grads[0]].map(([k, d]) => [k, tf.tensor(d, params.get(k)!.shape)]));
+      const opt = new AdamW(OptimConfigSchema.parse({ gradClip: 1, weightDecay: 0.1 }), vars, { fused });
+      const norm = tf.tidy(() => tf.sqrt(tf.addN([...g.values()].slice(0, 1).map((x) => tf.sum(tf.square(x))))) as tf.Scalar);
+      const prof = await tf.profile(() => void opt.apply(vars, g, 0.01, norm).dispose());
+      tf.dispose([norm, ...g.values(), ...vars.values()]);
+      opt.dispose();
+      return prof.kernels.map((k) => k.name).filter((n) => n !== 'Identity'); // Identity: the norm's clone, no dispatch of ours
+    };
+    const P = params.size;
+    const fused = await count(true);
+    const ops = await count(false);
+    await onBackend('wasm', () => undefined);
+    expect(fused.length).toBe(3 * P);
+    expect(new Set(fused)).toEqual(new Set(['SelfcestAdamMoment', 'SelfcestAdamParam']));
+    expect(ops.length).toBeGreaterThanOrEqual(15 * P);
+  });
+});
