@@ -1,8 +1,8 @@
 /**
  * Kernels per train step: the tfjs kernels (tf.profile) one supervised train step of the tiny GPT (vocab 64, d 128,
- * 4 layers, ctx 128, batch 16, Adam; the sizes of SIZE_OPTIONS) runs on a backend, by name, with AdamW's fused
- * WGSL kernels (webgpu) and with the unfused ops. A count of dispatches, not a timing: on lavapipe it is the same
- * count as on a GPU.
+ * 4 layers, ctx 128, batch 16, Adam; the sizes of SIZE_OPTIONS) runs on a backend, by name, with our fused WGSL
+ * kernels (webgpu: AdamW, LayerNorm; src/backend/webgpu-kernels.ts) and with tfjs's ops only
+ * (SELFCEST_WEBGPU_FUSED=0). A count of kernels, not a timing: on lavapipe it is the same count as on a GPU.
  *
  *   npx tsx scripts/bench/kernels.ts [--backend webgpu] [--top 12]
  *
@@ -30,13 +30,14 @@ const cfg = sizeConfig(a);
 const [warm, batch] = lcgBatches(2, a.batch, cfg.ctx, cfg.vocabSize, 0);
 for (const fused of [false, true]) {
   const model = GPT.init(cfg, Rng.fromSeed(0));
-  const opt = new AdamW(OptimConfigSchema.parse({ lr: 1e-3, weightDecay: 0, gradClip: 1 }), model.params, { fused });
+  process.env.SELFCEST_WEBGPU_FUSED = fused ? '1' : '0';
+  const opt = new AdamW(OptimConfigSchema.parse({ lr: 1e-3, weightDecay: 0, gradClip: 1 }), model.params);
   await trainStep(model, opt, warm, 1e-3); // compiles the shaders
   const prof = await tf.profile(async () => void (await trainStep(model, opt, batch, 1e-3)));
   const by = new Map<string, number>();
   for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + 1);
   const top = [...by].sort((x, y) => y[1] - x[1]).slice(0, a.top).map(([n, c]) => `${n} ${c}`).join(', ');
-  console.log(`${info.name}, AdamW ${fused ? 'fused' : 'unfused'}: ${prof.kernels.length} kernels per step (${model.params.size} parameter tensors); ${top}`);
+  console.log(`${info.name}, ${fused ? 'fused kernels' : 'tfjs ops only'}: ${prof.kernels.length} kernels per step (${model.params.size} parameter tensors); ${top}`);
   opt.dispose();
   model.dispose();
 }

@@ -7,9 +7,15 @@
  *                        or second moment (h = square); s = min(1, clip / (norm + 1e-6)) the global-norm clip
  *                        factor, computed in the kernel from the norm tensor (1 when clip is 0)
  *   SelfcestAdamParam    (p, m', v') -> p - lr·(m'/bc1)/(sqrt(v'/bc2) + eps) - lr·wd·p
+ *   SelfcestRowStats     x [N, C] -> [N, 2]: each row's mean and 1/sqrt(var + eps) (LayerNorm; a thread per row)
+ *   SelfcestLayerNorm    (x, stats, g, b) -> (x - mean)·rstd·g + b
+ *   SelfcestLayerNormDx  (x, stats, g, dy) -> rstd·(dŷ - mean(dŷ) - x̂·mean(dŷ·x̂)), dŷ = dy·g (a thread per row)
+ *   SelfcestLayerNormDg  (x, stats, dy) [C] -> Σ_rows dy·x̂ (a thread per column)
  *
  * AdamW.apply on webgpu runs these three kernels per parameter instead of ~16 elementwise ones (optim.ts). The
  * arithmetic follows the unfused sequence operation by operation, in f32, so the two agree to float rounding.
+ * LayerNorm (model/ops.ts) runs 2 kernels forward and 3 backward (the bias gradient is tf.sum) instead of ~30.
+ * SELFCEST_WEBGPU_FUSED=0 turns them all off (the kernel counts of scripts/bench/kernels.ts compare both).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -75,6 +81,38 @@ export interface AdamParamAttrs {
   lrWd: number;
 }
 
+/** Are the fused kernels used now? On webgpu unless SELFCEST_WEBGPU_FUSED=0. */
+export function fusedWebgpu(): boolean {
+  return tf.getBackend() === 'webgpu' && process.env.SELFCEST_WEBGPU_FUSED !== '0';
+}
+
+/** A program with one thread per row (or column) of its output: `main(index)` guarded by `uniforms.threads`. */
+function perLine(key: string, shape: number[], threads: number, inputs: string[], uniforms: string, body: string): Program {
+  return {
+    outputShape: shape,
+    shaderKey: key,
+    dispatchLayout: { x: shape.map((_, i) => i) },
+    dispatch: [Math.ceil(threads / 64), 1, 1],
+    variableNames: inputs,
+    workgroupSize: [64, 1, 1],
+    size: false,
+    uniforms: `threads : i32, ${uniforms}`,
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index < uniforms.threads) {
+          ${body}
+        }
+      }`,
+  };
+}
+
+const i32 = (x: number) => ({ type: 'int32', data: [x] });
+
+export const ROW_STATS = 'SelfcestRowStats';
+export const LAYER_NORM = 'SelfcestLayerNorm';
+export const LAYER_NORM_DX = 'SelfcestLayerNormDx';
+export const LAYER_NORM_DG = 'SelfcestLayerNormDg';
+
 let registered = false;
 
 /** Register the kernels for the webgpu backend (idempotent; needs no adapter until they run). */
@@ -119,14 +157,122 @@ export function registerWebgpuKernels(): void {
       return (backend as unknown as WebGPUBackendLike).runWebGPUProgram(program, [p, m, v], 'float32', [f32(a.lr), f32(a.bc1), f32(a.bc2), f32(a.eps), f32(a.lrWd)]);
     },
   });
+  const run = (backend: unknown, program: Program, inputs: tf.TensorInfo[], uniforms: { type: string; data: number[] }[]) =>
+    (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32', uniforms);
+  tf.registerKernel({
+    kernelName: ROW_STATS,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x } = inputs as { x: tf.TensorInfo };
+      const [N, C] = x.shape;
+      const program = perLine('selfcest_row_stats', [N, 2], N, ['X'], 'cols : i32, eps : f32,', `
+          let base = index * uniforms.cols;
+          var sum = 0.0;
+          for (var c = 0; c < uniforms.cols; c++) { sum += X[base + c]; }
+          let mean = sum / f32(uniforms.cols);
+          var sq = 0.0;
+          for (var c = 0; c < uniforms.cols; c++) { let d = X[base + c] - mean; sq += d * d; }
+          result[index * 2] = mean;
+          result[index * 2 + 1] = inverseSqrt(sq / f32(uniforms.cols) + uniforms.eps);`);
+      return run(backend, program, [x], [i32(N), i32(C), f32((attrs as { eps: number }).eps)]);
+    },
+  });
+  tf.registerKernel({
+    kernelName: LAYER_NORM,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, stats, g, b } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
+      const [N, C] = x.shape;
+      const program = elementwise('selfcest_layer_norm', [N, C], ['X', 'S', 'Gm', 'Bt'], 'cols : i32,', `
+          let row = index / uniforms.cols;
+          let c = index - row * uniforms.cols;
+          setOutputAtIndex(index, (X[index] - S[row * 2]) * S[row * 2 + 1] * Gm[c] + Bt[c]);`);
+      return run(backend, program, [x, stats, g, b], [i32(C)]);
+    },
+  });
+  tf.registerKernel({
+    kernelName: LAYER_NORM_DX,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, stats, g, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; dy: tf.TensorInfo };
+      const [N, C] = x.shape;
+      const program = perLine('selfcest_layer_norm_dx', [N, C], N, ['X', 'S', 'Gm', 'DY'], 'cols : i32,', `
+          let base = index * uniforms.cols;
+          let mean = S[index * 2];
+          let rstd = S[index * 2 + 1];
+          var a = 0.0;
+          var b = 0.0;
+          for (var c = 0; c < uniforms.cols; c++) {
+            let dh = DY[base + c] * Gm[c];
+            a += dh;
+            b += dh * (X[base + c] - mean) * rstd;
+          }
+          let n = f32(uniforms.cols);
+          for (var c = 0; c < uniforms.cols; c++) {
+            let dh = DY[base + c] * Gm[c];
+            let xh = (X[base + c] - mean) * rstd;
+            result[base + c] = rstd * (dh - a / n - xh * (b / n));
+          }`);
+      return run(backend, program, [x, stats, g, dy], [i32(N), i32(C)]);
+    },
+  });
+  tf.registerKernel({
+    kernelName: LAYER_NORM_DG,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, stats, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; dy: tf.TensorInfo };
+      const [N, C] = x.shape;
+      const program = perLine('selfcest_layer_norm_dg', [C], C, ['X', 'S', 'DY'], 'rows : i32,', `
+          let C = uniforms.threads;
+          var acc = 0.0;
+          for (var r = 0; r < uniforms.rows; r++) {
+            acc += DY[r * C + index] * (X[r * C + index] - S[r * 2]) * S[r * 2 + 1];
+          }
+          result[index] = acc;`);
+      return run(backend, program, [x, stats, dy], [i32(C), i32(N)]);
+    },
+  });
+}
+
+const kernel = (name: string, inputs: Record<string, tf.Tensor>, attrs: object = {}) =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+
+/** one custom-gradient function per eps (customGrad passes tensors only) */
+const layerNorms = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+
+/**
+ * LayerNorm over the last axis with the fused kernels (webgpu only): forward RowStats + LayerNorm, backward
+ * LayerNormDx, LayerNormDg and a Sum for the bias. The statistics are kept from the forward pass.
+ */
+export function fusedLayerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): T {
+  registerWebgpuKernels();
+  let f = layerNorms.get(eps);
+  if (!f) {
+    f = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
+      const C = xi.shape[xi.shape.length - 1];
+      const x2 = tf.reshape(xi, [-1, C]);
+      const stats = kernel(ROW_STATS, { x: x2 }, { eps });
+      save([x2, stats, gi]);
+      return {
+        value: tf.reshape(kernel(LAYER_NORM, { x: x2, stats, g: gi, b: bi }), xi.shape),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, st, gs] = saved;
+          const dy2 = tf.reshape(dy, [-1, C]);
+          return [tf.reshape(kernel(LAYER_NORM_DX, { x: xs, stats: st, g: gs, dy: dy2 }), xi.shape), kernel(LAYER_NORM_DG, { x: xs, stats: st, dy: dy2 }), tf.sum(dy2, 0)];
+        },
+      };
+    }) as never) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    layerNorms.set(eps, f);
+  }
+  return f(x, g, b) as T;
 }
 
 /** One moment of AdamW, fused (webgpu only). */
 export function adamMoment(x: tf.Tensor, g: tf.Tensor, norm: tf.Tensor, attrs: AdamMomentAttrs): tf.Tensor {
-  return tf.engine().runKernel(ADAM_MOMENT, { x, g, norm } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return kernel(ADAM_MOMENT, { x, g, norm }, attrs);
 }
 
 /** AdamW's parameter step from the new moments, fused (webgpu only). */
 export function adamParam(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamParamAttrs): tf.Tensor {
-  return tf.engine().runKernel(ADAM_PARAM, { p, m, v } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return kernel(ADAM_PARAM, { p, m, v }, attrs);
 }

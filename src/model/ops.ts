@@ -4,6 +4,7 @@
  * ../shared/notes/tfjs-on-node.md §4). Other backends use tfjs's own matMul and autodiff.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedLayerNorm, fusedWebgpu } from '../backend/webgpu-kernels.ts';
 
 const onWasm = (): boolean => tf.getBackend() === 'wasm';
 /** Whether autodiff is recording (inside tf.grad / variableGrads). Without it a custom gradient is overhead. */
@@ -77,8 +78,9 @@ export function silu<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.sigmoid(x)) as T;
 }
 
-/** LayerNorm over the last axis. */
+/** LayerNorm over the last axis (on webgpu: our fused kernels, backend/webgpu-kernels.ts). */
 export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): T {
+  if (fusedWebgpu()) return fusedLayerNorm(x, g, b, eps);
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
   const variance = tf.mean(tf.square(xc), -1, true);
