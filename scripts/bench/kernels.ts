@@ -37,7 +37,8 @@ for (const fused of [false, true]) {
   const by = new Map<string, number>();
   for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + 1);
   const top = [...by].sort((x, y) => y[1] - x[1]).slice(0, a.top).map(([n, c]) => `${n} ${c}`).join(', ');
-  console.log(`${info.name}, ${fused ? 'fused kernels' : 'tfjs ops only'}: ${prof.kernels.length} kernels per step (${model.params.size} parameter tensors); ${top}`);
+  const free = (by.get('Identity') ?? 0) + (by.get('Reshape') ?? 0);
+  console.log(`${info.name}, ${fused ? 'fused kernels' : 'tfjs ops only'}: ${prof.kernels.length} kernels per step (${prof.kernels.length - free} without Identity and Reshape, which move no data on webgpu; ${model.params.size} parameter tensors); ${top}`);
   opt.dispose();
   model.dispose();
 }

@@ -7,6 +7,7 @@
  *                        or second moment (h = square); s = min(1, clip / (norm + 1e-6)) the global-norm clip
  *                        factor, computed in the kernel from the norm tensor (1 when clip is 0)
  *   SelfcestAdamParam    (p, m', v') -> p - lr·(m'/bc1)/(sqrt(v'/bc2) + eps) - lr·wd·p
+ *   SelfcestSumSquares   (a0 .. a6) -> [1]: Σ a² over up to 7 tensors, one workgroup (the gradient norm)
  *   SelfcestRowStats     x [N, C] -> [N, 2]: each row's mean and 1/sqrt(var + eps) (LayerNorm; a thread per row)
  *   SelfcestLayerNorm    (x, stats, g, b) -> (x - mean)·rstd·g + b
  *   SelfcestLayerNormDx  (x, stats, g, dy) -> rstd·(dŷ - mean(dŷ) - x̂·mean(dŷ·x̂)), dŷ = dy·g (a thread per row)
@@ -108,6 +109,10 @@ function perLine(key: string, shape: number[], threads: number, inputs: string[]
 
 const i32 = (x: number) => ({ type: 'int32', data: [x] });
 
+export const SUM_SQUARES = 'SelfcestSumSquares';
+/** inputs of one SumSquares (WebGPU's default 8 storage buffers per stage: 7 inputs and the output) */
+export const SUM_SQUARES_INPUTS = 7;
+const REDUCE = 256;
 export const ROW_STATS = 'SelfcestRowStats';
 export const LAYER_NORM = 'SelfcestLayerNorm';
 export const LAYER_NORM_DX = 'SelfcestLayerNormDx';
@@ -159,6 +164,46 @@ export function registerWebgpuKernels(): void {
   });
   const run = (backend: unknown, program: Program, inputs: tf.TensorInfo[], uniforms: { type: string; data: number[] }[]) =>
     (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32', uniforms);
+  tf.registerKernel({
+    kernelName: SUM_SQUARES,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const xs = Object.keys(inputs).sort().map((k) => (inputs as Record<string, tf.TensorInfo>)[k]);
+      const names = xs.map((_, i) => `A${i}`);
+      const sizes = xs.map((x) => x.shape.reduce((a, b) => a * b, 1));
+      // every thread strides over each input (loop bounds uniform: the barriers stay in uniform control flow), then a
+      // tree reduction in workgroup memory
+      const loops = names.map((a, i) => `
+          for (var j = 0; j < (uniforms.n${i} + ${REDUCE - 1}) / ${REDUCE}; j++) {
+            let e = j * ${REDUCE} + lid;
+            if (e < uniforms.n${i}) { let v = ${a}[e]; acc += v * v; }
+          }`).join('');
+      const program: Program = {
+        outputShape: [1],
+        shaderKey: `selfcest_sum_squares_${xs.length}`,
+        dispatchLayout: { x: [0] },
+        dispatch: [1, 1, 1],
+        variableNames: names,
+        workgroupSize: [REDUCE, 1, 1],
+        size: false,
+        uniforms: names.map((_, i) => `n${i} : i32,`).join(' '),
+        getUserCode: () => `
+      var<workgroup> partial : array<f32, ${REDUCE}>;
+      fn main(index : i32) {
+        let lid = i32(localId.x);
+        var acc = 0.0;${loops}
+        partial[lid] = acc;
+        workgroupBarrier();
+        for (var s = ${REDUCE / 2}; s > 0; s = s / 2) {
+          if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
+          workgroupBarrier();
+        }
+        if (lid == 0) { result[0] = partial[0]; }
+      }`,
+      };
+      return run(backend, program, xs, sizes.map(i32));
+    },
+  });
   tf.registerKernel({
     kernelName: ROW_STATS,
     backendName: 'webgpu',
@@ -275,4 +320,14 @@ export function adamMoment(x: tf.Tensor, g: tf.Tensor, norm: tf.Tensor, attrs: A
 /** AdamW's parameter step from the new moments, fused (webgpu only). */
 export function adamParam(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamParamAttrs): tf.Tensor {
   return kernel(ADAM_PARAM, { p, m, v }, attrs);
+}
+
+/** Σ x² over the tensors, fused (webgpu only): one kernel per 7 tensors; their partial sums [1] (the caller adds them). */
+export function sumSquaresParts(xs: readonly tf.Tensor[]): tf.Tensor[] {
+  registerWebgpuKernels();
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < xs.length; i += SUM_SQUARES_INPUTS) {
+    parts.push(kernel(SUM_SQUARES, Object.fromEntries(xs.slice(i, i + SUM_SQUARES_INPUTS).map((x, k) => [`x${k}`, x]))));
+  }
+  return parts;
 }

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { SelfcestError } from '../util/errors.ts';
 import type { Params } from '../model/decoder.ts';
-import { adamMoment, adamParam, fusedWebgpu, registerWebgpuKernels } from '../backend/webgpu-kernels.ts';
+import { adamMoment, adamParam, fusedWebgpu, registerWebgpuKernels, sumSquaresParts } from '../backend/webgpu-kernels.ts';
 
 export const OptimConfigSchema = z
   .object({
@@ -136,6 +136,7 @@ export class AdamW {
 
 /** The global L2 norm of the gradients (a scalar tensor; the caller disposes it). */
 export function gradNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
+  if (fusedWebgpu()) return tf.tidy(() => tf.reshape(tf.sqrt(sumOf(sumSquaresParts([...grads.values()]))), []) as tf.Scalar);
   return tf.tidy(() => tf.sqrt(sumOf([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
