@@ -31,7 +31,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 node --version
 step info-webgpu 20 node bin/selfcest.mjs info --backend webgpu
 step info-auto 15 node bin/selfcest.mjs info
-step tests 60 "$bin/vitest" run tests/backend/webgpu.test.ts tests/model/model.test.ts
+step tests 60 "$bin/vitest" run tests/backend/webgpu.test.ts tests/backend/webgpu-kernels.test.ts tests/model/model.test.ts
+step kernels 30 "$bin/tsx" scripts/bench/kernels.ts --backend webgpu
 step bench-train-large 60 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
   --python "$py" --d 512 --layers 8 --heads 8 --ctx 512 --vocab 128 --steps 10 --warmup 2
 step bench-train-tiny 35 "$bin/tsx" scripts/bench/train-step.ts --backend webgpu --workers 1 --torch-device cuda \
