@@ -7,6 +7,8 @@
  *                        or second moment (h = square); s = min(1, clip / (norm + 1e-6)) the global-norm clip
  *                        factor, computed in the kernel from the norm tensor (1 when clip is 0)
  *   SelfcestAdamParam    (p, m', v') -> p - lr·(m'/bc1)/(sqrt(v'/bc2) + eps) - lr·wd·p
+ *   SelfcestGelu         x -> x·σ(c2·x·(1 + 0.044715x²)) (tanh-approximated GELU as model/ops.ts writes it)
+ *   SelfcestGeluGrad     (x, dy) -> dy·(σ + σ(1-σ)·x·c2(1 + 3·0.044715x²))
  *   SelfcestSumSquares   (a0 .. a6) -> [1]: Σ a² over up to 7 tensors, one workgroup (the gradient norm)
  *   SelfcestRowStats     x [N, C] -> [N, 2]: each row's mean and 1/sqrt(var + eps) (LayerNorm; a thread per row)
  *   SelfcestLayerNorm    (x, stats, g, b) -> (x - mean)·rstd·g + b
@@ -109,6 +111,8 @@ function perLine(key: string, shape: number[], threads: number, inputs: string[]
 
 const i32 = (x: number) => ({ type: 'int32', data: [x] });
 
+export const GELU = 'SelfcestGelu';
+export const GELU_GRAD = 'SelfcestGeluGrad';
 export const SUM_SQUARES = 'SelfcestSumSquares';
 /** inputs of one SumSquares (WebGPU's default 8 storage buffers per stage: 7 inputs and the output) */
 export const SUM_SQUARES_INPUTS = 7;
@@ -164,6 +168,31 @@ export function registerWebgpuKernels(): void {
   });
   const run = (backend: unknown, program: Program, inputs: tf.TensorInfo[], uniforms: { type: string; data: number[] }[]) =>
     (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32', uniforms);
+  // as the ops: s = sigmoid((x·(x²·0.044715 + 1))·c2), sigmoid(z) = 1 / (1 + exp(-z)) as tfjs's webgpu Sigmoid
+  const geluS = 'let x = X[index]; let x2 = x * x; let s = 1.0 / (1.0 + exp(-1.0 * ((x * (x2 * 0.044715 + 1.0)) * uniforms.c2)));';
+  tf.registerKernel({
+    kernelName: GELU,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x } = inputs as { x: tf.TensorInfo };
+      const program = elementwise('selfcest_gelu', x.shape, ['X'], 'c2 : f32,', `${geluS}
+          setOutputAtIndex(index, x * s);`);
+      return run(backend, program, [x], [f32((attrs as { c2: number }).c2)]);
+    },
+  });
+  tf.registerKernel({
+    kernelName: GELU_GRAD,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const a = attrs as { c2: number; c3: number };
+      const program = elementwise('selfcest_gelu_grad', x.shape, ['X', 'DY'], 'c2 : f32, c3 : f32,', `${geluS}
+          let du = (x2 * uniforms.c3 + 1.0) * uniforms.c2;
+          let ds = (s * (1.0 - s)) * (x * du);
+          setOutputAtIndex(index, DY[index] * (s + ds));`);
+      return run(backend, program, [x, dy], [f32(a.c2), f32(a.c3)]);
+    },
+  });
   tf.registerKernel({
     kernelName: SUM_SQUARES,
     backendName: 'webgpu',
@@ -330,4 +359,20 @@ export function sumSquaresParts(xs: readonly tf.Tensor[]): tf.Tensor[] {
     parts.push(kernel(SUM_SQUARES, Object.fromEntries(xs.slice(i, i + SUM_SQUARES_INPUTS).map((x, k) => [`x${k}`, x]))));
   }
   return parts;
+}
+
+const GELU_C2 = 2 * Math.sqrt(2 / Math.PI);
+let geluFn: ((x: tf.Tensor) => tf.Tensor) | null = null;
+
+/** GELU with the fused kernels (webgpu only): one kernel forward, one backward. */
+export function fusedGelu<T extends tf.Tensor>(x: T): T {
+  registerWebgpuKernels();
+  geluFn ??= tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xi]);
+    return {
+      value: kernel(GELU, { x: xi }, { c2: GELU_C2 }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [kernel(GELU_GRAD, { x: saved[0], dy }, { c2: GELU_C2, c3: 3 * 0.044715 })],
+    };
+  }) as never) as unknown as (x: tf.Tensor) => tf.Tensor;
+  return geluFn(x) as T;
 }

@@ -4,7 +4,7 @@
  * ../shared/notes/tfjs-on-node.md §4). Other backends use tfjs's own matMul and autodiff.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fusedLayerNorm, fusedWebgpu } from '../backend/webgpu-kernels.ts';
+import { fusedGelu, fusedLayerNorm, fusedWebgpu } from '../backend/webgpu-kernels.ts';
 
 const onWasm = (): boolean => tf.getBackend() === 'wasm';
 /** Whether autodiff is recording (inside tf.grad / variableGrads). Without it a custom gradient is overhead. */
@@ -94,7 +94,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  * 0.5·(1 + tanh(u)) = σ(2u) (wasm's Sigmoid is ~6x faster than its Tanh). The custom gradient
  * gelu'(x) = σ + x·σ(1-σ)·2c(1 + 0.134145x²) takes 8 elementwise ops where autodiff of the forward takes ~15.
  */
-export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+const geluOps = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const x2 = tf.mul(x, x);
   const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C));
   save([x, x2, s]);
@@ -108,3 +108,8 @@ export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as <T extends tf.Tensor>(x: T) => T;
+
+/** GELU (on webgpu: our fused kernels, one forward and one backward, backend/webgpu-kernels.ts). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return fusedWebgpu() ? fusedGelu(x) : geluOps(x);
+}

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
-import { layerNorm } from '../../src/model/ops.ts';
+import { gelu, layerNorm } from '../../src/model/ops.ts';
 import { AdamW, gradNorm, OptimConfigSchema } from '../../src/train/optim.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { maxRelErr, onBackend, webgpuUnavailable } from '../helpers.ts';
@@ -144,5 +144,29 @@ describe.runIf(!why)('WGSL kernels on webgpu', () => {
     expect(Math.abs(got.value - ref.value) / ref.value).toBeLessThan(1e-5);
     expect(got.kernels.filter((k) => k === 'SelfcestSumSquares').length).toBe(3);
     expect(got.kernels.filter((k) => k === 'Square' || k === 'Sum').length).toBe(0);
+  });
+
+  it('fused GELU: value and gradient equal the ops on cpu within 1e-5, one kernel each way', async () => {
+    const rng = Rng.fromSeed('gelu');
+    const xs = Float32Array.from({ length: 3000 }, () => (rng.next() - 0.5) * 12);
+    const ws = Float32Array.from({ length: 3000 }, () => rng.next() - 0.5);
+    const run = async () => {
+      const x = tf.tensor1d(xs);
+      const w = tf.tensor1d(ws);
+      let out: { value: tf.Tensor; grad: tf.Tensor } | null = null;
+      const prof = await tf.profile(() => void (out = tf.valueAndGrad((xi: tf.Tensor) => tf.sum(tf.mul(gelu(xi), w)))(x)));
+      const y = await tf.tidy(() => gelu(x)).data();
+      const res = { y: y as Float32Array, grad: (await out!.grad.data()) as Float32Array, kernels: prof.kernels.map((k) => k.name) };
+      tf.dispose([x, w, out!.value, out!.grad]);
+      return res;
+    };
+    const ref = await onBackend('cpu', run);
+    await onBackend('webgpu', () => undefined);
+    const got = await run();
+    await onBackend('wasm', () => undefined);
+    expect(maxRelErr(got.y, ref.y)).toBeLessThan(1e-5);
+    expect(maxRelErr(got.grad, ref.grad)).toBeLessThan(1e-5);
+    expect(got.kernels.filter((k) => k.startsWith('Selfcest'))).toEqual(['SelfcestGelu', 'SelfcestGeluGrad']);
+    expect(got.kernels.filter((k) => k === 'Sigmoid')).toEqual([]);
   });
 });
