@@ -36,31 +36,39 @@ interface Program {
 }
 
 interface WebGPUBackendLike {
-  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], outputDtype: tf.DataType, uniforms: { type: string; data: number[] }[]): tf.TensorInfo;
+  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], outputDtype: tf.DataType, uniforms: Uniform[]): tf.TensorInfo;
 }
 
 const WORKGROUP = 128;
 
-/** An elementwise program over the output's flat index (tfjs calls `main(index)` once per element). */
-function elementwise(key: string, shape: number[], inputs: string[], uniforms: string, body: string): Program {
-  const size = shape.reduce((a, b) => a * b, 1);
+/**
+ * A program of one thread per output element (elementwise: guarded by tfjs's `uniforms.size`), or of `threads`
+ * threads (one per row or column; guarded by our `uniforms.threads`, the first of its uniforms).
+ */
+function program(key: string, shape: number[], inputs: string[], uniforms: string, body: string, threads?: number): Program {
+  const n = threads ?? shape.reduce((x, y) => x * y, 1);
+  const wg = threads === undefined ? WORKGROUP : 64;
+  const guard = threads === undefined ? 'uniforms.size' : 'uniforms.threads';
   return {
     outputShape: shape,
     shaderKey: key,
     dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / WORKGROUP), 1, 1],
+    dispatch: [Math.ceil(n / wg), 1, 1],
     variableNames: inputs,
-    workgroupSize: [WORKGROUP, 1, 1],
-    size: true,
-    uniforms,
+    workgroupSize: [wg, 1, 1],
+    size: threads === undefined,
+    uniforms: threads === undefined ? uniforms : `threads : i32, ${uniforms}`,
     getUserCode: () => `
       fn main(index : i32) {
-        if (index < uniforms.size) {
+        if (index < ${guard}) {
           ${body}
         }
       }`,
   };
 }
+
+const elementwise = (key: string, shape: number[], inputs: string[], uniforms: string, body: string) => program(key, shape, inputs, uniforms, body);
+const perLine = (key: string, shape: number[], threads: number, inputs: string[], uniforms: string, body: string) => program(key, shape, inputs, uniforms, body, threads);
 
 const f32 = (x: number) => ({ type: 'float32', data: [x] });
 
@@ -89,26 +97,6 @@ export function fusedWebgpu(): boolean {
   return tf.getBackend() === 'webgpu' && process.env.SELFCEST_WEBGPU_FUSED !== '0';
 }
 
-/** A program with one thread per row (or column) of its output: `main(index)` guarded by `uniforms.threads`. */
-function perLine(key: string, shape: number[], threads: number, inputs: string[], uniforms: string, body: string): Program {
-  return {
-    outputShape: shape,
-    shaderKey: key,
-    dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.ceil(threads / 64), 1, 1],
-    variableNames: inputs,
-    workgroupSize: [64, 1, 1],
-    size: false,
-    uniforms: `threads : i32, ${uniforms}`,
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index < uniforms.threads) {
-          ${body}
-        }
-      }`,
-  };
-}
-
 const i32 = (x: number) => ({ type: 'int32', data: [x] });
 
 export const GELU = 'SelfcestGelu';
@@ -122,189 +110,165 @@ export const LAYER_NORM = 'SelfcestLayerNorm';
 export const LAYER_NORM_DX = 'SelfcestLayerNormDx';
 export const LAYER_NORM_DG = 'SelfcestLayerNormDg';
 
+type Uniform = { type: string; data: number[] };
+
+/** Register a kernel of ours: `build` makes its program, its inputs in binding order, and its own uniforms. */
+function define(name: string, build: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => [Program, tf.TensorInfo[], Uniform[]]): void {
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const [program, bound, uniforms] = build(inputs, attrs ?? {});
+      return (backend as unknown as WebGPUBackendLike).runWebGPUProgram(program, bound, 'float32', uniforms);
+    },
+  });
+}
+
 let registered = false;
 
 /** Register the kernels for the webgpu backend (idempotent; needs no adapter until they run). */
 export function registerWebgpuKernels(): void {
   if (registered) return;
   registered = true;
-  tf.registerKernel({
-    kernelName: ADAM_MOMENT,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, g, norm } = inputs as { x: tf.TensorInfo; g: tf.TensorInfo; norm: tf.TensorInfo };
-      const a = attrs as unknown as AdamMomentAttrs;
-      // as the unfused ops: s = min(1, clip / (norm + 1e-6)); g·s; then mul, mul, add
-      const program = elementwise(
-        `selfcest_adam_moment_${a.square ? 'v' : 'm'}`,
-        x.shape,
-        ['X', 'G', 'N'],
-        'beta : f32, oneMinusBeta : f32, clip : f32,',
-        // N is read in both cases: a binding the shader never reads is dropped from its layout, and the dispatch fails
-        `let s = select(1.0, min(1.0, uniforms.clip / (N[0] + 1e-6)), uniforms.clip > 0.0);
-          let g = G[index] * s;
-          setOutputAtIndex(index, X[index] * uniforms.beta + ${a.square ? 'g * g' : 'g'} * uniforms.oneMinusBeta);`,
-      );
-      return (backend as unknown as WebGPUBackendLike).runWebGPUProgram(program, [x, g, norm], 'float32', [f32(a.beta), f32(1 - a.beta), f32(a.clip)]);
-    },
+  define(ADAM_MOMENT, (inputs, attrs) => {
+    const { x, g, norm } = inputs as { x: tf.TensorInfo; g: tf.TensorInfo; norm: tf.TensorInfo };
+    const a = attrs as unknown as AdamMomentAttrs;
+    // as the unfused ops: s = min(1, clip / (norm + 1e-6)); g·s; then mul, mul, add
+    const program = elementwise(
+      `selfcest_adam_moment_${a.square ? 'v' : 'm'}`,
+      x.shape,
+      ['X', 'G', 'N'],
+      'beta : f32, oneMinusBeta : f32, clip : f32,',
+      // N is read in both cases: a binding the shader never reads is dropped from its layout, and the dispatch fails
+      `let s = select(1.0, min(1.0, uniforms.clip / (N[0] + 1e-6)), uniforms.clip > 0.0);
+        let g = G[index] * s;
+        setOutputAtIndex(index, X[index] * uniforms.beta + ${a.square ? 'g * g' : 'g'} * uniforms.oneMinusBeta);`,
+    );
+    return [program, [x, g, norm], [f32(a.beta), f32(1 - a.beta), f32(a.clip)]];
   });
-  tf.registerKernel({
-    kernelName: ADAM_PARAM,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { p, m, v } = inputs as { p: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo };
-      const a = attrs as unknown as AdamParamAttrs;
-      const program = elementwise(
-        `selfcest_adam_param_${a.lrWd > 0 ? 'wd' : 'free'}`,
-        p.shape,
-        ['P', 'M', 'V'],
-        'lr : f32, bc1 : f32, bc2 : f32, eps : f32, lrWd : f32,',
-        `let update = (M[index] / uniforms.bc1) / (sqrt(V[index] / uniforms.bc2) + uniforms.eps);
-          let next = P[index] - update * uniforms.lr;
-          setOutputAtIndex(index, ${a.lrWd > 0 ? 'next - P[index] * uniforms.lrWd' : 'next'});`,
-      );
-      return (backend as unknown as WebGPUBackendLike).runWebGPUProgram(program, [p, m, v], 'float32', [f32(a.lr), f32(a.bc1), f32(a.bc2), f32(a.eps), f32(a.lrWd)]);
-    },
+  define(ADAM_PARAM, (inputs, attrs) => {
+    const { p, m, v } = inputs as { p: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo };
+    const a = attrs as unknown as AdamParamAttrs;
+    const program = elementwise(
+      `selfcest_adam_param_${a.lrWd > 0 ? 'wd' : 'free'}`,
+      p.shape,
+      ['P', 'M', 'V'],
+      'lr : f32, bc1 : f32, bc2 : f32, eps : f32, lrWd : f32,',
+      `let update = (M[index] / uniforms.bc1) / (sqrt(V[index] / uniforms.bc2) + uniforms.eps);
+        let next = P[index] - update * uniforms.lr;
+        setOutputAtIndex(index, ${a.lrWd > 0 ? 'next - P[index] * uniforms.lrWd' : 'next'});`,
+    );
+    return [program, [p, m, v], [f32(a.lr), f32(a.bc1), f32(a.bc2), f32(a.eps), f32(a.lrWd)]];
   });
-  const run = (backend: unknown, program: Program, inputs: tf.TensorInfo[], uniforms: { type: string; data: number[] }[]) =>
-    (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32', uniforms);
   // as the ops: s = sigmoid((x·(x²·0.044715 + 1))·c2), sigmoid(z) = 1 / (1 + exp(-z)) as tfjs's webgpu Sigmoid
   const geluS = 'let x = X[index]; let x2 = x * x; let s = 1.0 / (1.0 + exp(-1.0 * ((x * (x2 * 0.044715 + 1.0)) * uniforms.c2)));';
-  tf.registerKernel({
-    kernelName: GELU,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
-      const program = elementwise('selfcest_gelu', x.shape, ['X'], 'c2 : f32,', `${geluS}
-          setOutputAtIndex(index, x * s);`);
-      return run(backend, program, [x], [f32((attrs as { c2: number }).c2)]);
-    },
+  define(GELU, (inputs, attrs) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const program = elementwise('selfcest_gelu', x.shape, ['X'], 'c2 : f32,', `${geluS}
+        setOutputAtIndex(index, x * s);`);
+    return [program, [x], [f32((attrs as { c2: number }).c2)]];
   });
-  tf.registerKernel({
-    kernelName: GELU_GRAD,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const a = attrs as { c2: number; c3: number };
-      const program = elementwise('selfcest_gelu_grad', x.shape, ['X', 'DY'], 'c2 : f32, c3 : f32,', `${geluS}
-          let du = (x2 * uniforms.c3 + 1.0) * uniforms.c2;
-          let ds = (s * (1.0 - s)) * (x * du);
-          setOutputAtIndex(index, DY[index] * (s + ds));`);
-      return run(backend, program, [x, dy], [f32(a.c2), f32(a.c3)]);
-    },
+  define(GELU_GRAD, (inputs, attrs) => {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const a = attrs as { c2: number; c3: number };
+    const program = elementwise('selfcest_gelu_grad', x.shape, ['X', 'DY'], 'c2 : f32, c3 : f32,', `${geluS}
+        let du = (x2 * uniforms.c3 + 1.0) * uniforms.c2;
+        let ds = (s * (1.0 - s)) * (x * du);
+        setOutputAtIndex(index, DY[index] * (s + ds));`);
+    return [program, [x, dy], [f32(a.c2), f32(a.c3)]];
   });
-  tf.registerKernel({
-    kernelName: SUM_SQUARES,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend }) => {
-      const xs = Object.keys(inputs).sort().map((k) => (inputs as Record<string, tf.TensorInfo>)[k]);
-      const names = xs.map((_, i) => `A${i}`);
-      const sizes = xs.map((x) => x.shape.reduce((a, b) => a * b, 1));
-      // every thread strides over each input (loop bounds uniform: the barriers stay in uniform control flow), then a
-      // tree reduction in workgroup memory
-      const loops = names.map((a, i) => `
-          for (var j = 0; j < (uniforms.n${i} + ${REDUCE - 1}) / ${REDUCE}; j++) {
-            let e = j * ${REDUCE} + lid;
-            if (e < uniforms.n${i}) { let v = ${a}[e]; acc += v * v; }
-          }`).join('');
-      const program: Program = {
-        outputShape: [1],
-        shaderKey: `selfcest_sum_squares_${xs.length}`,
-        dispatchLayout: { x: [0] },
-        dispatch: [1, 1, 1],
-        variableNames: names,
-        workgroupSize: [REDUCE, 1, 1],
-        size: false,
-        uniforms: names.map((_, i) => `n${i} : i32,`).join(' '),
-        getUserCode: () => `
-      var<workgroup> partial : array<f32, ${REDUCE}>;
-      fn main(index : i32) {
-        let lid = i32(localId.x);
-        var acc = 0.0;${loops}
-        partial[lid] = acc;
+  define(SUM_SQUARES, (inputs, attrs) => {
+    const xs = Object.keys(inputs).sort().map((k) => (inputs as Record<string, tf.TensorInfo>)[k]);
+    const names = xs.map((_, i) => `A${i}`);
+    const sizes = xs.map((x) => x.shape.reduce((a, b) => a * b, 1));
+    // every thread strides over each input (loop bounds uniform: the barriers stay in uniform control flow), then a
+    // tree reduction in workgroup memory
+    const loops = names.map((a, i) => `
+        for (var j = 0; j < (uniforms.n${i} + ${REDUCE - 1}) / ${REDUCE}; j++) {
+          let e = j * ${REDUCE} + lid;
+          if (e < uniforms.n${i}) { let v = ${a}[e]; acc += v * v; }
+        }`).join('');
+    const program: Program = {
+      outputShape: [1],
+      shaderKey: `selfcest_sum_squares_${xs.length}`,
+      dispatchLayout: { x: [0] },
+      dispatch: [1, 1, 1],
+      variableNames: names,
+      workgroupSize: [REDUCE, 1, 1],
+      size: false,
+      uniforms: names.map((_, i) => `n${i} : i32,`).join(' '),
+      getUserCode: () => `
+    var<workgroup> partial : array<f32, ${REDUCE}>;
+    fn main(index : i32) {
+      let lid = i32(localId.x);
+      var acc = 0.0;${loops}
+      partial[lid] = acc;
+      workgroupBarrier();
+      for (var s = ${REDUCE / 2}; s > 0; s = s / 2) {
+        if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
         workgroupBarrier();
-        for (var s = ${REDUCE / 2}; s > 0; s = s / 2) {
-          if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
-          workgroupBarrier();
+      }
+      if (lid == 0) { result[0] = partial[0]; }
+    }`,
+    };
+    return [program, xs, sizes.map(i32)];
+  });
+  define(ROW_STATS, (inputs, attrs) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const [N, C] = x.shape;
+    const program = perLine('selfcest_row_stats', [N, 2], N, ['X'], 'cols : i32, eps : f32,', `
+        let base = index * uniforms.cols;
+        var sum = 0.0;
+        for (var c = 0; c < uniforms.cols; c++) { sum += X[base + c]; }
+        let mean = sum / f32(uniforms.cols);
+        var sq = 0.0;
+        for (var c = 0; c < uniforms.cols; c++) { let d = X[base + c] - mean; sq += d * d; }
+        result[index * 2] = mean;
+        result[index * 2 + 1] = inverseSqrt(sq / f32(uniforms.cols) + uniforms.eps);`);
+    return [program, [x], [i32(N), i32(C), f32((attrs as { eps: number }).eps)]];
+  });
+  define(LAYER_NORM, (inputs, attrs) => {
+    const { x, stats, g, b } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
+    const [N, C] = x.shape;
+    const program = elementwise('selfcest_layer_norm', [N, C], ['X', 'S', 'Gm', 'Bt'], 'cols : i32,', `
+        let row = index / uniforms.cols;
+        let c = index - row * uniforms.cols;
+        setOutputAtIndex(index, (X[index] - S[row * 2]) * S[row * 2 + 1] * Gm[c] + Bt[c]);`);
+    return [program, [x, stats, g, b], [i32(C)]];
+  });
+  define(LAYER_NORM_DX, (inputs, attrs) => {
+    const { x, stats, g, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; dy: tf.TensorInfo };
+    const [N, C] = x.shape;
+    const program = perLine('selfcest_layer_norm_dx', [N, C], N, ['X', 'S', 'Gm', 'DY'], 'cols : i32,', `
+        let base = index * uniforms.cols;
+        let mean = S[index * 2];
+        let rstd = S[index * 2 + 1];
+        var a = 0.0;
+        var b = 0.0;
+        for (var c = 0; c < uniforms.cols; c++) {
+          let dh = DY[base + c] * Gm[c];
+          a += dh;
+          b += dh * (X[base + c] - mean) * rstd;
         }
-        if (lid == 0) { result[0] = partial[0]; }
-      }`,
-      };
-      return run(backend, program, xs, sizes.map(i32));
-    },
+        let n = f32(uniforms.cols);
+        for (var c = 0; c < uniforms.cols; c++) {
+          let dh = DY[base + c] * Gm[c];
+          let xh = (X[base + c] - mean) * rstd;
+          result[base + c] = rstd * (dh - a / n - xh * (b / n));
+        }`);
+    return [program, [x, stats, g, dy], [i32(N), i32(C)]];
   });
-  tf.registerKernel({
-    kernelName: ROW_STATS,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
-      const [N, C] = x.shape;
-      const program = perLine('selfcest_row_stats', [N, 2], N, ['X'], 'cols : i32, eps : f32,', `
-          let base = index * uniforms.cols;
-          var sum = 0.0;
-          for (var c = 0; c < uniforms.cols; c++) { sum += X[base + c]; }
-          let mean = sum / f32(uniforms.cols);
-          var sq = 0.0;
-          for (var c = 0; c < uniforms.cols; c++) { let d = X[base + c] - mean; sq += d * d; }
-          result[index * 2] = mean;
-          result[index * 2 + 1] = inverseSqrt(sq / f32(uniforms.cols) + uniforms.eps);`);
-      return run(backend, program, [x], [i32(N), i32(C), f32((attrs as { eps: number }).eps)]);
-    },
-  });
-  tf.registerKernel({
-    kernelName: LAYER_NORM,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, stats, g, b } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
-      const [N, C] = x.shape;
-      const program = elementwise('selfcest_layer_norm', [N, C], ['X', 'S', 'Gm', 'Bt'], 'cols : i32,', `
-          let row = index / uniforms.cols;
-          let c = index - row * uniforms.cols;
-          setOutputAtIndex(index, (X[index] - S[row * 2]) * S[row * 2 + 1] * Gm[c] + Bt[c]);`);
-      return run(backend, program, [x, stats, g, b], [i32(C)]);
-    },
-  });
-  tf.registerKernel({
-    kernelName: LAYER_NORM_DX,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, stats, g, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; g: tf.TensorInfo; dy: tf.TensorInfo };
-      const [N, C] = x.shape;
-      const program = perLine('selfcest_layer_norm_dx', [N, C], N, ['X', 'S', 'Gm', 'DY'], 'cols : i32,', `
-          let base = index * uniforms.cols;
-          let mean = S[index * 2];
-          let rstd = S[index * 2 + 1];
-          var a = 0.0;
-          var b = 0.0;
-          for (var c = 0; c < uniforms.cols; c++) {
-            let dh = DY[base + c] * Gm[c];
-            a += dh;
-            b += dh * (X[base + c] - mean) * rstd;
-          }
-          let n = f32(uniforms.cols);
-          for (var c = 0; c < uniforms.cols; c++) {
-            let dh = DY[base + c] * Gm[c];
-            let xh = (X[base + c] - mean) * rstd;
-            result[base + c] = rstd * (dh - a / n - xh * (b / n));
-          }`);
-      return run(backend, program, [x, stats, g, dy], [i32(N), i32(C)]);
-    },
-  });
-  tf.registerKernel({
-    kernelName: LAYER_NORM_DG,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, stats, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; dy: tf.TensorInfo };
-      const [N, C] = x.shape;
-      const program = perLine('selfcest_layer_norm_dg', [C], C, ['X', 'S', 'DY'], 'rows : i32,', `
-          let C = uniforms.threads;
-          var acc = 0.0;
-          for (var r = 0; r < uniforms.rows; r++) {
-            acc += DY[r * C + index] * (X[r * C + index] - S[r * 2]) * S[r * 2 + 1];
-          }
-          result[index] = acc;`);
-      return run(backend, program, [x, stats, dy], [i32(C), i32(N)]);
-    },
+  define(LAYER_NORM_DG, (inputs, attrs) => {
+    const { x, stats, dy } = inputs as { x: tf.TensorInfo; stats: tf.TensorInfo; dy: tf.TensorInfo };
+    const [N, C] = x.shape;
+    const program = perLine('selfcest_layer_norm_dg', [C], C, ['X', 'S', 'DY'], 'rows : i32,', `
+        let C = uniforms.threads;
+        var acc = 0.0;
+        for (var r = 0; r < uniforms.rows; r++) {
+          acc += DY[r * C + index] * (X[r * C + index] - S[r * 2]) * S[r * 2 + 1];
+        }
+        result[index] = acc;`);
+    return [program, [x, stats, dy], [i32(C), i32(N)]];
   });
 }
 
