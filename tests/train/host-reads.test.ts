@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend, type BackendChoice } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
 import { GPT } from '../../src/model/decoder.ts';
+import { LocalDecoder } from '../../src/model/row-decoder.ts';
 import { AdamW, OptimConfigSchema } from '../../src/train/optim.ts';
 import { trainStep } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -52,5 +53,31 @@ describe.each(BACKENDS)('host reads of a train step ($backend)', ({ backend, ski
       opt.dispose();
       m.dispose();
     }
+  });
+});
+
+// A decode step on the device KV cache (the GPU backends' default; SELFCEST_KV_CACHE=tensor elsewhere) reads back only
+// the logits the sampler needs: one read per step, however many rows and layers (issue 22: host round-trips)
+describe.each(BACKENDS)('host reads of a decode step ($backend, KV cache on the device)', ({ backend, skip }) => {
+  it.skipIf(skip !== '')(`reads the step's logits once, for 1 row and for 5, and once per join${skip ? ` — skipped: ${skip}` : ''}`, async () => {
+    await selectBackend(backend);
+    const m = GPT.init(modelConfig({ vocabSize: 32, ctx: 32, dModel: 16, nLayers: 3, nHeads: 2 }), Rng.fromSeed(2));
+    for (const rows of [1, 5]) {
+      const dec = new LocalDecoder(m, 'tensor');
+      const prompts = Array.from({ length: rows }, (_, r) => [1, 2, 3 + r]);
+      expect(await reads(() => dec.join(prompts))).toBe(1);
+      await dec.step(prompts.map(() => 4)); // the first step may set things up
+      expect(await reads(() => dec.step(prompts.map(() => 5))), `${rows} rows`).toBe(1);
+      await dec.close();
+    }
+    if (backend !== 'webgpu') {
+      // the counter sees per-layer reads: the host KV cache (wasm's and cpu's default) reads q, k, v back every layer
+      const host = new LocalDecoder(m, 'host');
+      await host.join([[1, 2, 3]]);
+      await host.step([4]);
+      expect(await reads(() => host.step([5]))).toBeGreaterThanOrEqual(3);
+      await host.close();
+    }
+    m.dispose();
   });
 });
