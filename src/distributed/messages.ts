@@ -70,6 +70,8 @@ export type Result = z.infer<typeof ResultSchema>;
 /** A job submitted and not yet trained on, as a checkpoint keeps it (the asynchronous mode's jobs ahead). */
 export const PendingJobSchema = z.strictObject({
   step: z.int().min(0),
+  /** the part of the step's items (grpo.jobsPerStep > 1) */
+  part: z.int().min(1).optional(),
   policyStep: z.int().min(0),
   weights: z.string().regex(/^[0-9a-f]{64}$/),
   items: z.array(z.record(z.string(), z.unknown())),

@@ -56,12 +56,15 @@ export interface JobContext {
 /** A job submitted and not yet consumed, as a checkpoint keeps it (PendingJobSchema; the items: drawn already). */
 export interface PendingJob {
   step: number;
+  /** which part of the step's items (grpo.jobsPerStep), 0 when the step is one job */
+  part?: number;
   policyStep: number;
   weights: string;
   items: TaskItem[];
 }
 
 interface Pending extends PendingJob {
+  part: number;
   jobId: string;
   text: string;
 }
@@ -84,7 +87,8 @@ export class RemoteRollouts {
   private readonly versions = new Map<string, Uint8Array>();
   private latest = '';
   private pinned = new Set<string>();
-  private readonly pending = new Map<number, Pending>();
+  /** by job id */
+  private readonly pending = new Map<string, Pending>();
   /** results read before their step was collected (the asynchronous mode's later steps), by job id */
   private readonly early = new Map<string, Result & { entry: string }>();
   private consumedUpTo = -1;
@@ -112,7 +116,7 @@ export class RemoteRollouts {
 
   /** The jobs submitted and not yet consumed (a checkpoint keeps them); their weights stay in the store until the next one. */
   pendingJobs(): PendingJob[] {
-    return [...this.pending.values()].sort((a, b) => a.step - b.step).map(({ step, policyStep, weights, items }) => ({ step, policyStep, weights, items }));
+    return [...this.pending.values()].sort((a, b) => a.step - b.step || a.part - b.part).map(({ step, part, policyStep, weights, items }) => ({ step, ...(part ? { part } : {}), policyStep, weights, items }));
   }
 
   /** After a checkpoint: the versions its pending jobs name stay stored (a resume from it needs them). */
@@ -143,22 +147,25 @@ export class RemoteRollouts {
     return sha;
   }
 
-  private job(step: number, policyStep: number, weights: string, model: GPT, items: readonly TaskItem[], rng: RngState): Pending {
+  private job(step: number, part: number, policyStep: number, weights: string, model: GPT, items: readonly TaskItem[], rng: RngState): Pending {
     const { task, groupSize, rollout, tok } = this.ctx;
-    const jobId = `${this.run}:${step}`;
+    const jobId = part ? `${this.run}:${step}.${part}` : `${this.run}:${step}`;
     const job: Job = {
       format: MESSAGE_FORMAT, kind: 'rollout', run: this.run, jobId, step, trainer: this.me, weights, policyStep,
       model: { ...model.config }, task: { ...task }, items: items.map((it) => ({ ...it })), groupSize, rollout,
       tokenizer: tok.files && !isDefaultTokenizer(tok) ? tok.files : null, rng,
     };
-    return { step, policyStep, weights, items: [...items], jobId, text: JSON.stringify(job) };
+    return { step, part, policyStep, weights, items: [...items], jobId, text: JSON.stringify(job) };
   }
 
-  /** Hand step `step`'s rollouts to the workers, sampled with the model's current weights (trainer step `policyStep`). */
-  async submit(a: { step: number; policyStep: number; model: GPT; items: readonly TaskItem[]; rng: RngState }): Promise<void> {
+  /**
+   * Hand step `step`'s rollouts (or part `part` of them) to the workers, sampled with the model's current weights
+   * (trainer step `policyStep`).
+   */
+  async submit(a: { step: number; part?: number; policyStep: number; model: GPT; items: readonly TaskItem[]; rng: RngState }): Promise<void> {
     if (this.broker.reconnects !== this.seen) await this.reconnected(); // the server may have lost this version too
-    const p = this.job(a.step, a.policyStep, await this.publish(a.model), a.model, a.items, a.rng);
-    this.pending.set(a.step, p);
+    const p = this.job(a.step, a.part ?? 0, a.policyStep, await this.publish(a.model), a.model, a.items, a.rng);
+    this.pending.set(p.jobId, p);
     await this.send(p);
   }
 
@@ -174,7 +181,7 @@ export class RemoteRollouts {
    * (a job still queued then gives a second result, dropped). A job whose weights the broker lost is sent with the
    * current weights instead (logged, counted: the trajectory then differs from the uninterrupted run's).
    */
-  async resume(jobs: readonly PendingJob[], model: GPT, policyStep: number, rngOf: (step: number) => RngState): Promise<void> {
+  async resume(jobs: readonly PendingJob[], model: GPT, policyStep: number, rngOf: (step: number, part: number) => RngState): Promise<void> {
     this.consumedUpTo = policyStep - 1; // the steps before the checkpoint were trained on
     while ((await this.drain(0)) > 0);
     for (const j of jobs) {
@@ -186,33 +193,35 @@ export class RemoteRollouts {
         this.stats.reversioned++;
         this.log(`rollouts: the broker no longer has step ${j.step + 1}'s weights ${j.weights.slice(0, 12)} (from trainer step ${j.policyStep}): sent with step ${policyStep}'s`);
       }
-      const p = this.job(j.step, version, weights, model, j.items, rngOf(j.step));
-      this.pending.set(j.step, p);
+      const p = this.job(j.step, j.part ?? 0, version, weights, model, j.items, rngOf(j.step, j.part ?? 0));
+      this.pending.set(p.jobId, p);
       await this.send(p);
     }
     if (jobs.length) this.log(`rollouts: resumed with ${jobs.length} pending job${jobs.length === 1 ? '' : 's'} (steps ${jobs[0].step + 1}..${jobs[jobs.length - 1].step + 1})`);
   }
 
-  /** Wait for step `step`'s trees (submitted before). */
+  /** Wait for step `step`'s trees (submitted before; all its parts, in part order). */
   async collect(step: number): Promise<Collected> {
-    const p = this.pending.get(step);
-    if (!p) throw new Error(`rollouts: no job was submitted for step ${step + 1}`);
+    const parts = [...this.pending.values()].filter((p) => p.step === step).sort((x, y) => x.part - y.part);
+    if (!parts.length) throw new Error(`rollouts: no job was submitted for step ${step + 1}`);
+    const got: (Collected | null)[] = parts.map(() => null);
     let waited = 0;
     for (;;) {
-      const got = await this.take(p);
-      if (got) {
-        this.pending.delete(step);
-        this.consumedUpTo = Math.max(this.consumedUpTo, step);
-        this.lastWorkerMs = got.ms;
-        return got;
-      }
+      for (const [i, p] of parts.entries()) got[i] ??= await this.take(p);
+      if (got.every((g) => g !== null)) break;
       const n = await this.drain(5000);
       if (this.broker.reconnects !== this.seen) await this.reconnected();
       if (n === 0) {
         waited += 5;
-        if (waited % 30 === 0) this.log(`rollouts: waiting ${waited} s for step ${step + 1}'s trees (${await this.broker.jobsQueued()} jobs in the queue)`);
+        if (waited % 30 === 0) this.log(`rollouts: waiting ${waited} s for step ${step + 1}'s trees (${got.filter((g) => g === null).length} of ${parts.length} jobs; ${await this.broker.jobsQueued()} jobs in the queue)`);
       }
     }
+    for (const p of parts) this.pending.delete(p.jobId);
+    this.consumedUpTo = Math.max(this.consumedUpTo, step);
+    const done = got as Collected[];
+    // the parts run side by side on different workers: the step's rollout time is the slowest part's
+    this.lastWorkerMs = Math.max(...done.map((g) => g.ms));
+    return { trees: done.flatMap((g) => g.trees), policyStep: parts[0].policyStep, ms: this.lastWorkerMs, rng: done[done.length - 1].rng };
   }
 
   /** Synchronous mode: one step's trees from the workers; `rng` continues from where the worker's copy stopped. */
@@ -221,6 +230,15 @@ export class RemoteRollouts {
     const got = await this.collect(a.step);
     a.rng.restore(got.rng);
     return got.trees;
+  }
+
+  /**
+   * One step's trees as several jobs (grpo.jobsPerStep), each part with its own sampler stream, so that several
+   * workers share the step; deterministic for the streams, not the in-process trajectory.
+   */
+  async rolloutParts(a: { step: number; model: GPT; parts: readonly (readonly TaskItem[])[]; rngOf: (part: number) => RngState }): Promise<Tree[]> {
+    for (const [part, items] of a.parts.entries()) await this.submit({ step: a.step, part, policyStep: a.step, model: a.model, items, rng: a.rngOf(part) });
+    return (await this.collect(a.step)).trees;
   }
 
   /** The pending job's result if one has come (checked now; refused and malformed ones send the job out again). */
@@ -277,7 +295,7 @@ export class RemoteRollouts {
         this.log(`rollouts: dropped result ${e.id}: ${r.ok ? `of run ${r.value.run}` : `malformed (${r.why})`}`);
         continue;
       }
-      const step = Number(r.value.jobId.slice(this.run.length + 1));
+      const step = Number(r.value.jobId.slice(this.run.length + 1).split('.')[0]); // <run>:<step> or <run>:<step>.<part>
       if (!r.value.jobId.startsWith(`${this.run}:`) || !Number.isInteger(step) || step <= this.consumedUpTo || this.early.has(r.value.jobId)) {
         this.stats.duplicates++;
         this.log(`rollouts: dropped a second result of job ${r.value.jobId} (worker ${r.value.worker.id})`);

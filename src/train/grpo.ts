@@ -46,6 +46,12 @@ export const GrpoConfigSchema = z
      * out while the trainer updates; the PPO ratio uses the sampler's log-probs (docs/distributed.md)
      */
     staleness: z.number().int().min(0).default(0),
+    /**
+     * with --broker: split each step's prompts into this many jobs (whole groups each), so that several workers
+     * share one step; each job then has its own sampler stream (1: one job per step, synchronous mode the in-process
+     * trajectory)
+     */
+    jobsPerStep: z.number().int().min(1).default(1),
     advantage: AdvantageConfigSchema.prefault({}),
     loss: PolicyLossConfigSchema.prefault({}),
   })

@@ -73,6 +73,7 @@ export const RlConfigSchema = z
   .superRefine((c, ctx) => {
     // the learner needs the distribution the rollouts were sampled from; greedy decoding has none
     if (c.rollout.temperature <= 0) ctx.addIssue({ code: 'custom', path: ['rollout', 'temperature'], message: 'must be greater than 0 in a GRPO run (greedy rollouts have no sampling distribution to train on)' });
+    if (c.grpo.jobsPerStep > c.grpo.prompts) ctx.addIssue({ code: 'custom', path: ['grpo', 'jobsPerStep'], message: `must be at most grpo.prompts (${c.grpo.prompts}): a job holds whole groups` });
   });
 export type RlConfig = z.infer<typeof RlConfigSchema>;
 
@@ -205,15 +206,21 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
   const remote: RemoteRollouts | null = opts.broker
     ? await (await import('../distributed/remote.ts')).RemoteRollouts.start(opts.broker, me, run, { task: cfg.task, groupSize: cfg.grpo.groupSize, rollout: cfg.rollout, tok }, log, { staleness: k })
     : null;
-  // the asynchronous mode: each job its own sampler stream (the trajectory does not depend on which worker runs it)
-  const jobRng = (step: number) => Rng.fromSeed(`${cfg.train.seed}:sampling:${step}`).state();
+  // the asynchronous mode and split steps: each job its own sampler stream (the trajectory does not depend on which
+  // worker runs it)
+  const J = cfg.grpo.jobsPerStep;
+  if (J > 1 && !opts.broker) log(`note: grpo.jobsPerStep ${J} applies to --broker runs only; this run rolls out in process`);
+  const jobRng = (step: number, part = 0) => Rng.fromSeed(`${cfg.train.seed}:sampling:${step}${part ? `.${part}` : ''}`).state();
+  // a step's items as J jobs of whole groups (contiguous, sizes differing by at most one)
+  const partsOf = (items: TaskItem[]) => Array.from({ length: J }, (_, j) => items.slice(Math.floor((j * items.length) / J), Math.floor(((j + 1) * items.length) / J)));
   const ahead = new Map<number, TaskItem[]>(); // items of the steps whose jobs are out
   let nextJob = startStep;
   if (remote && brokerState) {
     // what the predecessor's jobs left in the results stream is read first; its pending jobs go on
     const pending = brokerState.pending.map((j) => ({ ...j, items: j.items as unknown as TaskItem[] }));
     await remote.resume(pending, model, startStep, jobRng);
-    for (const j of pending) ahead.set(j.step, j.items);
+    // a step's items: its parts' in part order
+    for (const j of [...pending].sort((a, b) => a.step - b.step || (a.part ?? 0) - (b.part ?? 0))) ahead.set(j.step, [...(ahead.get(j.step) ?? []), ...j.items]);
     if (pending.length) nextJob = Math.max(...pending.map((j) => j.step)) + 1;
   }
   const progress = new Progress(t.steps, startStep, log);
@@ -238,7 +245,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
         for (; nextJob <= Math.min(step + k, t.steps - 1); nextJob++) {
           const its = draw();
           ahead.set(nextJob, its);
-          await remote.submit({ step: nextJob, policyStep: step, model, items: its, rng: jobRng(nextJob) });
+          for (const [part, chunk] of partsOf(its).entries()) await remote.submit({ step: nextJob, part, policyStep: step, model, items: chunk, rng: jobRng(nextJob, part) });
         }
         lag.submitMs = performance.now() - t0;
         items = ahead.get(step)!;
@@ -250,7 +257,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
         };
       } else {
         items = draw();
-        if (remote) source = () => remote.rollout({ step, model, items, rng: sampleRng });
+        if (remote) source = J > 1 ? () => remote.rolloutParts({ step, model, parts: partsOf(items), rngOf: (part) => jobRng(step, part) }) : () => remote.rollout({ step, model, items, rng: sampleRng });
       }
       const { metrics } = await grpoStep(model, opt, dec, rlRolloutItems(items, tok, cfg.rollout), rolloutReward(items, tok, rewardFn), cfg.grpo, cfg.rollout, p, sampleRng, lr, ref, source);
       bad.check(step + 1, metrics.skipped > 0 ? `non-finite loss or gradient norm: ${metrics.skipped} of ${metrics.skipped + metrics.updates} updates skipped` : null);

@@ -404,6 +404,30 @@ describe.skipIf('why' in redis)('selfcest train --broker with worker processes',
     expect(metrics('async-killed')).toEqual(metrics('async-1'));
   }, 300_000);
 
+  it('a step split into 2 jobs (grpo.jobsPerStep): two workers sample parts of the same step at once; one worker or two, the same weights and metrics, synchronous and asynchronous', async () => {
+    for (const [name, extra] of [['split', ['--set', 'train.steps=4']], ['split-async', asyncRun]] as const) {
+      const trainer = [...extra, '--set', 'grpo.jobsPerStep=2'];
+      await brokerRun(`${name}-1`, [{}], { trainer });
+      const two = await brokerRun(`${name}-2`, [{}, {}], { trainer });
+      expect(bytes4(`${name}-2`).equals(bytes4(`${name}-1`)), name).toBe(true);
+      expect(metrics(`${name}-2`)).toEqual(metrics(`${name}-1`));
+      // 4 steps x 2 jobs of 2 trees; some step had a part on each worker
+      const steps = two.logs.map((l) => [...l.matchAll(/: job \S+ \(step (\d+), 2 trees\)/g)].map((m) => m[1]));
+      expect(steps[0].length + steps[1].length, two.logs.join('\n')).toBe(8);
+      expect(steps[0].some((st) => steps[1].includes(st)), two.logs.join('\n')).toBe(true);
+    }
+    // a split asynchronous run killed after its step-2 checkpoint (both parts of step 3 pending) resumes to the same weights
+    const split = [...asyncRun, '--set', 'grpo.jobsPerStep=2', '--set', 'train.saveEvery=1'];
+    await brokerRun('split-killed', [{}], { trainer: split, trainerEnv: { SELFCEST_CRASH_AT: 'save:before-prune:2' }, killed: true });
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'split-killed', 'step-000002', 'state.json'), 'utf8'));
+    expect(state.broker.pending.map((j: { step: number; part?: number }) => [j.step, j.part ?? 0])).toEqual([[2, 0], [2, 1]]);
+    await brokerRun('split-killed', [{}], { trainer: [...split, '--resume', 'auto'] });
+    expect(bytes4('split-killed').equals(bytes4('split-async-1'))).toBe(true);
+    const r = spawnSync(process.execPath, [...args(path.join(dir, 'too-many')), '--set', 'grpo.jobsPerStep=3'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/grpo\.jobsPerStep: must be at most grpo\.prompts \(2\): a job holds whole groups/);
+  }, 300_000);
+
   it('asynchronous mode without a broker is refused with the reason', () => {
     const r = spawnSync(process.execPath, [...args(path.join(dir, 'no-broker')), ...asyncRun], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     expect(r.status).not.toBe(0);
