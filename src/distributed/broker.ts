@@ -14,6 +14,8 @@ import { Redis } from 'ioredis';
 import { SelfcestError } from '../util/errors.ts';
 
 const GROUP = 'workers';
+/** a stored version expires a day after its last upload or refresh */
+export const WEIGHTS_TTL_MS = 86_400_000;
 
 export interface BrokerOptions {
   prefix?: string;
@@ -91,10 +93,20 @@ export class Broker {
 
   // ---- weights (content-addressed)
 
-  /** Store a version's weights under their sha256 unless already there; returns true when uploaded now. */
+  /**
+   * Store a version's weights under their sha256 unless already there; returns true when uploaded now. Every version
+   * expires WEIGHTS_TTL_MS after its last upload or refresh (a trainer killed leaves nothing behind for good).
+   */
   async putWeights(sha: string, bytes: Uint8Array): Promise<boolean> {
-    const r = await this.redis.set(this.key('weights', sha), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'NX');
+    const r = await this.redis.set(this.key('weights', sha), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'PX', WEIGHTS_TTL_MS, 'NX');
+    if (r !== 'OK') await this.expireWeights(sha, WEIGHTS_TTL_MS);
     return r === 'OK';
+  }
+
+  /** The stored versions and how long each has left (ms; -1: no expiry), for diagnostics and tests. */
+  async storedWeights(): Promise<{ sha: string; ttlMs: number }[]> {
+    const keys = await this.redis.keys(this.key('weights', '*'));
+    return Promise.all(keys.map(async (k) => ({ sha: k.slice(this.key('weights', '').length), ttlMs: await this.redis.pttl(k) })));
   }
 
   async getWeights(sha: string): Promise<Buffer | null> {

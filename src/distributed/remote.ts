@@ -26,7 +26,7 @@ import type { Tree } from '../rollout/tree.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { isDefaultTokenizer, type TextTokenizer } from '../tokenizer/index.ts';
 import type { Rng, RngState } from '../util/rng.ts';
-import { Broker } from './broker.ts';
+import { Broker, WEIGHTS_TTL_MS } from './broker.ts';
 import { MESSAGE_FORMAT, parseMessage, ResultSchema, type Job, type Peer, type Result } from './messages.ts';
 
 export interface RemoteStats {
@@ -86,6 +86,8 @@ export class RemoteRollouts {
   /** the weights of the versions a pending job or the last checkpoint names, and the newest, by sha256 */
   private readonly versions = new Map<string, Uint8Array>();
   private latest = '';
+  /** versions a resumed run found in the store for its pending jobs (its predecessor's uploads): dropped when done */
+  private readonly adopted = new Set<string>();
   private pinned = new Set<string>();
   /** by job id */
   private readonly pending = new Map<string, Pending>();
@@ -123,6 +125,7 @@ export class RemoteRollouts {
   async pin(): Promise<void> {
     this.pinned = new Set([...this.pending.values()].map((p) => p.weights));
     await this.prune();
+    for (const sha of this.pinned) await this.broker.expireWeights(sha, WEIGHTS_TTL_MS); // a day from this checkpoint
   }
 
   private async prune(): Promise<void> {
@@ -130,6 +133,11 @@ export class RemoteRollouts {
     for (const sha of [...this.versions.keys()]) {
       if (needed.has(sha)) continue;
       this.versions.delete(sha);
+      await this.broker.dropWeights(sha);
+    }
+    for (const sha of [...this.adopted]) {
+      if (needed.has(sha) || this.versions.has(sha)) continue;
+      this.adopted.delete(sha);
       await this.broker.dropWeights(sha);
     }
   }
@@ -142,7 +150,7 @@ export class RemoteRollouts {
     if (!this.versions.has(sha)) {
       this.versions.set(sha, bytes);
       if (await this.broker.putWeights(sha, bytes)) this.stats.uploads++;
-    }
+    } else await this.broker.expireWeights(sha, WEIGHTS_TTL_MS);
     await this.prune();
     return sha;
   }
@@ -183,11 +191,13 @@ export class RemoteRollouts {
    */
   async resume(jobs: readonly PendingJob[], model: GPT, policyStep: number, rngOf: (step: number, part: number) => RngState): Promise<void> {
     this.consumedUpTo = policyStep - 1; // the steps before the checkpoint were trained on
+    this.pinned = new Set(jobs.map((j) => j.weights)); // the checkpoint resumed from names them until the next one
     while ((await this.drain(0)) > 0);
     for (const j of jobs) {
       let weights = j.weights;
       let version = j.policyStep;
-      if (!(await this.broker.hasWeights(j.weights))) {
+      if (await this.broker.hasWeights(j.weights)) this.adopted.add(j.weights);
+      else {
         weights = await this.publish(model);
         version = policyStep;
         this.stats.reversioned++;
@@ -321,13 +331,13 @@ export class RemoteRollouts {
    */
   async close(): Promise<void> {
     if (this.pending.size === 0) {
-      for (const sha of this.versions.keys()) await this.broker.dropWeights(sha);
+      for (const sha of [...this.versions.keys(), ...this.adopted]) await this.broker.dropWeights(sha);
       await this.broker.dropResults(this.run);
     } else {
       this.latest = '';
       this.pending.clear();
       await this.prune();
-      for (const sha of this.pinned) await this.broker.expireWeights(sha, 86_400_000);
+      for (const sha of this.pinned) await this.broker.expireWeights(sha, WEIGHTS_TTL_MS);
     }
     await this.broker.close();
   }
