@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { SelfcestError } from '../util/errors.ts';
 import { guardWasmMalloc, installWasmKernelFixes } from './wasm-kernels.ts';
+import { registerWebgpuKernels } from './webgpu-kernels.ts';
 
 export const BACKEND_CHOICES = ['auto', 'cuda', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -173,6 +174,7 @@ async function probeWebgpu(): Promise<WebgpuProbe> {
     return { ok: false, why: `@tensorflow/tfjs-backend-webgpu is not available: ${(e as Error).message.split('\n')[0]}` };
   }
   if (!(await tf.setBackend('webgpu').catch(() => false))) return { ok: false, why: "tfjs's webgpu backend failed to initialise on the adapter" };
+  registerWebgpuKernels(); // our WGSL kernels, as the wasm fixes are installed with wasm
   const info = adapter!.info ?? {};
   return { ok: true, why: `WebGPU adapter ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || '(no info)'}${refused ? ` (software, allowed by SELFCEST_WEBGPU_ALLOW_SOFTWARE=1)` : ''}`, software: refused, dawn: gpu };
 }

@@ -126,7 +126,7 @@ function define(name: string, build: (inputs: tf.NamedTensorInfoMap, attrs: tf.N
 
 let registered = false;
 
-/** Register the kernels for the webgpu backend (idempotent; needs no adapter until they run). */
+/** Register the kernels for the webgpu backend (select.ts, when it brings webgpu up; idempotent). */
 export function registerWebgpuKernels(): void {
   if (registered) return;
   registered = true;
@@ -283,7 +283,6 @@ const layerNorms = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
  * LayerNormDx, LayerNormDg and a Sum for the bias. The statistics are kept from the forward pass.
  */
 export function fusedLayerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): T {
-  registerWebgpuKernels();
   let f = layerNorms.get(eps);
   if (!f) {
     f = tf.customGrad(((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -317,7 +316,6 @@ export function adamParam(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamP
 
 /** Σ x² over the tensors, fused (webgpu only): one kernel per 7 tensors; their partial sums [1] (the caller adds them). */
 export function sumSquaresParts(xs: readonly tf.Tensor[]): tf.Tensor[] {
-  registerWebgpuKernels();
   const parts: tf.Tensor[] = [];
   for (let i = 0; i < xs.length; i += SUM_SQUARES_INPUTS) {
     parts.push(kernel(SUM_SQUARES, Object.fromEntries(xs.slice(i, i + SUM_SQUARES_INPUTS).map((x, k) => [`x${k}`, x]))));
@@ -330,7 +328,6 @@ let geluFn: ((x: tf.Tensor) => tf.Tensor) | null = null;
 
 /** GELU with the fused kernels (webgpu only): one kernel forward, one backward. */
 export function fusedGelu<T extends tf.Tensor>(x: T): T {
-  registerWebgpuKernels();
   geluFn ??= tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xi]);
     return {

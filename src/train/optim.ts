@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { SelfcestError } from '../util/errors.ts';
 import type { Params } from '../model/decoder.ts';
-import { adamMoment, adamParam, fusedWebgpu, registerWebgpuKernels, sumSquaresParts } from '../backend/webgpu-kernels.ts';
+import { adamMoment, adamParam, fusedWebgpu, sumSquaresParts } from '../backend/webgpu-kernels.ts';
 
 export const OptimConfigSchema = z
   .object({
@@ -65,7 +65,6 @@ export class AdamW {
     return tf.tidy(() => {
       const norm = globalNorm ? tf.clone(globalNorm) : gradNorm(grads);
       if (tf.getBackend() === 'webgpu' && (this.opts.fused ?? fusedWebgpu())) {
-        registerWebgpuKernels();
         for (const [name, p] of params) {
           const g = grads.get(name);
           if (!g) continue;
