@@ -13,12 +13,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ROOT } from './common.ts';
+import { cli, grpoBenchArgs, ROOT, startRedis } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
   .option('seeds', { type: 'string', default: '1,2,3' })
@@ -33,22 +32,10 @@ const a = await yargs(hideBin(process.argv))
   .strict()
   .parse();
 const seeds = a.seeds.split(',').map(Number);
-if (spawnSync('redis-server', ['--version']).status !== 0) {
-  console.error('redis-server not found (Debian: apt-get install redis-server)');
-  process.exit(1);
-}
-const port = await new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as net.AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 500));
-const url = `redis://127.0.0.1:${port}`;
+const redis = await startRedis();
+const url = redis.url;
 const dir = a.keep ? path.resolve(a.keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'bench-async-curve-'));
 fs.mkdirSync(dir, { recursive: true });
-const cli = (args: string[]) => [path.join(ROOT, 'bin/selfcest.mjs'), ...args];
 
 interface Line {
   acc: number;
@@ -59,8 +46,8 @@ interface Line {
 function run(name: string, seed: number, staleness: number): Line[] {
   const out = path.join(dir, name);
   fs.rmSync(out, { recursive: true, force: true });
-  const args = ['train', '--backend', a.backend, '--config', 'configs/arith-grpo-tiny.json', '--out', out, '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"',
-    '--set', `train.steps=${a.steps}`, '--set', 'train.saveEvery=0', '--set', `train.seed=${seed}`, '--set', `grpo.prompts=${a.prompts}`, '--set', `grpo.groupSize=${a.group}`, '--set', `grpo.staleness=${staleness}`, ...a.set.flatMap((x) => ['--set', String(x)]), ...(staleness ? ['--broker', url] : [])];
+  const sets = [`train.steps=${a.steps}`, `train.seed=${seed}`, `grpo.prompts=${a.prompts}`, `grpo.groupSize=${a.group}`, `grpo.staleness=${staleness}`, ...a.set.map(String)];
+  const args = [...grpoBenchArgs(out, a.backend, sets), ...(staleness ? ['--broker', url] : [])];
   const worker: ChildProcess | null = staleness ? spawn(process.execPath, cli(['worker', '--broker', url, '--backend', a.backend]), { stdio: 'ignore' }) : null;
   const t0 = Date.now();
   const r = spawnSync(process.execPath, cli(args), { cwd: ROOT, encoding: 'utf8' });
@@ -101,6 +88,6 @@ try {
   const stepMs = (rs: Line[][]) => mean(rs.flatMap((ls) => ls.slice(1).map((l) => Object.values(l.phase_ms).reduce((x, y) => x + y, 0))));
   console.log(`\nmean step (steps 2..): sync in process ${stepMs(sync).toFixed(0)} ms, async ${stepMs(lagged).toFixed(0)} ms`);
 } finally {
-  redis.kill('SIGKILL');
+  await redis.stop();
   if (!a.keep) fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -15,12 +15,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { median, ROOT } from './common.ts';
+import { cli, grpoBenchArgs, median, ROOT, startRedis } from './common.ts';
 
 const a = await yargs(hideBin(process.argv))
   .option('steps', { type: 'number', default: 8 })
@@ -31,21 +30,9 @@ const a = await yargs(hideBin(process.argv))
   .strict()
   .parse();
 
-const port = await new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as net.AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
-if (spawnSync('redis-server', ['--version']).status !== 0) {
-  console.error('redis-server not found (Debian: apt-get install redis-server)');
-  process.exit(1);
-}
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 500));
-const url = `redis://127.0.0.1:${port}`;
+const redis = await startRedis();
+const url = redis.url;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-broker-'));
-const cli = (args: string[]) => [path.join(ROOT, 'bin/selfcest.mjs'), ...args];
 
 interface Arm {
   name: string;
@@ -62,8 +49,7 @@ interface Arm {
 async function arm(name: string, workers: number, staleness = 0): Promise<Arm> {
   const out = path.join(dir, name);
   const procs: ChildProcess[] = Array.from({ length: workers }, (_, i) => spawn(process.execPath, cli(['worker', '--broker', url, '--backend', a.backend, '--id', `${name}-${i}`]), { stdio: 'ignore' }));
-  const args = ['train', '--backend', a.backend, '--config', 'configs/arith-grpo-tiny.json', '--out', out, '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"', '--set', 'task.preset="sums-long"',
-    '--set', `train.steps=${a.steps}`, '--set', 'train.saveEvery=0', '--set', `grpo.prompts=${a.prompts}`, '--set', `grpo.groupSize=${a.group}`, '--set', `grpo.staleness=${staleness}`, ...(workers ? ['--broker', url] : [])];
+  const args = [...grpoBenchArgs(out, a.backend, [`train.steps=${a.steps}`, `grpo.prompts=${a.prompts}`, `grpo.groupSize=${a.group}`, `grpo.staleness=${staleness}`]), ...(workers ? ['--broker', url] : [])];
   const r = spawnSync(process.execPath, cli(args), { cwd: ROOT, encoding: 'utf8' });
   for (const p of procs) p.kill('SIGKILL');
   if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
@@ -97,6 +83,6 @@ try {
   console.log(`asynchronous target: step <= max(rollout ${base.rollout.toFixed(0)}, rest ${base.update.toFixed(0)}) + 15 % of the synchronous 1-worker step (${sync1.step.toFixed(0)}) = ${target.toFixed(0)} ms`);
   for (const x of arms.slice(3)) console.log(`  ${x.name}: ${x.step.toFixed(0)} ms (${x.step <= target ? 'met' : 'not met'})`);
 } finally {
-  redis.kill('SIGKILL');
+  await redis.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

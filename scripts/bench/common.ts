@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BACKEND_CHOICES, selectBackend, type BackendChoice, type BackendInfo } from '../../src/backend/select.ts';
 import { modelConfig } from '../../src/model/config.ts';
+import { findRedis, TestRedis } from '../../tests/distributed/redis.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -121,4 +122,29 @@ export function machine(): string {
     /* not linux */
   }
   return `${model || 'unknown CPU'}, ${cpus ?? '?'} cores, Node ${process.version}`;
+}
+
+/**
+ * A throwaway Redis server for the broker benchmarks (the broker tests' helper): redis-server on 127.0.0.1 at a free
+ * port, no persistence. Exits with the reason when there is none.
+ */
+export async function startRedis(): Promise<TestRedis> {
+  const found = findRedis();
+  if ('why' in found) {
+    console.error(found.why);
+    process.exit(1);
+  }
+  return TestRedis.start(found.bin);
+}
+
+/** The selfcest CLI's argv for `node`. */
+export const cli = (args: string[]) => [path.join(ROOT, 'bin/selfcest.mjs'), ...args];
+
+/**
+ * `selfcest train` arguments of the broker benchmarks' GRPO run: the tiny GRPO config from the shipped arithmetic
+ * policy (arith-split-gated-sharp seed 1) on sums-long, no checkpoints but the last, plus `sets` (key=value).
+ */
+export function grpoBenchArgs(out: string, backend: string, sets: string[]): string[] {
+  return ['train', '--backend', backend, '--config', 'configs/arith-grpo-tiny.json', '--out', out, '--set', 'init="checkpoints/results/arith-split-gated-sharp/seed-1/clones"',
+    '--set', 'task.preset="sums-long"', '--set', 'train.saveEvery=0', ...sets.flatMap((x) => ['--set', x])];
 }
