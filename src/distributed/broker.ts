@@ -14,8 +14,8 @@ import { Redis } from 'ioredis';
 import { SelfcestError } from '../util/errors.ts';
 
 const GROUP = 'workers';
-/** a stored version expires a day after its last upload or refresh */
-export const WEIGHTS_TTL_MS = 86_400_000;
+/** a stored version, and a run's results stream, expire a day after their last upload or use */
+export const EXPIRY_MS = 86_400_000;
 
 export interface BrokerOptions {
   prefix?: string;
@@ -95,11 +95,11 @@ export class Broker {
 
   /**
    * Store a version's weights under their sha256 unless already there; returns true when uploaded now. Every version
-   * expires WEIGHTS_TTL_MS after its last upload or refresh (a trainer killed leaves nothing behind for good).
+   * expires EXPIRY_MS after its last upload or refresh (a trainer killed leaves nothing behind for good).
    */
   async putWeights(sha: string, bytes: Uint8Array): Promise<boolean> {
-    const r = await this.redis.set(this.key('weights', sha), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'PX', WEIGHTS_TTL_MS, 'NX');
-    if (r !== 'OK') await this.expireWeights(sha, WEIGHTS_TTL_MS);
+    const r = await this.redis.set(this.key('weights', sha), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'PX', EXPIRY_MS, 'NX');
+    if (r !== 'OK') await this.expireWeights(sha, EXPIRY_MS);
     return r === 'OK';
   }
 
@@ -117,7 +117,7 @@ export class Broker {
     return (await this.redis.exists(this.key('weights', sha))) === 1;
   }
 
-  /** A version left behind for a resume: deleted by the server after ms. */
+  /** The server deletes this version after ms (refreshed on every upload and use; see EXPIRY_MS). */
   async expireWeights(sha: string, ms: number): Promise<void> {
     await this.redis.pexpire(this.key('weights', sha), ms);
   }
@@ -166,7 +166,7 @@ export class Broker {
   /** A result for `run`; the stream expires a day after its last result (a trainer killed leaves it behind). */
   async addResult(run: string, text: string): Promise<void> {
     await this.redis.xadd(this.key('results', run), '*', 'm', text);
-    await this.redis.pexpire(this.key('results', run), 86_400_000);
+    await this.redis.pexpire(this.key('results', run), EXPIRY_MS);
   }
 
   /** Results of `run` after stream id `after`, waiting up to blockMs for the first (0: not waiting). */

@@ -26,7 +26,7 @@ import type { Tree } from '../rollout/tree.ts';
 import type { TaskItem } from '../tasks/types.ts';
 import { isDefaultTokenizer, type TextTokenizer } from '../tokenizer/index.ts';
 import type { Rng, RngState } from '../util/rng.ts';
-import { Broker, WEIGHTS_TTL_MS } from './broker.ts';
+import { Broker, EXPIRY_MS } from './broker.ts';
 import { MESSAGE_FORMAT, parseMessage, ResultSchema, type Job, type Peer, type Result } from './messages.ts';
 
 export interface RemoteStats {
@@ -125,7 +125,7 @@ export class RemoteRollouts {
   async pin(): Promise<void> {
     this.pinned = new Set([...this.pending.values()].map((p) => p.weights));
     await this.prune();
-    for (const sha of this.pinned) await this.broker.expireWeights(sha, WEIGHTS_TTL_MS); // a day from this checkpoint
+    for (const sha of this.pinned) await this.broker.expireWeights(sha, EXPIRY_MS); // a day from this checkpoint
   }
 
   private async prune(): Promise<void> {
@@ -150,7 +150,7 @@ export class RemoteRollouts {
     if (!this.versions.has(sha)) {
       this.versions.set(sha, bytes);
       if (await this.broker.putWeights(sha, bytes)) this.stats.uploads++;
-    } else await this.broker.expireWeights(sha, WEIGHTS_TTL_MS);
+    } else await this.broker.expireWeights(sha, EXPIRY_MS);
     await this.prune();
     return sha;
   }
@@ -167,14 +167,17 @@ export class RemoteRollouts {
   }
 
   /**
-   * Hand step `step`'s rollouts (or part `part` of them) to the workers, sampled with the model's current weights
-   * (trainer step `policyStep`).
+   * Hand step `step`'s rollouts to the workers as one job per part (grpo.jobsPerStep; one part: one job), sampled
+   * with the model's current weights (trainer step `policyStep`), uploaded once for all parts.
    */
-  async submit(a: { step: number; part?: number; policyStep: number; model: GPT; items: readonly TaskItem[]; rng: RngState }): Promise<void> {
+  async submit(a: { step: number; policyStep: number; model: GPT; parts: readonly { items: readonly TaskItem[]; rng: RngState }[] }): Promise<void> {
     if (this.broker.reconnects !== this.seen) await this.reconnected(); // the server may have lost this version too
-    const p = this.job(a.step, a.part ?? 0, a.policyStep, await this.publish(a.model), a.model, a.items, a.rng);
-    this.pending.set(p.jobId, p);
-    await this.send(p);
+    const weights = await this.publish(a.model);
+    for (const [part, { items, rng }] of a.parts.entries()) {
+      const p = this.job(a.step, part, a.policyStep, weights, a.model, items, rng);
+      this.pending.set(p.jobId, p);
+      await this.send(p);
+    }
   }
 
   /** Add a job unless its result (same weights) is in already: one a resumed run's predecessor had sent. */
@@ -236,7 +239,7 @@ export class RemoteRollouts {
 
   /** Synchronous mode: one step's trees from the workers; `rng` continues from where the worker's copy stopped. */
   async rollout(a: { step: number; model: GPT; items: readonly TaskItem[]; rng: Rng }): Promise<Tree[]> {
-    await this.submit({ step: a.step, policyStep: a.step, model: a.model, items: a.items, rng: a.rng.state() });
+    await this.submit({ step: a.step, policyStep: a.step, model: a.model, parts: [{ items: a.items, rng: a.rng.state() }] });
     const got = await this.collect(a.step);
     a.rng.restore(got.rng);
     return got.trees;
@@ -247,7 +250,7 @@ export class RemoteRollouts {
    * workers share the step; deterministic for the streams, not the in-process trajectory.
    */
   async rolloutParts(a: { step: number; model: GPT; parts: readonly (readonly TaskItem[])[]; rngOf: (part: number) => RngState }): Promise<Tree[]> {
-    for (const [part, items] of a.parts.entries()) await this.submit({ step: a.step, part, policyStep: a.step, model: a.model, items, rng: a.rngOf(part) });
+    await this.submit({ step: a.step, policyStep: a.step, model: a.model, parts: a.parts.map((items, part) => ({ items, rng: a.rngOf(part) })) });
     return (await this.collect(a.step)).trees;
   }
 
@@ -337,7 +340,7 @@ export class RemoteRollouts {
       this.latest = '';
       this.pending.clear();
       await this.prune();
-      for (const sha of this.pinned) await this.broker.expireWeights(sha, WEIGHTS_TTL_MS);
+      for (const sha of this.pinned) await this.broker.expireWeights(sha, EXPIRY_MS);
     }
     await this.broker.close();
   }

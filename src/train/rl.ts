@@ -245,7 +245,7 @@ async function trainRlLocked(cfgIn: RlConfig, tokIn: TextTokenizer, opts: RlOpti
         for (; nextJob <= Math.min(step + k, t.steps - 1); nextJob++) {
           const its = draw();
           ahead.set(nextJob, its);
-          for (const [part, chunk] of partsOf(its).entries()) await remote.submit({ step: nextJob, part, policyStep: step, model, items: chunk, rng: jobRng(nextJob, part) });
+          await remote.submit({ step: nextJob, policyStep: step, model, parts: partsOf(its).map((chunk, part) => ({ items: chunk, rng: jobRng(nextJob, part) })) });
         }
         lag.submitMs = performance.now() - t0;
         items = ahead.get(step)!;

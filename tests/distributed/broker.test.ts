@@ -35,6 +35,18 @@ function tinyRun(seed: number, rollout: object) {
   return { cfg, model: GPT.init(cfg, Rng.fromSeed(seed)), tok: loadTokenizer(), rollout: RolloutConfigSchema.parse(rollout), task: { name: 'arith', preset: 'tiny' } };
 }
 
+/**
+ * The trainer's side on the in-process server under `prefix` (tinyRun's policy, groups of 2, no calls), its log, and
+ * a broker connection for the in-process workers.
+ */
+async function trainerSide(prefix: string, run: string, seed: number, opts: { staleness?: number } = {}) {
+  const t = tinyRun(seed, { rootBudget: 8, maxCallsPerTree: 0 });
+  const log: string[] = [];
+  const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, run, { task: t.task, groupSize: 2, rollout: t.rollout, tok: t.tok }, (l) => void log.push(l), { prefix, ...opts });
+  const wb = await Broker.connect(server.url, { prefix });
+  return { ...t, log, remote, wb, me: { id: 'w', selfcest: 'v', backend: 'cpu' } };
+}
+
 describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
   beforeAll(async () => {
     server = await TestRedis.start((redis as { bin: string }).bin);
@@ -185,12 +197,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
   });
 
   it('a second result of a job (its worker died before acknowledging) is dropped and counted, never used for the next step', async () => {
-    const prefix = 't4';
-    const { model, tok, rollout, task } = tinyRun(5, { rootBudget: 8, maxCallsPerTree: 0 });
-    const trainerLog: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'r4', { task, groupSize: 2, rollout, tok }, (l) => void trainerLog.push(l), { prefix });
-    const wb = await Broker.connect(server.url, { prefix });
-    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
+    const { model, task, log: trainerLog, remote, wb, me } = await trainerSide('t4', 'r4', 5);
     const rng = Rng.fromSeed('y');
     const step = (k: number) => remote.rollout({ step: k, model, items: taskItems(task as never, 'train', 1, 20 + k), rng });
     const first = step(0);
@@ -212,16 +219,11 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
 
   // asynchronous mode, the trainer's side
   it('jobs ahead: a later step\'s result that comes first waits for its step; a result of other weights than its job\'s is dropped as stale; the pinned versions stay stored, the others go', async () => {
-    const prefix = 'a1';
-    const { model, tok, rollout, task } = tinyRun(6, { rootBudget: 8, maxCallsPerTree: 0 });
+    const { model, task, log, remote, wb, me } = await trainerSide('a1', 'ra', 6, { staleness: 1 });
     const other = tinyRun(7, { rootBudget: 8, maxCallsPerTree: 0 }).model;
-    const log: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'ra', { task, groupSize: 2, rollout, tok }, (l) => void log.push(l), { prefix, staleness: 1 });
-    const wb = await Broker.connect(server.url, { prefix });
-    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
     const items = (k: number) => taskItems(task as never, 'train', 1, 40 + k);
-    await remote.submit({ step: 0, policyStep: 0, model, items: items(0), rng: Rng.fromSeed('j0').state() });
-    await remote.submit({ step: 1, policyStep: 0, model, items: items(1), rng: Rng.fromSeed('j1').state() });
+    await remote.submit({ step: 0, policyStep: 0, model, parts: [{ items: items(0), rng: Rng.fromSeed('j0').state() }] });
+    await remote.submit({ step: 1, policyStep: 0, model, parts: [{ items: items(1), rng: Rng.fromSeed('j1').state() }] });
     expect(remote.pendingJobs().map((j) => [j.step, j.policyStep])).toEqual([[0, 0], [1, 0]]);
     // both jobs done; then a forged result for step 2's job, sampled with other weights, comes before the real one
     await runWorker({ broker: wb, me, log: () => {}, maxJobs: 2 });
@@ -230,7 +232,7 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
     expect([t0.trees[0].itemId, t1.trees[0].itemId]).toEqual([expect.stringMatching(/#0$/), expect.stringMatching(/#0$/)]);
     expect(t1.trees.map((t) => t.itemId)).not.toEqual(t0.trees.map((t) => t.itemId));
     await remote.pin(); // a checkpoint with nothing pending
-    await remote.submit({ step: 2, policyStep: 1, model: other, items: items(2), rng: Rng.fromSeed('j2').state() });
+    await remote.submit({ step: 2, policyStep: 1, model: other, parts: [{ items: items(2), rng: Rng.fromSeed('j2').state() }] });
     const [real] = await wb.readResults('ra', '0-0', 100);
     const forged = { ...JSON.parse(real.text), jobId: 'ra:2', weights: 'e'.repeat(64) };
     await wb.addResult('ra', JSON.stringify(forged));
@@ -250,13 +252,8 @@ describe.skipIf('why' in redis)('rollout workers on a Redis broker', () => {
   });
 
   it('a result whose trees are not the job\'s items in order is dropped as malformed and the job handed out again; never a crash', async () => {
-    const prefix = 'a3';
-    const { model, tok, rollout, task } = tinyRun(11, { rootBudget: 8, maxCallsPerTree: 0 });
-    const log: string[] = [];
-    const remote = await RemoteRollouts.start(server.url, { id: 'trainer', selfcest: 'v', backend: 'cpu' }, 'rc', { task, groupSize: 2, rollout, tok }, (l) => void log.push(l), { prefix, staleness: 1 });
-    const wb = await Broker.connect(server.url, { prefix });
-    const me = { id: 'w', selfcest: 'v', backend: 'cpu' };
-    await remote.submit({ step: 0, policyStep: 0, model, items: taskItems(task as never, 'train', 1, 70), rng: Rng.fromSeed('c0').state() });
+    const { model, task, log, remote, wb, me } = await trainerSide('a3', 'rc', 11, { staleness: 1 });
+    await remote.submit({ step: 0, policyStep: 0, model, parts: [{ items: taskItems(task as never, 'train', 1, 70), rng: Rng.fromSeed('c0').state() }] });
     await runWorker({ broker: wb, me, log: () => {}, maxJobs: 1 });
     const [real] = await wb.readResults('rc', '0-0', 100);
     const good = JSON.parse(real.text);
